@@ -1,0 +1,1 @@
+"""Database layer: the schema, the engine factory and migrations (SQLite and PostgreSQL)."""

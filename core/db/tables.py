@@ -1,0 +1,415 @@
+"""The relational schema of CVAT's domain model (DESIGN.md §4).
+
+Annotations are stored row-per-object with compact columns: ``points`` and ``attributes`` hold
+JSON text encoded by the services (no per-attribute tables), so that saves and loads move whole
+rows with bulk statements.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from annota.core.db.types import BigId, UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _created() -> Mapped[dt.datetime]:
+    return mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+def _updated() -> Mapped[dt.datetime]:
+    return mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+
+def _user_fk(nullable: bool = True) -> Mapped[int | None]:
+    return mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=nullable, index=True)
+
+
+# --- identity -------------------------------------------------------------------------------
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True, nullable=False)
+    email: Mapped[str] = mapped_column(String(254), nullable=False, default="", index=True)
+    first_name: Mapped[str] = mapped_column(String(150), nullable=False, default="")
+    last_name: Mapped[str] = mapped_column(String(150), nullable=False, default="")
+    password_hash: Mapped[str] = mapped_column(String(256), nullable=False, default="")
+    #: global privilege: "admin", "user", "worker" or None (CVAT's IAM groups)
+    privilege: Mapped[str | None] = mapped_column(String(16), nullable=True, default="user")
+    is_superuser: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    is_staff: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    date_joined: Mapped[dt.datetime] = _created()
+    last_login: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AuthToken(Base):
+    """The legacy ``Authorization: Token <key>`` key returned by login; one per user."""
+
+    __tablename__ = "auth_tokens"
+    key_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    created: Mapped[dt.datetime] = _created()
+
+
+class Session(Base):
+    """A cookie session; ``sessionid`` is stored only as a digest."""
+
+    __tablename__ = "sessions"
+    key_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created: Mapped[dt.datetime] = _created()
+    expires: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+
+
+class AccessToken(Base):
+    """A personal access token (``Authorization: Bearer``); the secret is stored as a digest."""
+
+    __tablename__ = "access_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), nullable=False, default="")
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    read_only: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_date: Mapped[dt.datetime] = _created()
+    updated_date: Mapped[dt.datetime] = _updated()
+    expiry_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    contact: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    owner_id: Mapped[int | None] = _user_fk()
+    created_date: Mapped[dt.datetime] = _created()
+    updated_date: Mapped[dt.datetime] = _updated()
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "organization_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    #: "owner", "maintainer", "supervisor" or "worker"
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    joined_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Invitation(Base):
+    __tablename__ = "invitations"
+    key_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id", ondelete="CASCADE"))
+    owner_id: Mapped[int | None] = _user_fk()
+    created_date: Mapped[dt.datetime] = _created()
+    sent_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+# --- projects, tasks, media -----------------------------------------------------------------
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), nullable=False)
+    owner_id: Mapped[int | None] = _user_fk()
+    assignee_id: Mapped[int | None] = _user_fk()
+    assignee_updated_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    bug_tracker: Mapped[str] = mapped_column(String(2000), nullable=False, default="")
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default="annotation")
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    #: JSON ``{"location": "local"|"cloud_storage", "cloud_storage_id": int|null}`` or NULL
+    source_storage: Mapped[str | None] = mapped_column(Text, nullable=True)
+    target_storage: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_date: Mapped[dt.datetime] = _created()
+    updated_date: Mapped[dt.datetime] = _updated()
+
+
+class Data(Base):
+    """The media of one task (CVAT's ``Data``)."""
+
+    __tablename__ = "data"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    image_quality: Mapped[int] = mapped_column(Integer, nullable=False, default=70)
+    start_frame: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    stop_frame: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    frame_filter: Mapped[str] = mapped_column(String(256), nullable=False, default="")
+    chunk_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    compressed_chunk_type: Mapped[str] = mapped_column(String(32), nullable=False, default="imageset")
+    original_chunk_type: Mapped[str] = mapped_column(String(32), nullable=False, default="imageset")
+    storage_method: Mapped[str] = mapped_column(String(16), nullable=False, default="file_system")
+    storage: Mapped[str] = mapped_column(String(16), nullable=False, default="local")
+    sorting_method: Mapped[str] = mapped_column(String(16), nullable=False, default="lexicographical")
+    #: JSON list of relative frame numbers
+    deleted_frames: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    content_size: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    #: "images" or "video" once media is attached
+    media_kind: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    chunks_updated_date: Mapped[dt.datetime] = _created()
+    created_date: Mapped[dt.datetime] = _created()
+
+
+class Frame(Base):
+    """Metadata of one frame: CVAT's ``Image`` rows (one per frame, for video too)."""
+
+    __tablename__ = "frames"
+    __table_args__ = (UniqueConstraint("data_id", "frame"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    data_id: Mapped[int] = mapped_column(ForeignKey("data.id", ondelete="CASCADE"), nullable=False)
+    frame: Mapped[int] = mapped_column(Integer, nullable=False)
+    path: Mapped[str] = mapped_column(String(1024), nullable=False)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    is_placeholder: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    real_frame: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    name: Mapped[str] = mapped_column(String(256), nullable=False)
+    owner_id: Mapped[int | None] = _user_fk()
+    assignee_id: Mapped[int | None] = _user_fk()
+    assignee_updated_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    bug_tracker: Mapped[str] = mapped_column(String(2000), nullable=False, default="")
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default="annotation")
+    overlap: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    segment_size: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    data_id: Mapped[int | None] = mapped_column(ForeignKey("data.id", ondelete="SET NULL"), nullable=True)
+    dimension: Mapped[str] = mapped_column(String(2), nullable=False, default="2d")
+    mode: Mapped[str] = mapped_column(String(32), nullable=False, default="")
+    media_type: Mapped[str] = mapped_column(String(16), nullable=False, default="")
+    subset: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    source_storage: Mapped[str | None] = mapped_column(Text, nullable=True)
+    target_storage: Mapped[str | None] = mapped_column(Text, nullable=True)
+    consensus_replicas: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_date: Mapped[dt.datetime] = _created()
+    updated_date: Mapped[dt.datetime] = _updated()
+
+
+class Segment(Base):
+    __tablename__ = "segments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    start_frame: Mapped[int] = mapped_column(Integer, nullable=False)
+    stop_frame: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: "range" or "specific_frames"
+    type: Mapped[str] = mapped_column(String(32), nullable=False, default="range")
+    #: JSON list of relative frames for "specific_frames" segments
+    frames: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    chunks_updated_date: Mapped[dt.datetime] = _created()
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    assignee_id: Mapped[int | None] = _user_fk()
+    assignee_updated_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default="annotation")
+    stage: Mapped[str] = mapped_column(String(32), nullable=False, default="annotation")
+    state: Mapped[str] = mapped_column(String(32), nullable=False, default="new")
+    type: Mapped[str] = mapped_column(String(32), nullable=False, default="annotation")
+    parent_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), nullable=True
+    )
+    #: bumped on every annotation save: optimistic concurrency for writers
+    annotations_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_date: Mapped[dt.datetime] = _created()
+    updated_date: Mapped[dt.datetime] = _updated()
+
+
+# --- labels ---------------------------------------------------------------------------------
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    __table_args__ = (
+        Index("ix_labels_task_parent_name", "task_id", "parent_id", "name"),
+        Index("ix_labels_project_parent_name", "project_id", "parent_id", "name"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), nullable=True)
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("labels.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    color: Mapped[str] = mapped_column(String(8), nullable=False, default="")
+    type: Mapped[str] = mapped_column(String(32), nullable=False, default="any")
+    #: skeleton drawing (only on skeleton labels)
+    svg: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class AttributeSpec(Base):
+    __tablename__ = "attribute_specs"
+    __table_args__ = (UniqueConstraint("label_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    mutable: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    input_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    default_value: Mapped[str] = mapped_column(String(128), nullable=False, default="")
+    #: JSON list of strings
+    values: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+
+
+# --- annotations (hot path: bulk statements only) -------------------------------------------
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (Index("ix_tags_job_frame", "job_id", "frame"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), nullable=False)
+    frame: Mapped[int] = mapped_column(Integer, nullable=False)
+    group: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="manual")
+    #: JSON ``[[spec_id, value], ...]``
+    attributes: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+
+
+class Shape(Base):
+    __tablename__ = "shapes"
+    __table_args__ = (Index("ix_shapes_job_frame", "job_id", "frame"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), nullable=False)
+    #: skeleton element shapes point at their skeleton
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shapes.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    frame: Mapped[int] = mapped_column(Integer, nullable=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    group: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="manual")
+    score: Mapped[float] = mapped_column(Float, nullable=False, default=1.0)
+    occluded: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    outside: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    z_order: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rotation: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    #: JSON array of floats
+    points: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    attributes: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+
+
+class Track(Base):
+    __tablename__ = "tracks"
+    __table_args__ = (Index("ix_tracks_job_frame", "job_id", "frame"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False)
+    label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), nullable=False)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tracks.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    frame: Mapped[int] = mapped_column(Integer, nullable=False)
+    group: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="manual")
+    attributes: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+
+
+class TrackedShape(Base):
+    """A keyframe of a track."""
+
+    __tablename__ = "tracked_shapes"
+    __table_args__ = (Index("ix_tracked_shapes_track_frame", "track_id", "frame"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), nullable=False)
+    frame: Mapped[int] = mapped_column(Integer, nullable=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    occluded: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    outside: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    z_order: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rotation: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    points: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    attributes: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+
+
+# --- background requests --------------------------------------------------------------------
+
+
+class BackgroundRequest(Base):
+    """A long operation (create, import, export, backup, auto-annotate) and its progress.
+
+    The row is the source of truth for ``/api/requests`` whichever queue backend runs the job.
+    """
+
+    __tablename__ = "requests"
+    id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    #: "create", "import", "export", "autoannotate", ...
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    #: "task", "project", "job"
+    target: Mapped[str] = mapped_column(String(32), nullable=False)
+    subresource: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    project_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    task_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    org_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    format: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    function_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lightweight: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    #: "queued", "started", "failed", "finished"
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued", index=True)
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    progress: Mapped[float | None] = mapped_column(Float, nullable=True)
+    owner_id: Mapped[int | None] = _user_fk()
+    created_date: Mapped[dt.datetime] = _created()
+    started_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expiry_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    result_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    result_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: where the result file lives (exports), relative to the data dir
+    result_file: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    #: the job to run: queue, registered function name and its JSON keyword arguments
+    queue: Mapped[str] = mapped_column(String(32), nullable=False)
+    job_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    job_kwargs: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

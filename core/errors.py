@@ -1,0 +1,94 @@
+"""The exception hierarchy of annota; the runtime maps each class to one HTTP status.
+
+    AnnotaError
+    ├── ValidationError      400  bad input; ``detail`` maps field names to messages
+    ├── NotAuthenticated     401  missing or wrong credentials
+    ├── PermissionDenied     403  authenticated, but the policy says no
+    ├── NotFound             404  no such object (or not visible to the caller)
+    ├── MethodNotAllowed     405
+    ├── Conflict             409  concurrent change, duplicate, wrong state
+    ├── Gone                 410  an endpoint or result that no longer exists
+    ├── PayloadTooLarge      413
+    ├── ServiceUnavailable   503  a backing service (database, Redis, OPA) is down
+    └── ConfigError               a setting or plugin configuration is invalid (start-up)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AnnotaError(Exception):
+    """Base class: ``detail`` is what the API client sees."""
+
+    status_code = 500
+
+    def __init__(self, detail: Any = None) -> None:
+        self.detail = detail if detail is not None else self.default_detail()
+        super().__init__(self.detail if isinstance(self.detail, str) else repr(self.detail))
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "A server error occurred."
+
+
+class ValidationError(AnnotaError):
+    """Bad input. ``detail`` is a message or a ``{field: [messages]}`` mapping, DRF style."""
+
+    status_code = 400
+
+    @classmethod
+    def for_field(cls, field: str, message: str) -> ValidationError:
+        return cls({field: [message]})
+
+
+class NotAuthenticated(AnnotaError):
+    status_code = 401
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "Authentication credentials were not provided."
+
+
+class PermissionDenied(AnnotaError):
+    status_code = 403
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "You do not have permission to perform this action."
+
+
+class NotFound(AnnotaError):
+    status_code = 404
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "Not found."
+
+
+class MethodNotAllowed(AnnotaError):
+    status_code = 405
+
+
+class Conflict(AnnotaError):
+    status_code = 409
+
+
+class Gone(AnnotaError):
+    status_code = 410
+
+
+class PayloadTooLarge(AnnotaError):
+    status_code = 413
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "Request body is too large."
+
+
+class ServiceUnavailable(AnnotaError):
+    status_code = 503
+
+
+class ConfigError(AnnotaError):
+    """An invalid setting; raised at start-up with a message naming the plugin and key."""

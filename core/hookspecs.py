@@ -1,0 +1,105 @@
+"""The hook specifications: the contract between annota and its plugins.
+
+Every hook here is documented in ``docs/plugins.md`` (generated from these docstrings) and has a
+test named ``test_hook_<name>``. Hooks grow by gaining arguments, never by changing them: a
+hookimpl may accept any subset of a spec's arguments.
+
+Three kinds of hooks:
+
+* collectors (``register_*``), called once at start-up with a ``register`` callback, so the host
+  can validate what a plugin contributes, refuse duplicates and remember which plugin owns what;
+* resolvers (``firstresult``), where the first plugin that answers (not ``None``) wins and the
+  built-in answer is registered ``trylast``;
+* lifecycle hooks, where every plugin is called. Their results may be awaitables; the host
+  awaits them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from annota.core import hookspec
+
+
+@hookspec
+def register_config(register: Any) -> None:
+    """Declare the plugin's typed configuration.
+
+    Call ``register(ConfigStruct)`` with a ``msgspec.Struct`` class (use ``forbid_unknown_fields=True``).
+    Its values come from ``[plugins.<name>]`` in ``annota.toml`` and ``ANNOTA_<NAME>_<KEY>``
+    environment variables, are validated at start-up (an error names the plugin and the key), and are
+    read back with ``plugin_manager.config("<name>")``. Secrets may be written ``{env = "VAR"}`` or
+    ``{file = "/path"}``.
+    """
+
+
+@hookspec
+def register_routes(register: Any) -> None:
+    """Add HTTP routes to the API.
+
+    Call ``register(path, endpoint, methods=["GET"], name=None)`` once per route. ``endpoint`` is an
+    ``async def endpoint(request) -> Response`` built with ``annota.runtime.web``; the route answers
+    with and without a trailing slash. Paths must not collide with another plugin's or the core's.
+    """
+
+
+@hookspec
+def register_jobs(register: Any) -> None:
+    """Add background job functions.
+
+    Call ``register(name, function, queue="utils", timeout=3600, max_tries=3)``. ``function`` is
+    ``async def function(ctx: JobContext, **kwargs) -> Any``; it runs in the in-process runner or in an
+    ``annota worker`` process, so it must be idempotent (a killed job runs again). ``queue`` is one of
+    ``import``, ``export``, ``annotation``, ``webhooks``, ``chunks``, ``utils``.
+    """
+
+
+@hookspec
+def register_commands(register: Any) -> None:
+    """Add sub-commands to the ``annota`` command line: call ``register(click_command)``."""
+
+
+@hookspec(firstresult=True)
+def authenticate(request: Any) -> Any:
+    """Tell who sent an HTTP request.
+
+    Return an ``annota.core.access.Identity`` for a known caller, ``None`` to let the next plugin try
+    (the caller is anonymous when nobody answers), or raise ``NotAuthenticated`` for credentials that
+    are present but wrong. ``request`` is a Starlette ``Request``. May return an awaitable.
+    """
+
+
+@hookspec(firstresult=True)
+def authorize(identity: Any, scope: str, resource: Any) -> Any:
+    """Decide whether ``identity`` may act with ``scope`` (CVAT's scope names: ``view``,
+    ``update:desc``, ``create@project`` …) on ``resource`` (an ``annota.core.access.Resource``
+    carrying CVAT's OPA input document).
+
+    Return ``True``/``False``, or ``None`` to let the next plugin decide. With no answer at all the
+    request is refused (fail closed). May return an awaitable.
+    """
+
+
+@hookspec(firstresult=True)
+def filter_query(identity: Any, scope: str, resource_type: str) -> Any:
+    """Scope a list endpoint: return the filter that selects what ``identity`` may list of
+    ``resource_type`` (``projects``, ``tasks``, ``jobs``, ``labels``, ``requests``, ``users``…).
+
+    The filter is data (see ``annota.core.access.Filter``): ``{}`` matches everything,
+    ``{"owner_id": 5}`` is an equality test, ``["|", a, b]``, ``["&", a, b]`` and ``["~", a]`` combine
+    them. The host translates it into the SQL ``WHERE`` clause. ``None`` lets the next plugin
+    decide; with no answer the list is empty. May return an awaitable.
+    """
+
+
+@hookspec
+def startup(app: Any) -> Any:
+    """Called once when the server (or a worker) starts, after the database is ready.
+
+    ``app`` is the running ``annota.runtime.state.AppState``. May return an awaitable.
+    """
+
+
+@hookspec
+def shutdown(app: Any) -> Any:
+    """Called once when the server (or a worker) stops. May return an awaitable."""

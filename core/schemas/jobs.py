@@ -1,0 +1,55 @@
+"""Jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import msgspec
+
+from annota.core.schemas.common import BasicUser, StorageRead, Url, UrlCount
+
+JobStage = Literal["annotation", "validation", "acceptance"]
+JobState = Literal["new", "in progress", "completed", "rejected"]
+
+
+class JobRead(msgspec.Struct, omit_defaults=True):
+    url: str
+    id: int
+    task_id: int
+    task_name: str
+    project_id: int | None
+    project_name: str | None
+    assignee: BasicUser | None
+    guide_id: int | None
+    dimension: str
+    mode: str
+    media_type: str
+    bug_tracker: str | None
+    status: str
+    stage: str
+    state: str
+    frame_count: int
+    start_frame: int
+    stop_frame: int
+    data_chunk_size: int | None
+    data_compressed_chunk_type: str | None
+    data_original_chunk_type: str | None
+    created_date: dt.datetime
+    updated_date: dt.datetime
+    issues: UrlCount
+    labels: Url
+    type: str
+    organization: int | None
+    organization_id: int | None
+    target_storage: StorageRead | None
+    source_storage: StorageRead | None
+    assignee_updated_date: dt.datetime | None
+    parent_job_id: int | None
+    consensus_replicas: int
+
+
+class JobUpdate(msgspec.Struct):
+    stage: JobStage | msgspec.UnsetType = msgspec.UNSET
+    state: JobState | msgspec.UnsetType = msgspec.UNSET
+    assignee: int | None | msgspec.UnsetType = msgspec.UNSET

@@ -1,0 +1,93 @@
+"""Labels, skeleton sublabels and attribute specs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from annota.core.schemas.common import ShortName
+
+InputType = Literal["checkbox", "radio", "number", "text", "select"]
+LabelType = Literal[
+    "any", "cuboid", "ellipse", "mask", "points", "polygon", "polyline", "rectangle", "skeleton", "tag"
+]
+Color = Annotated[str, msgspec.Meta(pattern=r"^(#[0-9a-fA-F]{6})?$")]
+AttrValue = Annotated[str, msgspec.Meta(max_length=4096)]
+
+
+class AttributeRead(msgspec.Struct):
+    id: int
+    name: str
+    mutable: bool
+    input_type: InputType
+    default_value: str
+    values: list[str]
+
+
+class AttributeWrite(msgspec.Struct):
+    name: ShortName
+    input_type: InputType
+    mutable: bool = False
+    values: list[AttrValue] = []
+    default_value: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    id: int | None = None
+
+
+class SublabelRead(msgspec.Struct):
+    id: int
+    name: str
+    color: str
+    attributes: list[AttributeRead]
+    type: str
+    has_parent: bool
+
+
+class SublabelWrite(msgspec.Struct):
+    name: ShortName
+    color: Color = ""
+    attributes: list[AttributeWrite] = []
+    type: LabelType = "points"
+    id: int | None = None
+    deleted: bool = False
+
+
+class LabelRead(msgspec.Struct, omit_defaults=True):
+    id: int
+    name: str
+    color: str
+    attributes: list[AttributeRead]
+    type: str
+    svg: str
+    sublabels: list[SublabelRead]
+    has_parent: bool
+    parent_id: int | None
+    #: exactly one of these is present
+    project_id: int | None = None
+    task_id: int | None = None
+
+
+class LabelWrite(msgspec.Struct):
+    """A label in a project/task create or update body; ``id`` selects an existing label and
+    ``deleted`` removes it."""
+
+    name: ShortName | msgspec.UnsetType = msgspec.UNSET
+    color: Color | msgspec.UnsetType = msgspec.UNSET
+    attributes: list[AttributeWrite] = []
+    type: LabelType | msgspec.UnsetType = msgspec.UNSET
+    svg: str | msgspec.UnsetType = msgspec.UNSET
+    sublabels: list[SublabelWrite] = []
+    id: int | None = None
+    deleted: bool = False
+
+
+class LabelUpdate(msgspec.Struct):
+    """``PATCH /api/labels/{id}``."""
+
+    name: ShortName | msgspec.UnsetType = msgspec.UNSET
+    color: Color | msgspec.UnsetType = msgspec.UNSET
+    attributes: list[AttributeWrite] = []
+    type: LabelType | msgspec.UnsetType = msgspec.UNSET
+    svg: str | msgspec.UnsetType = msgspec.UNSET
+    sublabels: list[SublabelWrite] = []
+    deleted: bool = False

@@ -1,0 +1,88 @@
+"""Users, login, tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+
+
+class UserRead(msgspec.Struct):
+    url: str
+    id: int
+    username: str
+    first_name: str
+    last_name: str
+    email: str
+    groups: list[str]
+    is_staff: bool
+    is_superuser: bool
+    is_active: bool
+    last_login: dt.datetime | None
+    date_joined: dt.datetime
+    has_analytics_access: bool
+
+
+class UserUpdate(msgspec.Struct):
+    first_name: Annotated[str, msgspec.Meta(max_length=150)] | msgspec.UnsetType = msgspec.UNSET
+    last_name: Annotated[str, msgspec.Meta(max_length=150)] | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class LoginRequest(msgspec.Struct):
+    password: str
+    username: str = ""
+    email: str = ""
+
+
+class RegisterRequest(msgspec.Struct):
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=150, pattern=r"^[\w.@+-]+$")]
+    password1: str
+    password2: str
+    email: Annotated[str, msgspec.Meta(max_length=254)] = ""
+    first_name: Annotated[str, msgspec.Meta(max_length=150)] = ""
+    last_name: Annotated[str, msgspec.Meta(max_length=150)] = ""
+
+
+class RegisterRead(msgspec.Struct):
+    username: str
+    email: str
+    first_name: str
+    last_name: str
+    email_verification_required: bool
+    key: str | None
+
+
+class Token(msgspec.Struct):
+    key: str
+
+
+class AccessTokenOwner(msgspec.Struct):
+    id: int
+    username: str
+
+
+class AccessTokenRead(msgspec.Struct, omit_defaults=True):
+    id: int
+    name: str
+    created_date: dt.datetime
+    updated_date: dt.datetime
+    expiry_date: dt.datetime | None
+    last_used_date: dt.datetime | None
+    read_only: bool
+    owner: AccessTokenOwner
+    #: the secret, only in the answer to its creation
+    value: str | None = None
+
+
+class AccessTokenWrite(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    expiry_date: dt.datetime | None = None
+    read_only: bool = False
+
+
+class AccessTokenUpdate(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(max_length=256)] | msgspec.UnsetType = msgspec.UNSET
+    expiry_date: dt.datetime | None | msgspec.UnsetType = msgspec.UNSET
+    read_only: bool | msgspec.UnsetType = msgspec.UNSET

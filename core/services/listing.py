@@ -1,0 +1,195 @@
+"""List endpoints' query language: CVAT's ``sort``, ``search``, equality filters and JSON-logic
+``filter``, plus DRF page-number pagination — all translated into one SQL query and one count.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, and_, func, not_, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
+
+from annota.core.errors import NotFound, ValidationError
+
+DEFAULT_PAGE_SIZE = 10
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What a list endpoint lets clients filter and sort on.
+
+    ``fields`` maps public names (``owner``, ``project_id``…) to SQL expressions usable in
+    ``WHERE`` and ``ORDER BY``; ``equality`` names the ones accepted as plain query parameters,
+    ``search`` the ones ``?search=`` looks in, ``sortable`` the ones ``?sort=`` accepts.
+    """
+
+    fields: Mapping[str, Any]
+    equality: Sequence[str] = ()
+    search: Sequence[str] = ()
+    sortable: Sequence[str] = ()
+    default_sort: str = "-id"
+    #: names whose values are integers (query strings are converted)
+    integer_fields: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Page:
+    count: int
+    rows: list[Any]
+    page: int
+    page_size: int | None
+
+    @property
+    def has_next(self) -> bool:
+        return self.page_size is not None and self.page * self.page_size < self.count
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def _coerce(spec: ListSpec, name: str, value: Any, param: str) -> Any:
+    if name in spec.integer_fields and isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise ValidationError.for_field(param, f"A valid integer is required, got {value!r}.") from None
+    return value
+
+
+def _var(spec: ListSpec, operand: Any) -> tuple[str, Any] | None:
+    if isinstance(operand, Mapping) and set(operand) == {"var"}:
+        name = operand["var"]
+        if name not in spec.fields:
+            known = ", ".join(sorted(spec.fields))
+            raise ValidationError.for_field("filter", f"Unknown field {name!r}; known fields: {known}.")
+        return name, spec.fields[name]
+    return None
+
+
+_COMPARISONS = {
+    "==": lambda c, v: c.is_(None) if v is None else c == v,
+    "!=": lambda c, v: c.is_not(None) if v is None else c != v,
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+}
+
+
+def json_logic_to_sql(spec: ListSpec, rule: Any) -> ColumnElement[bool]:
+    """Translate CVAT's JSON-logic ``filter`` (``and``, ``or``, ``!``, comparisons, ``in``)."""
+    if not isinstance(rule, Mapping) or len(rule) != 1:
+        raise ValidationError.for_field("filter", f"Expected a single-operator JSON-logic object, got {rule!r}.")
+    ((op, args),) = rule.items()
+    if not isinstance(args, list):
+        args = [args]
+    if op in ("and", "or"):
+        parts = [json_logic_to_sql(spec, arg) for arg in args]
+        return and_(true(), *parts) if op == "and" else or_(*parts)
+    if op == "!":
+        return not_(json_logic_to_sql(spec, args[0]))
+    if op in _COMPARISONS:
+        # "<" and "<=" also take three arguments: a < x < b
+        if op in ("<", "<=") and len(args) == 3:
+            return and_(json_logic_to_sql(spec, {op: args[:2]}), json_logic_to_sql(spec, {op: args[1:]}))
+        if len(args) != 2:
+            raise ValidationError.for_field("filter", f"{op!r} takes two arguments.")
+        left, right = _var(spec, args[0]), _var(spec, args[1])
+        if left and right:
+            return _COMPARISONS[op](left[1], right[1])  # type: ignore[no-any-return]
+        if left:
+            return _COMPARISONS[op](left[1], _coerce(spec, left[0], args[1], "filter"))  # type: ignore[no-any-return]
+        if right:
+            flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
+            return _COMPARISONS[flipped](right[1], _coerce(spec, right[0], args[0], "filter"))  # type: ignore[no-any-return]
+        raise ValidationError.for_field("filter", f"{op!r} needs a {{\"var\": field}} operand.")
+    if op == "in":
+        if len(args) != 2:
+            raise ValidationError.for_field("filter", "'in' takes two arguments.")
+        needle, haystack = args
+        left = _var(spec, needle)
+        if left and isinstance(haystack, list):
+            return left[1].in_([_coerce(spec, left[0], v, "filter") for v in haystack])  # type: ignore[no-any-return]
+        right = _var(spec, haystack)
+        if right and isinstance(needle, str):
+            return func.lower(right[1]).contains(needle.lower(), autoescape=True)  # type: ignore[no-any-return]
+        raise ValidationError.for_field("filter", "'in' expects [{\"var\": f}, [values]] or [\"text\", {\"var\": f}].")
+    raise ValidationError.for_field("filter", f"Unsupported JSON-logic operator {op!r}.")
+
+
+def apply_query_params(spec: ListSpec, query: Select[Any], params: Mapping[str, str]) -> Select[Any]:
+    """Add the client's equality filters, ``search``, ``filter`` and ``sort`` to ``query``."""
+    for name in spec.equality:
+        if name in params:
+            query = query.where(spec.fields[name] == _coerce(spec, name, params[name], name))
+    search = params.get("search")
+    if search:
+        needle = search.lower()
+        query = query.where(
+            or_(*(func.lower(spec.fields[name]).contains(needle, autoescape=True) for name in spec.search))
+        )
+    raw_filter = params.get("filter")
+    if raw_filter:
+        try:
+            rule = json.loads(raw_filter)
+        except json.JSONDecodeError as exc:
+            raise ValidationError.for_field("filter", f"Invalid JSON: {exc.msg} at column {exc.colno}.") from exc
+        query = query.where(json_logic_to_sql(spec, rule))
+    return query.order_by(*sort_clauses(spec, params.get("sort") or spec.default_sort))
+
+
+def sort_clauses(spec: ListSpec, sort: str) -> list[Any]:
+    clauses: list[Any] = []
+    for item in (part.strip() for part in sort.split(",")):
+        if not item:
+            continue
+        name = item.lstrip("-")
+        if name not in spec.sortable:
+            allowed = ", ".join(spec.sortable)
+            raise ValidationError.for_field("sort", f"Cannot sort by {name!r}; allowed: {allowed}.")
+        column = spec.fields[name]
+        clauses.append(column.desc() if item.startswith("-") else column.asc())
+    if "id" in spec.fields:
+        clauses.append(spec.fields["id"].desc())
+    return clauses
+
+
+def parse_page(params: Mapping[str, str]) -> tuple[int, int | None]:
+    """``page`` (from 1) and ``page_size`` (``None`` for ``all``)."""
+    try:
+        page = int(params.get("page", "1"))
+    except ValueError:
+        raise NotFound("Invalid page.") from None
+    if page < 1:
+        raise NotFound("Invalid page.")
+    raw_size = params.get("page_size")
+    if raw_size is None or raw_size == "":
+        return page, DEFAULT_PAGE_SIZE
+    if raw_size == "all":
+        return page, None
+    try:
+        size = int(raw_size)
+    except ValueError:
+        raise ValidationError.for_field("page_size", f"Expected a positive integer or 'all', got {raw_size!r}.") from None
+    if size < 1:
+        raise ValidationError.for_field("page_size", "Expected a positive integer or 'all'.")
+    return page, size
+
+
+async def fetch_page(session: AsyncSession, query: Select[Any], page: int, page_size: int | None) -> Page:
+    """Run ``query`` for one page and count all matches (404 past the last page, as DRF does)."""
+    count_query = select(func.count()).select_from(query.order_by(None).subquery())
+    count = (await session.execute(count_query)).scalar_one()
+    if page_size is not None:
+        if page > 1 and (page - 1) * page_size >= count:
+            raise NotFound("Invalid page.")
+        query = query.limit(page_size).offset((page - 1) * page_size)
+    elif page > 1:
+        raise NotFound("Invalid page.")
+    rows = list((await session.execute(query)).scalars().all())
+    return Page(count=count, rows=rows, page=page, page_size=page_size)

@@ -1,0 +1,1 @@
+"""annota's built-in plugins, each registered through the ``annota`` entry-point group."""

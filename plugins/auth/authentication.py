@@ -1,0 +1,117 @@
+"""Who sent a request: ``Authorization: Token|Bearer|Basic`` headers or a cookie session.
+
+Cookie sessions are the only ambient credentials, so only they are checked for CSRF: on unsafe
+methods the ``X-CSRFToken`` header must equal the ``csrftoken`` cookie and a present ``Origin``
+must be the server's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+
+from annota.core.access import Identity
+from annota.core.errors import NotAuthenticated, PermissionDenied
+from annota.core.services import users as user_service
+from annota.runtime import web
+
+SESSION_COOKIE = "sessionid"
+CSRF_COOKIE = "csrftoken"
+CSRF_HEADER = "x-csrftoken"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+#: Basic auth re-sends the password on every request; a verified (user, password) pair is
+#: remembered briefly so that each request does not pay for a memory-hard hash.
+BASIC_CACHE_SECONDS = 60.0
+_basic_cache: dict[str, tuple[float, int]] = {}
+
+
+async def authenticate(request: Request) -> Identity | None:
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, credentials = header.partition(" ")
+        scheme = scheme.lower()
+        credentials = credentials.strip()
+        if scheme == "token":
+            return await _by_login_token(request, credentials)
+        if scheme == "bearer":
+            return await _by_access_token(request, credentials)
+        if scheme == "basic":
+            return await _by_basic(request, credentials)
+    session_key = request.cookies.get(SESSION_COOKIE)
+    if session_key:
+        return await _by_session(request, session_key)
+    return None
+
+
+async def _by_login_token(request: Request, key: str) -> Identity:
+    async with web.transaction(request) as session:
+        user = await user_service.user_for_login_token(session, key)
+    if user is None or not user.is_active:
+        raise NotAuthenticated("Invalid token.")
+    return user_service.identity_for(user, "token")
+
+
+async def _by_access_token(request: Request, secret: str) -> Identity:
+    async with web.transaction(request) as session:
+        found = await user_service.user_for_access_token(session, secret)
+    if found is None or not found[0].is_active:
+        raise NotAuthenticated("Invalid or expired access token.")
+    user, token = found
+    return user_service.identity_for(user, "access_token", token)
+
+
+def _cache_key(username: str, password: str, secret: str) -> str:
+    return hmac.new(secret.encode(), f"{username}\0{password}".encode(), hashlib.sha256).hexdigest()
+
+
+async def _by_basic(request: Request, credentials: str) -> Identity:
+    try:
+        username, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise NotAuthenticated("Invalid basic header. Credentials not correctly base64 encoded.") from None
+    key = _cache_key(username, password, web.state(request).settings.secret_key)
+    cached = _basic_cache.get(key)
+    async with web.transaction(request) as session:
+        if cached is not None and cached[0] > time.monotonic():
+            user = await session.get(user_service.User, cached[1])
+            if user is not None and user.is_active and user.username == username:
+                return user_service.identity_for(user, "basic")
+        user = await user_service.check_credentials(session, username, password)
+    if len(_basic_cache) > 10_000:
+        _basic_cache.clear()
+    _basic_cache[key] = (time.monotonic() + BASIC_CACHE_SECONDS, user.id)
+    return user_service.identity_for(user, "basic")
+
+
+async def _by_session(request: Request, key: str) -> Identity | None:
+    async with web.transaction(request) as session:
+        user = await user_service.user_for_session(session, key)
+    if user is None or not user.is_active:
+        # a stale cookie is not an error: the caller is simply anonymous (and may log in again)
+        return None
+    if request.method not in SAFE_METHODS:
+        check_csrf(request)
+    return user_service.identity_for(user, "session")
+
+
+def check_csrf(request: Request) -> None:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    header = request.headers.get(CSRF_HEADER, "")
+    if not cookie or not hmac.compare_digest(cookie, header):
+        raise PermissionDenied("CSRF Failed: CSRF token missing or incorrect.")
+    origin = request.headers.get("origin")
+    if origin and not _same_origin(request, origin):
+        raise PermissionDenied(f"CSRF Failed: Origin checking failed - {origin} does not match any trusted origins.")
+
+
+def _same_origin(request: Request, origin: str) -> bool:
+    trusted = {urlsplit(web.base_url(request)).netloc.lower(), request.headers.get("host", "").lower()}
+    parsed = urlsplit(origin)
+    return parsed.netloc.lower() in trusted

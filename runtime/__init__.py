@@ -1,0 +1,1 @@
+"""The HTTP runtime: ASGI app, routes, settings, queues, worker and CLI."""

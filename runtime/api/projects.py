@@ -1,0 +1,79 @@
+"""``/api/projects``: CRUD (data, dataset and backup endpoints come with their features)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response
+
+from annota.core.access import filter_to_sql
+from annota.core.db.tables import Project
+from annota.core.schemas.common import Paginated
+from annota.core.schemas.projects import ProjectRead, ProjectUpdate, ProjectWrite
+from annota.core.services import listing
+from annota.core.services import projects as service
+from annota.runtime import web
+
+TAGS = ["projects"]
+
+
+@web.operation("List projects", tags=TAGS, response=Paginated[ProjectRead], paginated=True,
+               query={name: "equality filter" for name in service.LIST_SPEC.equality})
+async def list_projects(request: Request) -> Response:
+    scope = await web.list_filter(request, "projects")
+    page_number, page_size = listing.parse_page(request.query_params)
+    query = select(Project).where(filter_to_sql(scope, service.POLICY_FIELDS))
+    query = listing.apply_query_params(service.LIST_SPEC, query, request.query_params)
+    async with web.transaction(request) as session:
+        page = await listing.fetch_page(session, query, page_number, page_size)
+        results = await service.read_many(session, page.rows, web.base_url(request))
+    return web.page_response(request, page, results)
+
+
+@web.operation("Create a project", tags=TAGS, request=ProjectWrite, response=ProjectRead, status=201)
+async def create_project(request: Request) -> Response:
+    data = await web.read_json(request, ProjectWrite)
+    await web.authorize(request, "create", service.resource(None))
+    async with web.transaction(request) as session:
+        project = await service.create(session, web.identity(request), data)
+        (result,) = await service.read_many(session, [project], web.base_url(request))
+    return web.json_response(result, status_code=201)
+
+
+@web.operation("Get a project", tags=TAGS, response=ProjectRead)
+async def retrieve_project(request: Request) -> Response:
+    async with web.transaction(request) as session:
+        project = await service.get(session, web.path_int(request))
+        await web.authorize(request, "view", service.resource(project))
+        (result,) = await service.read_many(session, [project], web.base_url(request))
+    return web.json_response(result)
+
+
+@web.operation("Update a project", tags=TAGS, request=ProjectUpdate, response=ProjectRead)
+async def update_project(request: Request) -> Response:
+    data = await web.read_json(request, ProjectUpdate)
+    async with web.transaction(request) as session:
+        project = await service.get(session, web.path_int(request))
+        for scope in service.update_scopes(data):
+            await web.authorize(request, scope, service.resource(project))
+        project = await service.update(session, project, data)
+        (result,) = await service.read_many(session, [project], web.base_url(request))
+    return web.json_response(result)
+
+
+@web.operation("Delete a project and its tasks", tags=TAGS, status=204)
+async def delete_project(request: Request) -> Response:
+    async with web.transaction(request) as session:
+        project = await service.get(session, web.path_int(request))
+        await web.authorize(request, "delete", service.resource(project))
+        await service.remove(session, project)
+    return Response(status_code=204)
+
+
+routes = [
+    ("/api/projects", list_projects, ["GET"]),
+    ("/api/projects", create_project, ["POST"]),
+    ("/api/projects/{id:int}", retrieve_project, ["GET"]),
+    ("/api/projects/{id:int}", update_project, ["PATCH"]),
+    ("/api/projects/{id:int}", delete_project, ["DELETE"]),
+]

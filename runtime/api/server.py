@@ -1,0 +1,60 @@
+"""``/api/server/*``: about, plugins, health."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import Response
+
+from annota.core import CVAT_COMPATIBLE_VERSION, __version__
+from annota.core.schemas.server import About, PluginsRead
+from annota.runtime import web
+
+
+@web.operation("Basic information about the server", tags=["server"], response=About, anonymous=True)
+async def about(request: Request) -> Response:
+    return web.json_response(
+        About(
+            name="annota",
+            description="A pip-installable, CVAT-compatible annotation server built from plugins.",
+            version=f"{CVAT_COMPATIBLE_VERSION}+annota.{__version__}",
+            logo_url="",
+            subtitle=f"annota {__version__}",
+        )
+    )
+
+
+@web.operation("Loaded plugins and CVAT feature flags", tags=["server"], response=PluginsRead, anonymous=True)
+async def plugins(request: Request) -> Response:
+    manager = web.state(request).plugins
+    infos = [info.as_dict() for info in manager.infos.values()]
+    active = {info.name for info in manager.active}
+    return web.json_response(
+        PluginsRead(analytics="analytics" in active, models="models" in active, plugins=infos)
+    )
+
+
+@web.operation("Liveness and readiness (database, queue)", tags=["server"], anonymous=True)
+async def health(request: Request) -> Response:
+    state = web.state(request)
+    checks: dict[str, str] = {}
+    try:
+        async with state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {exc.__class__.__name__}"
+    queue_check = getattr(state.queue, "health", None)
+    if queue_check is not None:
+        checks["queue"] = await queue_check()
+    healthy = all(value == "ok" for value in checks.values())
+    return web.json_response(
+        {"status": "ok" if healthy else "unavailable", "checks": checks}, status_code=200 if healthy else 503
+    )
+
+
+routes = [
+    ("/api/server/about", about, ["GET"]),
+    ("/api/server/plugins", plugins, ["GET"]),
+    ("/api/server/health", health, ["GET"]),
+]

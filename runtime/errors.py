@@ -1,0 +1,41 @@
+"""The one place where exceptions become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from annota.core.errors import AnnotaError, ValidationError
+from annota.runtime.web import json_response
+
+logger = logging.getLogger(__name__)
+
+
+def error_response(exc: AnnotaError) -> Response:
+    body = exc.detail if isinstance(exc, ValidationError) and not isinstance(exc.detail, str) else {"detail": exc.detail}
+    headers = {"WWW-Authenticate": 'Token realm="api"'} if exc.status_code == 401 else None
+    return json_response(body, status_code=exc.status_code, headers=headers)
+
+
+async def annota_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AnnotaError)
+    if exc.status_code >= 500:
+        logger.error("%s %s: %s", request.method, request.url.path, exc.detail)
+    return error_response(exc)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = {404: "Not found.", 405: f'Method "{request.method}" not allowed.'}.get(exc.status_code, exc.detail)
+    return json_response({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error in %s %s", request.method, request.url.path)
+    return json_response({"detail": "A server error occurred."}, status_code=500)
+
+
+EXCEPTION_HANDLERS = {AnnotaError: annota_error, HTTPException: http_error, Exception: server_error}

@@ -1,0 +1,185 @@
+"""Settings: ``annota.toml`` plus ``ANNOTA_*`` environment variables (the environment wins), plus
+command-line flags (which win over both).
+
+Every command (``serve``, ``worker``, ``users create``…) reads the same settings, so they act on the
+same data directory and database.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import platformdirs
+
+from annota.core.errors import ConfigError
+from annota.core.plugins import convert_config, resolve_secrets
+
+ENV_PREFIX = "ANNOTA_"
+MiB = 1024 * 1024
+
+#: Keys whose values ``annota config show`` masks.
+SECRET_WORDS = ("secret", "password", "token", "key")
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The core settings. Plugin settings live under ``[plugins.<name>]``."""
+
+    #: where the SQLite database, media and results live (default: the per-user data dir)
+    data_dir: str = ""
+    #: ``sqlite:///path`` (default: ``<data_dir>/annota.db``) or ``postgresql://user@host/db``
+    database_url: str = ""
+    #: ``redis://host:port/db``: run background jobs on arq workers instead of in-process
+    redis_url: str = ""
+    #: the externally visible base URL (``https://annota.example.com``); default: from the request
+    public_url: str = ""
+    #: signs nothing on the wire today but seeds derived secrets; generated and kept in the data dir
+    secret_key: str = ""
+    #: whether ``POST /api/auth/register`` creates accounts
+    allow_registration: bool = True
+    #: largest request body in bytes for ordinary JSON endpoints
+    max_body_size: int = 16 * MiB
+    #: largest request body in bytes for annotation and upload endpoints
+    max_upload_body_size: int = 1024 * MiB
+    #: cookie session lifetime in seconds
+    session_max_age: int = 14 * 24 * 3600
+    #: how long finished background requests are listed, in seconds
+    request_ttl: int = 24 * 3600
+    #: concurrent jobs per queue in the in-process runner
+    inprocess_concurrency: int = 2
+    log_level: str = "info"
+    #: plugin entry-point names not to load
+    disabled_plugins: list[str] = []
+    #: ``[plugins.<name>]`` tables, validated by each plugin's config class
+    plugin_settings: dict[str, dict[str, Any]] = {}
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def default_data_dir() -> str:
+    return platformdirs.user_data_dir("annota", appauthor=False)
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path!r} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path!r}: {exc}") from exc
+
+
+def _split_plugins(values: dict[str, Any], where: str) -> None:
+    plugins = values.pop("plugins", None)
+    if plugins is None:
+        return
+    if not isinstance(plugins, dict):
+        raise ConfigError(f"{where}: [plugins] must be a table")
+    disabled = plugins.pop("disabled", None)
+    if disabled is not None:
+        values["disabled_plugins"] = disabled
+    for name, table in plugins.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [plugins.{name}] must be a table")
+    values["plugin_settings"] = plugins
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in Settings.__struct_fields__:
+        if name in ("plugin_settings", "disabled_plugins"):
+            continue
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = raw
+    disabled = environ.get(ENV_PREFIX + "DISABLED_PLUGINS")
+    if disabled is not None:
+        values["disabled_plugins"] = [name.strip() for name in disabled.split(",") if name.strip()]
+    return values
+
+
+def load_settings(
+    config_path: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge defaults, the config file, the environment and explicit overrides, then validate."""
+    environ = os.environ if environ is None else environ
+    config_path = config_path or environ.get(ENV_PREFIX + "CONFIG") or None
+    values: dict[str, Any] = {}
+    if config_path:
+        values.update(_read_file(config_path))
+        _split_plugins(values, config_path)
+    values.update(_from_environment(environ))
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    plugin_settings = values.pop("plugin_settings", {})
+    values = resolve_secrets(values, "settings")
+    settings: Settings = convert_config(Settings, values, "settings")
+    settings.plugin_settings = plugin_settings
+    return finalize(settings)
+
+
+def finalize(settings: Settings) -> Settings:
+    """Fill in what derives from the data directory."""
+    if not settings.data_dir:
+        settings.data_dir = default_data_dir()
+    settings.data_dir = str(Path(settings.data_dir).expanduser().resolve())
+    if not settings.database_url:
+        settings.database_url = f"sqlite:///{Path(settings.data_dir) / 'annota.db'}"
+    settings.public_url = settings.public_url.rstrip("/")
+    return settings
+
+
+def ensure_data_dir(settings: Settings) -> None:
+    """Create the data dir and, when none is configured, a persistent secret key inside it."""
+    path = settings.data_path
+    path.mkdir(parents=True, exist_ok=True)
+    if not settings.secret_key:
+        key_file = path / "secret_key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        settings.secret_key = key_file.read_text().strip()
+
+
+def _mask(key: str, value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _mask(k, v) for k, v in value.items()}
+    if value and any(word in key.lower() for word in SECRET_WORDS):
+        return "********"
+    return value
+
+
+def masked(settings: Settings, plugin_configs: Mapping[str, Any]) -> dict[str, Any]:
+    """The effective configuration with secrets hidden, for ``annota config show``."""
+    data = msgspec.to_builtins(settings)
+    data.pop("plugin_settings")
+    data["database_url"] = _mask_url(settings.database_url)
+    data["redis_url"] = _mask_url(settings.redis_url)
+    result = {key: _mask(key, value) for key, value in data.items()}
+    result["plugins"] = {
+        name: _mask(name, msgspec.to_builtins(config)) for name, config in plugin_configs.items()
+    }
+    return result
+
+
+def _mask_url(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":********@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

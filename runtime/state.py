@@ -1,0 +1,128 @@
+"""Everything a running server or worker holds: settings, plugins, database, queue, routes, jobs.
+
+``open_state`` is the one start-up sequence shared by ``annota serve``, ``annota worker`` and the
+test fixtures, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from annota.core.db import migrate
+from annota.core.db.engine import create_engine, create_sessionmaker
+from annota.core.errors import ConfigError
+from annota.core.plugins import PluginManager
+from annota.core.queue import JobContext, JobRegistry, QueueBackend
+from annota.runtime.settings import Settings, ensure_data_dir
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PluginRoute:
+    path: str
+    endpoint: Any
+    methods: list[str]
+    name: str | None
+    plugin: str
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    plugins: PluginManager
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    jobs: JobRegistry
+    routes: list[PluginRoute] = field(default_factory=list)
+    queue: QueueBackend | None = None
+
+    def job_context(self, request_id: str, attempt: int) -> JobContext:
+        return JobContext(
+            request_id=request_id,
+            sessionmaker=self.sessionmaker,
+            settings=self.settings,
+            plugins=self.plugins,
+            attempt=attempt,
+        )
+
+
+def load_plugins(settings: Settings, extra: Mapping[str, Any] | None = None, entry_points: bool = True) -> PluginManager:
+    """Load entry-point plugins (minus the disabled ones) plus ``extra`` given in code, then
+    validate hook names and every plugin's configuration."""
+    plugins = PluginManager()
+    if entry_points:
+        plugins.load_entry_points(disabled=settings.disabled_plugins)
+    for name, plugin in (extra or {}).items():
+        plugins.register(plugin, name=name)
+    plugins.check()
+    plugins.configure(settings.plugin_settings, os.environ)
+    return plugins
+
+
+def collect_routes(plugins: PluginManager) -> list[PluginRoute]:
+    routes: list[PluginRoute] = []
+    seen: dict[tuple[str, str], str] = {}
+
+    def register(plugin: str, path: str, endpoint: Any, methods: list[str] | None = None, name: str | None = None) -> None:
+        if not path.startswith("/"):
+            raise ConfigError(f"plugin {plugin}: route path {path!r} must start with '/'")
+        methods = [m.upper() for m in (methods or ["GET"])]
+        for method in methods:
+            key = (path.rstrip("/"), method)
+            if key in seen:
+                raise ConfigError(f"plugin {plugin}: route {method} {path} is already registered by {seen[key]}")
+            seen[key] = plugin
+        routes.append(PluginRoute(path, endpoint, methods, name, plugin))
+
+    plugins.collect("register_routes", register)
+    return routes
+
+
+def collect_jobs(plugins: PluginManager) -> JobRegistry:
+    registry = JobRegistry()
+    plugins.collect("register_jobs", registry.register)
+    return registry
+
+
+async def open_state(
+    settings: Settings,
+    plugins: PluginManager | None = None,
+    *,
+    auto_migrate: bool | None = None,
+) -> AppState:
+    """Prepare the data dir, plugins and database. SQLite is migrated automatically (unless told
+    otherwise); PostgreSQL must be migrated with ``annota migrate`` first."""
+    ensure_data_dir(settings)
+    plugins = plugins or load_plugins(settings)
+    engine = create_engine(settings.database_url)
+    if auto_migrate is None:
+        auto_migrate = settings.is_sqlite
+    if auto_migrate:
+        await migrate.upgrade(engine)
+    elif not await migrate.is_up_to_date(engine):
+        await engine.dispose()
+        raise ConfigError(
+            "The database schema is not up to date. Run `annota migrate` (with the same settings) first."
+        )
+    state = AppState(
+        settings=settings,
+        plugins=plugins,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        jobs=collect_jobs(plugins),
+        routes=collect_routes(plugins),
+    )
+    return state
+
+
+async def close_state(state: AppState) -> None:
+    if state.queue is not None:
+        await state.queue.close()
+    await state.engine.dispose()

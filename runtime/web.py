@@ -1,0 +1,264 @@
+"""The small public web toolkit for route handlers, the core's and plugins' alike.
+
+Plugins that serve HTTP import this module and nothing else from ``annota.runtime``: the caller's
+identity, the app state, JSON in and out with msgspec, authorization, pagination and OpenAPI
+metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from annota.core.access import ANONYMOUS, Filter, Identity, Resource
+from annota.core.errors import NotAuthenticated, PayloadTooLarge, PermissionDenied, ValidationError
+from annota.core.services.listing import Page
+
+T = TypeVar("T")
+
+JSON_MEDIA_TYPE = "application/json"
+_encoder = msgspec.json.Encoder()
+
+
+# --- state and identity ---------------------------------------------------------------------
+
+
+def state(request: Request) -> Any:
+    """The running ``AppState``."""
+    return request.app.state.annota
+
+
+def identity(request: Request) -> Identity:
+    """Who sent the request (anonymous if nobody authenticated it)."""
+    return getattr(request.state, "identity", ANONYMOUS)
+
+
+def require_user(request: Request) -> Identity:
+    who = identity(request)
+    if not who.is_authenticated:
+        raise NotAuthenticated()
+    return who
+
+
+@contextlib.asynccontextmanager
+async def transaction(request: Request) -> AsyncIterator[AsyncSession]:
+    """A database session committed when the block ends without an exception."""
+    async with state(request).sessionmaker.begin() as session:
+        yield session
+
+
+def base_url(request: Request) -> str:
+    """The absolute base URL clients reach the server at (``public_url`` if configured)."""
+    configured: str = state(request).settings.public_url
+    if configured:
+        return configured
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+# --- authorization --------------------------------------------------------------------------
+
+
+async def authorize(request: Request, scope: str, resource: Resource) -> None:
+    """Ask the ``authorize`` hook; raise 401 for anonymous callers and 403 when refused."""
+    who = identity(request)
+    answer = await state(request).plugins.first_result("authorize", identity=who, scope=scope, resource=resource)
+    allowed = getattr(answer, "allow", answer)
+    if allowed is True:
+        return
+    if not who.is_authenticated:
+        raise NotAuthenticated()
+    reasons = getattr(answer, "reasons", None)
+    raise PermissionDenied("; ".join(reasons) if reasons else None)
+
+
+async def list_filter(request: Request, resource_type: str, scope: str = "list") -> Filter | None:
+    """The ``filter_query`` answer for a list endpoint (``None``: nothing is visible)."""
+    who = identity(request)
+    if not who.is_authenticated:
+        raise NotAuthenticated()
+    result: Filter | None = await state(request).plugins.first_result(
+        "filter_query", identity=who, scope=scope, resource_type=resource_type
+    )
+    return result
+
+
+# --- JSON in and out ------------------------------------------------------------------------
+
+
+def json_response(content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(_encoder.encode(content), status_code=status_code, headers=headers, media_type=JSON_MEDIA_TYPE)
+
+
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
+
+
+def validation_detail(error: str) -> dict[str, list[str]]:
+    """msgspec's ``Expected `int`, got `str` - at `$.labels[0].name``` as ``{field: [message]}``."""
+    message, sep, path = error.rpartition(" - at `")
+    if not sep:
+        message, path = error, "$`"
+    path = path[:-1].removeprefix("$").removeprefix(".")
+    missing = _MISSING.match(message)
+    if missing:
+        path = f"{path}.{missing['field']}" if path else missing["field"]
+        message = "This field is required."
+    return {path or "non_field_errors": [message]}
+
+
+def decode(body: bytes, type_: type[T]) -> T:
+    """Decode and validate JSON into ``type_``; errors are DRF-style ``{field: [message]}``."""
+    if not body.strip():
+        body = b"{}"
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(validation_detail(str(exc))) from exc
+    except msgspec.DecodeError as exc:
+        raise ValidationError({"non_field_errors": [f"JSON parse error: {exc}"]}) from exc
+
+
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """The request body, refused with 413 past ``limit`` bytes (default: ``max_body_size``)."""
+    limit = limit or state(request).settings.max_body_size
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Request body is larger than the limit of {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, type_: type[T], limit: int | None = None) -> T:
+    return decode(await read_body(request, limit), type_)
+
+
+def query_int(request: Request, name: str, default: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationError.for_field(name, f"A valid integer is required, got {raw!r}.") from None
+
+
+def query_bool(request: Request, name: str, default: bool = False) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValidationError.for_field(name, f"Must be a boolean (true/false), got {raw!r}.")
+
+
+def path_int(request: Request, name: str = "id") -> int:
+    value: int = request.path_params[name]
+    return value
+
+
+# --- pagination -----------------------------------------------------------------------------
+
+
+def page_response(request: Request, page: Page, results: Sequence[Any]) -> Response:
+    """DRF's page-number envelope; ``next`` and ``previous`` are always present."""
+
+    def link(number: int) -> str:
+        url = request.url.replace_query_params(**{**request.query_params, "page": str(number)})
+        public = state(request).settings.public_url
+        if public:
+            return public + url.path + ("?" + url.query if url.query else "")
+        return str(url)
+
+    return json_response(
+        {
+            "count": page.count,
+            "next": link(page.page + 1) if page.has_next else None,
+            "previous": link(page.page - 1) if page.has_previous else None,
+            "results": results,
+        }
+    )
+
+
+# --- OpenAPI metadata -----------------------------------------------------------------------
+
+
+@dataclass
+class Operation:
+    """What ``/api/schema`` says about an endpoint."""
+
+    summary: str = ""
+    tags: list[str] = field(default_factory=list)
+    request: Any = None
+    responses: dict[int, Any] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    paginated: bool = False
+    anonymous: bool = False
+
+
+def operation(
+    summary: str,
+    *,
+    tags: Sequence[str] = (),
+    request: Any = None,
+    response: Any = None,
+    status: int = 200,
+    responses: Mapping[int, Any] | None = None,
+    query: Mapping[str, str] | None = None,
+    paginated: bool = False,
+    anonymous: bool = False,
+) -> Callable[[T], T]:
+    """Attach OpenAPI metadata to an endpoint function."""
+
+    def decorate(endpoint: T) -> T:
+        all_responses = dict(responses or {})
+        if response is not None or not all_responses:
+            all_responses.setdefault(status, response)
+        endpoint.__annota_operation__ = Operation(  # type: ignore[attr-defined]
+            summary=summary,
+            tags=list(tags),
+            request=request,
+            responses=all_responses,
+            query=dict(query or {}),
+            paginated=paginated,
+            anonymous=anonymous,
+        )
+        return endpoint
+
+    return decorate
+
+
+__all__ = [
+    "Operation",
+    "authorize",
+    "base_url",
+    "decode",
+    "identity",
+    "json_response",
+    "list_filter",
+    "operation",
+    "page_response",
+    "path_int",
+    "query_bool",
+    "query_int",
+    "read_body",
+    "read_json",
+    "require_user",
+    "state",
+    "transaction",
+]
