@@ -26,10 +26,13 @@ class AttributeRead(msgspec.Struct):
 
 
 class AttributeWrite(msgspec.Struct):
+    """An attribute spec in a label body. Without ``id`` an attribute of the same name is updated
+    (or a new one created); omitted fields keep their stored values on update."""
+
     name: ShortName
     input_type: InputType
-    mutable: bool = False
-    values: list[AttrValue] = []
+    mutable: bool | msgspec.UnsetType = msgspec.UNSET
+    values: list[AttrValue] | msgspec.UnsetType = msgspec.UNSET
     default_value: Annotated[str, msgspec.Meta(max_length=128)] | None = None
     id: int | None = None
 
@@ -44,10 +47,12 @@ class SublabelRead(msgspec.Struct):
 
 
 class SublabelWrite(msgspec.Struct):
-    name: ShortName
-    color: Color = ""
+    """A skeleton element in a label body; new ones need a name and are ``points``."""
+
+    name: ShortName | msgspec.UnsetType = msgspec.UNSET
+    color: Color | msgspec.UnsetType = msgspec.UNSET
     attributes: list[AttributeWrite] = []
-    type: LabelType = "points"
+    type: LabelType | msgspec.UnsetType = msgspec.UNSET
     id: int | None = None
     deleted: bool = False
 

@@ -1,0 +1,138 @@
+"""``/api/labels``: the labels of projects and tasks, listed, read, changed and deleted one by one.
+
+Labels are created with their project or task (its ``labels`` field); these endpoints serve the
+clients that look them up by task, job or project (cvat-sdk before auto-annotation) and the
+per-label edits of the UI.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from annota.core.access import Resource, filter_to_sql
+from annota.core.db.tables import Label, Project, Task
+from annota.core.errors import ValidationError
+from annota.core.schemas.common import Paginated
+from annota.core.schemas.labels import LabelRead, LabelUpdate
+from annota.core.services import jobs as job_service
+from annota.core.services import labels as service
+from annota.core.services import listing
+from annota.core.services import projects as project_service
+from annota.core.services import tasks as task_service
+from annota.runtime import web
+
+TAGS = ["labels"]
+
+_OWNER_PARAMS = ("task_id", "job_id", "project_id")
+
+
+async def _owner_of_list(request: Request, session: AsyncSession) -> tuple[int | None, int | None] | None:
+    """``(project_id, task_id)`` whose labels ``?task_id=``, ``?job_id=`` or ``?project_id=`` asks
+    for, once the caller may view that object; ``None`` without such a parameter."""
+    task_id, job_id, project_id = (web.query_int(request, name) for name in _OWNER_PARAMS)
+    if sum(value is not None for value in (task_id, job_id, project_id)) > 1:
+        raise ValidationError("job_id, task_id and project_id parameters cannot be used together.")
+    if project_id is not None:
+        project = await project_service.get(session, project_id)
+        await web.authorize(request, "view", project_service.resource(project))
+        return project.id, None
+    if job_id is not None:
+        job = await job_service.get(session, job_id)
+        await web.authorize(request, "view", await job_service.resource(session, job))
+        task_id = job.task_id
+    elif task_id is None:
+        return None
+    task = await task_service.get(session, task_id)
+    if job_id is None:
+        await web.authorize(request, "view", await task_service.resource(session, task))
+    return service.task_labels_owner(task)
+
+
+@web.operation(
+    "List labels",
+    tags=TAGS,
+    response=Paginated[LabelRead],
+    paginated=True,
+    query={
+        "task_id": "labels of this task (its project's when it is in one)",
+        "job_id": "labels of this job's task",
+        "project_id": "labels of this project",
+        **{name: "equality filter" for name in service.LIST_SPEC.equality},
+    },
+)
+async def list_labels(request: Request) -> Response:
+    web.require_user(request)
+    page_number, page_size = listing.parse_page(request.query_params)
+    async with web.transaction(request) as session:
+        owner = await _owner_of_list(request, session)
+        if owner is None:
+            scope = await web.list_filter(request, "labels")
+            visible = filter_to_sql(scope, service.POLICY_FIELDS)
+        else:
+            project_id, task_id = owner
+            visible = service.owner_clause(project_id=project_id, task_id=task_id)
+        # as in CVAT, lists hold top-level labels; sublabels come nested in their skeleton
+        query = select(Label).where(visible, Label.parent_id.is_(None))
+        query = listing.apply_query_params(service.LIST_SPEC, query, request.query_params)
+        page = await listing.fetch_page(session, query, page_number, page_size)
+        results = await service.read_many(session, page.rows)
+    return web.page_response(request, page, results)
+
+
+async def _label_and_owner(request: Request, session: AsyncSession) -> tuple[Label, Project | Task, Resource]:
+    """The label of the path, the project or task it belongs to, and the policy input about it."""
+    label = await service.get(session, web.path_int(request))
+    document: dict[str, Any] = {"id": label.id, "task": None, "project": None}
+    owner: Project | Task
+    if label.task_id is not None:
+        owner = await task_service.get(session, label.task_id)
+        project = await task_service.project_of(session, owner)
+        document["task"] = task_service.document(owner, project)
+        document["project"] = project_service.document(project) if project is not None else None
+    else:
+        owner = await project_service.get(session, cast(int, label.project_id))
+        document["project"] = project_service.document(owner)
+    document["organization"] = {"id": owner.organization_id}
+    return label, owner, Resource("labels", document, label.id)
+
+
+@web.operation("Get a label", tags=TAGS, response=LabelRead)
+async def retrieve_label(request: Request) -> Response:
+    async with web.transaction(request) as session:
+        label, _, resource = await _label_and_owner(request, session)
+        await web.authorize(request, "view", resource)
+        (result,) = await service.read_many(session, [label])
+    return web.json_response(result)
+
+
+@web.operation("Update a label", tags=TAGS, request=LabelUpdate, response=LabelRead)
+async def update_label(request: Request) -> Response:
+    data = await web.read_json(request, LabelUpdate)
+    async with web.transaction(request) as session:
+        label, owner, resource = await _label_and_owner(request, session)
+        await web.authorize(request, "update", resource)
+        label = await service.update_one(session, label, data, owner)
+        (result,) = await service.read_many(session, [label])
+    return web.json_response(result)
+
+
+@web.operation("Delete a label with its sublabels and annotations", tags=TAGS, status=204)
+async def delete_label(request: Request) -> Response:
+    async with web.transaction(request) as session:
+        label, owner, resource = await _label_and_owner(request, session)
+        await web.authorize(request, "delete", resource)
+        await service.remove(session, label, owner)
+    return Response(status_code=204)
+
+
+routes = [
+    ("/api/labels", list_labels, ["GET"]),
+    ("/api/labels/{id:int}", retrieve_label, ["GET"]),
+    ("/api/labels/{id:int}", update_label, ["PATCH"]),
+    ("/api/labels/{id:int}", delete_label, ["DELETE"]),
+]
