@@ -10,7 +10,7 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from annota.core.access import FilterFields, Identity, Resource
-from annota.core.db.tables import Project, Task, User
+from annota.core.db.tables import Data, Project, Task, User
 from annota.core.db.types import utcnow
 from annota.core.errors import NotFound, ValidationError
 from annota.core.schemas.common import StorageRead, StorageWrite, Url, UrlCount
@@ -95,7 +95,9 @@ async def update(session: AsyncSession, project: Project, data: ProjectUpdate) -
     if data.target_storage is not msgspec.UNSET:
         project.target_storage = storage_json(data.target_storage)
     if data.organization_id is not msgspec.UNSET:
-        raise ValidationError.for_field("organization_id", "Moving projects between organizations is not supported.")
+        raise ValidationError.for_field(
+            "organization_id", "Moving projects between organizations is not supported."
+        )
     if data.labels:
         await label_service.apply_changes(session, data.labels, project_id=project.id, creating=False)
     project.updated_date = utcnow()
@@ -104,7 +106,12 @@ async def update(session: AsyncSession, project: Project, data: ProjectUpdate) -
 
 
 async def remove(session: AsyncSession, project: Project) -> None:
+    """Delete the project; its tasks go with it, then their media records (tasks only point at them)."""
+    media = select(Task.data_id).where(Task.project_id == project.id, Task.data_id.is_not(None))
+    data_ids = list((await session.execute(media)).scalars())
     await session.execute(delete(Project).where(Project.id == project.id))
+    if data_ids:
+        await session.execute(delete(Data).where(Data.id.in_(data_ids)))
 
 
 def resource(project: Project | None, project_id: int | None = None) -> Resource:
@@ -126,7 +133,9 @@ def document(project: Project) -> dict[str, Any]:
 async def read_many(session: AsyncSession, projects: Sequence[Project], base_url: str) -> list[ProjectRead]:
     """Serialize projects with one query each for users, task counts and subsets."""
     ids = [p.id for p in projects]
-    users = await user_service.users_by_id(session, {p.owner_id for p in projects} | {p.assignee_id for p in projects})
+    users = await user_service.users_by_id(
+        session, {p.owner_id for p in projects} | {p.assignee_id for p in projects}
+    )
     counts: dict[int, int] = {}
     subsets: dict[int, set[str]] = {i: set() for i in ids}
     dimensions: dict[int, str] = {}
@@ -136,7 +145,9 @@ async def read_many(session: AsyncSession, projects: Sequence[Project], base_url
             .where(Task.project_id.in_(ids))
             .group_by(Task.project_id, Task.subset, Task.dimension)
         )
-        for project_id, subset, dimension, count in rows:
+        for project_id, subset, dimension, count in rows.tuples():
+            if project_id is None:
+                continue
             counts[project_id] = counts.get(project_id, 0) + count
             if subset:
                 subsets[project_id].add(subset)
@@ -197,4 +208,14 @@ LIST_SPEC = ListSpec(
     integer_fields=frozenset({"id", "organization_id"}),
 )
 
-__all__ = ["LIST_SPEC", "POLICY_FIELDS", "create", "exists", "get", "read_many", "remove", "resource", "update"]
+__all__ = [
+    "LIST_SPEC",
+    "POLICY_FIELDS",
+    "create",
+    "exists",
+    "get",
+    "read_many",
+    "remove",
+    "resource",
+    "update",
+]

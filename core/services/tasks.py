@@ -1,16 +1,32 @@
-"""Tasks: create, read, update, delete, and the documents the policy decides on."""
+"""Tasks: create, read, update, delete, list, and the documents the policy decides on."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import exists, select
+import msgspec
+from sqlalchemy import String, and_, case, cast, delete, exists, func, null, select
+from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from annota.core.access import FilterFields, Resource
-from annota.core.db.tables import Job, Project, Task
-from annota.core.errors import NotFound
+from annota.core.access import FilterFields, Identity, Resource
+from annota.core.db.tables import Data, Job, Project, Task, User
+from annota.core.db.types import utcnow
+from annota.core.errors import NotFound, ValidationError
+from annota.core.schemas.common import Url
+from annota.core.schemas.tasks import JobsSummary, TaskRead, TaskUpdate, TaskWrite
+from annota.core.services import labels as label_service
 from annota.core.services import projects as project_service
+from annota.core.services import task_moves
+from annota.core.services import users as user_service
+from annota.core.services.listing import ListSpec
+
+#: CVAT's default ``MAX_CONSENSUS_REPLICAS``
+MAX_CONSENSUS_REPLICAS = 11
+
+_UNSET = msgspec.UNSET
 
 
 async def get(session: AsyncSession, task_id: int) -> Task:
@@ -22,6 +38,27 @@ async def get(session: AsyncSession, task_id: int) -> Task:
 
 async def project_of(session: AsyncSession, task: Task) -> Project | None:
     return None if task.project_id is None else await session.get(Project, task.project_id)
+
+
+async def target_project(session: AsyncSession, project_id: int | None) -> Project | None:
+    """The project a task is created in or moved to; one that does not exist is a 400 on ``project_id``."""
+    if project_id is None:
+        return None
+    project = await session.get(Project, project_id)
+    if project is None:
+        raise ValidationError.for_field("project_id", f"The specified project #{project_id} does not exist.")
+    return project
+
+
+def touch(current: dt.datetime | None) -> dt.datetime:
+    """A new ``updated_date``, strictly later than ``current``: clients compare it to drop caches."""
+    now = utcnow()
+    if current is not None and now <= current:
+        return current + dt.timedelta(microseconds=1)
+    return now
+
+
+# --- policy documents -----------------------------------------------------------------------
 
 
 def document(task: Task, project: Project | None) -> dict[str, Any]:
@@ -39,6 +76,258 @@ async def resource(session: AsyncSession, task: Task) -> Resource:
     return Resource("tasks", document(task, await project_of(session, task)), task.id)
 
 
+def creation_resource(who: Identity, project: Project | None, assignee_id: int | None = None) -> Resource:
+    """The policy input for ``create`` and ``create@project``: the task about to exist."""
+    return Resource(
+        "tasks",
+        {
+            "id": None,
+            "owner": {"id": who.user_id},
+            "assignee": {"id": assignee_id},
+            "organization": {"id": who.organization.id if who.organization else None},
+            "project": project_service.document(project) if project is not None else None,
+        },
+    )
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def _check_consensus_replicas(value: int) -> None:
+    if value == 1 or value > MAX_CONSENSUS_REPLICAS:
+        raise ValidationError.for_field(
+            "consensus_replicas",
+            f"Consensus replicas must be 0 or a number from 2 to {MAX_CONSENSUS_REPLICAS}, got {value}.",
+        )
+
+
+async def create(session: AsyncSession, who: Identity, data: TaskWrite) -> Task:
+    """A task without media; its data, segments and jobs come with the upload."""
+    project = await target_project(session, data.project_id)
+    organization_id = who.organization.id if who.organization else None
+    if project is not None:
+        if data.labels:
+            raise ValidationError.for_field(
+                "labels", "A task in a project uses the project's labels: send either labels or project_id."
+            )
+        if project.organization_id != organization_id:
+            raise ValidationError.for_field(
+                "project_id", "The task and its project should be in the same organization."
+            )
+    _check_consensus_replicas(data.consensus_replicas)
+    now = utcnow()
+    task = Task(
+        name=data.name,
+        project_id=data.project_id,
+        owner_id=await project_service.existing_user(session, data.owner_id, "owner_id") or who.user_id,
+        assignee_id=await project_service.existing_user(session, data.assignee_id, "assignee_id"),
+        assignee_updated_date=now if data.assignee_id else None,
+        bug_tracker=data.bug_tracker,
+        overlap=data.overlap,
+        segment_size=data.segment_size,
+        subset=data.subset,
+        organization_id=organization_id,
+        source_storage=project_service.storage_json(data.source_storage),
+        target_storage=project_service.storage_json(data.target_storage),
+        consensus_replicas=data.consensus_replicas,
+        created_date=now,
+        updated_date=now,
+    )
+    session.add(task)
+    await session.flush()
+    await label_service.apply_changes(session, data.labels, task_id=task.id, creating=True)
+    return task
+
+
+def project_move(task: Task, data: TaskUpdate) -> int | None:
+    """The project a PATCH moves the task into, if any (``null`` is ignored, as CVAT does)."""
+    if isinstance(data.project_id, int) and data.project_id != task.project_id:
+        return data.project_id
+    return None
+
+
+def update_scopes(task: Task, data: TaskUpdate) -> list[str]:
+    """CVAT's scopes for a PATCH: ``view`` (the answer shows the task) plus one per changed field group."""
+    scopes = ["view"]
+    described = (data.name, data.bug_tracker, data.subset)
+    if any(value is not _UNSET for value in described) or data.labels:
+        scopes.append("update:desc")
+    if data.owner_id is not _UNSET:
+        scopes.append("update:owner")
+    if data.assignee_id is not _UNSET:
+        scopes.append("update:assignee")
+    if project_move(task, data) is not None:
+        scopes.append("update:project")
+    if data.source_storage is not _UNSET or data.target_storage is not _UNSET:
+        scopes.append("update:associated_storage")
+    if data.organization_id is not _UNSET:
+        scopes.append("update:organization")
+    return scopes
+
+
+async def _update_people(session: AsyncSession, task: Task, data: TaskUpdate) -> None:
+    if data.owner_id is not _UNSET:
+        task.owner_id = await project_service.existing_user(session, data.owner_id, "owner_id")
+    if data.assignee_id is not _UNSET and data.assignee_id != task.assignee_id:
+        task.assignee_id = await project_service.existing_user(session, data.assignee_id, "assignee_id")
+        task.assignee_updated_date = utcnow()
+
+
+def _update_description(task: Task, data: TaskUpdate) -> None:
+    if data.name is not _UNSET:
+        task.name = data.name
+    if data.bug_tracker is not _UNSET:
+        task.bug_tracker = data.bug_tracker
+    if data.subset is not _UNSET:
+        task.subset = data.subset
+    if data.source_storage is not _UNSET:
+        task.source_storage = project_service.storage_json(data.source_storage)
+    if data.target_storage is not _UNSET:
+        task.target_storage = project_service.storage_json(data.target_storage)
+
+
+async def update(session: AsyncSession, task: Task, data: TaskUpdate) -> Task:
+    """Apply a PATCH. Write-once fields (``overlap``, ``segment_size``, ``consensus_replicas``) are not
+    part of ``TaskUpdate``, so like DRF's read-only fields they are ignored."""
+    if data.organization_id is not _UNSET:
+        raise ValidationError.for_field(
+            "organization_id", "Moving tasks between organizations is not supported."
+        )
+    target = await target_project(session, project_move(task, data))
+    if data.labels and (task.project_id is not None or target is not None):
+        raise ValidationError.for_field("labels", "A task in a project uses the project's labels.")
+    _update_description(task, data)
+    await _update_people(session, task, data)
+    if target is not None:
+        await task_moves.move_to_project(session, task, target)
+    task.updated_date = touch(task.updated_date)
+    if data.labels:
+        await label_service.apply_changes(session, data.labels, task_id=task.id, creating=False)
+        # CVAT marks the jobs changed too: their annotations are read against the new labels
+        await session.execute(
+            update_rows(Job)
+            .where(Job.task_id == task.id, Job.updated_date < task.updated_date)
+            .values(updated_date=task.updated_date)
+            .execution_options(synchronize_session=False)
+        )
+    await session.flush()
+    return task
+
+
+async def remove(session: AsyncSession, task: Task) -> None:
+    """Delete the task; segments, jobs, labels and annotations go with it, then its media record."""
+    await session.execute(delete(Task).where(Task.id == task.id))
+    if task.data_id is not None:
+        await session.execute(delete(Data).where(Data.id == task.data_id))
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+async def _jobs_summaries(session: AsyncSession, task_ids: list[int]) -> dict[int, tuple[int, int, int]]:
+    """Per task: (jobs, completed jobs, jobs in validation), counted the way CVAT does."""
+    if not task_ids:
+        return {}
+    completed = case((and_(Job.stage == "acceptance", Job.state == "completed"), 1), else_=0)
+    validation = case((Job.stage == "validation", 1), else_=0)
+    rows = await session.execute(
+        select(Job.task_id, func.count(), func.sum(completed), func.sum(validation))
+        .where(Job.task_id.in_(task_ids))
+        .group_by(Job.task_id)
+    )
+    return {task_id: (count, int(done or 0), int(checking or 0)) for task_id, count, done, checking in rows}
+
+
+async def read_many(session: AsyncSession, tasks: Sequence[Task], base_url: str) -> list[TaskRead]:
+    """Serialize tasks with one query each for users, project names, job counts and media."""
+    ids = [t.id for t in tasks]
+    users = await user_service.users_by_id(
+        session, {t.owner_id for t in tasks} | {t.assignee_id for t in tasks}
+    )
+    project_ids = {t.project_id for t in tasks if t.project_id is not None}
+    project_names: dict[int, str] = {}
+    if project_ids:
+        rows = await session.execute(select(Project.id, Project.name).where(Project.id.in_(project_ids)))
+        project_names = {project_id: name for project_id, name in rows.tuples()}
+    data_ids = {t.data_id for t in tasks if t.data_id is not None}
+    media: dict[int, Data] = {}
+    if data_ids:
+        media = {
+            d.id: d for d in (await session.execute(select(Data).where(Data.id.in_(data_ids)))).scalars()
+        }
+    summaries = await _jobs_summaries(session, ids)
+    return [
+        _read(
+            t,
+            base_url,
+            users,
+            project_names,
+            media.get(t.data_id) if t.data_id else None,
+            summaries.get(t.id),
+        )
+        for t in tasks
+    ]
+
+
+def _read(
+    task: Task,
+    base_url: str,
+    users: dict[int, User],
+    project_names: dict[int, str],
+    data: Data | None,
+    summary: tuple[int, int, int] | None,
+) -> TaskRead:
+    count, completed, validation = summary or (0, 0, 0)
+    result = TaskRead(
+        url=f"{base_url}/api/tasks/{task.id}",
+        id=task.id,
+        name=task.name,
+        project_id=task.project_id,
+        project_name=project_names.get(task.project_id) if task.project_id is not None else None,
+        owner=user_service.basic(users.get(task.owner_id) if task.owner_id else None, base_url),
+        assignee=user_service.basic(users.get(task.assignee_id) if task.assignee_id else None, base_url),
+        guide_id=None,
+        bug_tracker=task.bug_tracker,
+        created_date=task.created_date,
+        updated_date=task.updated_date,
+        overlap=task.overlap,
+        segment_size=task.segment_size,
+        status=task.status,
+        data_cloud_storage_id=None,
+        size=data.size if data is not None else 0,
+        data=task.data_id,
+        dimension=task.dimension,
+        mode=task.mode,
+        media_type=task.media_type,
+        subset=task.subset,
+        organization=task.organization_id,
+        organization_id=task.organization_id,
+        target_storage=project_service.storage_read(task.target_storage),
+        source_storage=project_service.storage_read(task.source_storage),
+        jobs=JobsSummary(
+            count=count,
+            completed=completed,
+            validation=validation,
+            url=f"{base_url}/api/jobs?task_id={task.id}",
+        ),
+        labels=Url(url=f"{base_url}/api/labels?task_id={task.id}"),
+        assignee_updated_date=task.assignee_updated_date,
+        validation_mode=None,
+        consensus_enabled=task.consensus_replicas > 0,
+    )
+    # CVAT sends the chunk description only once media is attached
+    if task.media_type and data is not None:
+        result.image_quality = data.image_quality
+        if data.chunk_size is not None:
+            result.data_chunk_size = data.chunk_size
+        result.data_compressed_chunk_type = data.compressed_chunk_type
+        result.data_original_chunk_type = data.original_chunk_type
+    return result
+
+
+# --- listing --------------------------------------------------------------------------------
+
+
 def _project_field(column: Any) -> Any:
     return lambda v: exists(select(Project.id).where(Project.id == Task.project_id, column == v))
 
@@ -54,3 +343,57 @@ POLICY_FIELDS: FilterFields = {
     "project__assignee_id": _project_field(Project.assignee_id),
     "job__assignee_id": lambda v: exists(select(Job.id).where(Job.task_id == Task.id, Job.assignee_id == v)),
 }
+
+_owner = select(User.username).where(User.id == Task.owner_id).scalar_subquery()
+_assignee = select(User.username).where(User.id == Task.assignee_id).scalar_subquery()
+_project_name = select(Project.name).where(Project.id == Task.project_id).scalar_subquery()
+
+_FILTERS = (
+    "name", "owner", "assignee", "project_id", "project_name", "status", "mode", "dimension", "media_type",
+    "subset", "tracker_link", "validation_mode",
+)  # fmt: skip
+
+LIST_SPEC = ListSpec(
+    fields={
+        "id": Task.id,
+        "name": Task.name,
+        "owner": _owner,
+        "assignee": _assignee,
+        "project_id": Task.project_id,
+        "project_name": _project_name,
+        "status": Task.status,
+        "mode": Task.mode,
+        "dimension": Task.dimension,
+        "media_type": Task.media_type,
+        "subset": Task.subset,
+        "tracker_link": Task.bug_tracker,
+        # validation (GT jobs, honeypots) is not supported: no task has a validation mode
+        "validation_mode": cast(null(), String),
+        "updated_date": Task.updated_date,
+        "created_date": Task.created_date,
+        "organization_id": Task.organization_id,
+    },
+    equality=(*_FILTERS, "id"),
+    search=("name", "owner", "assignee", "project_name", "status", "mode", "dimension", "subset"),
+    sortable=("id", *_FILTERS, "updated_date", "created_date"),
+    integer_fields=frozenset({"id", "project_id", "organization_id"}),
+)
+
+__all__ = [
+    "LIST_SPEC",
+    "MAX_CONSENSUS_REPLICAS",
+    "POLICY_FIELDS",
+    "create",
+    "creation_resource",
+    "document",
+    "get",
+    "project_move",
+    "project_of",
+    "read_many",
+    "remove",
+    "resource",
+    "target_project",
+    "touch",
+    "update",
+    "update_scopes",
+]

@@ -27,7 +27,9 @@ def test_wrong_type_names_the_field(user_client):
 
 
 def test_malformed_json_is_400(user_client):
-    response = user_client.post("/api/projects", content=b"{nope", headers={"content-type": "application/json"})
+    response = user_client.post(
+        "/api/projects", content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert "JSON parse error" in response.json()["non_field_errors"][0]
 
@@ -56,7 +58,9 @@ def test_list_pagination_sort_search_and_filter(user_client):
     assert second["next"] is None
     assert user_client.get("/api/projects", params={"search": "b"}).json()["count"] == 2
     logic = '{"and":[{"==":[{"var":"name"},"c"]}]}'
-    assert [p["name"] for p in user_client.get("/api/projects", params={"filter": logic}).json()["results"]] == ["c"]
+    assert [
+        p["name"] for p in user_client.get("/api/projects", params={"filter": logic}).json()["results"]
+    ] == ["c"]
     assert user_client.get("/api/projects", params={"page_size": "all"}).json()["count"] == 4
     assert user_client.get("/api/projects", params={"sort": "bogus"}).status_code == 400
     assert user_client.get("/api/projects", params={"page": 9}).status_code == 404
@@ -64,7 +68,9 @@ def test_list_pagination_sort_search_and_filter(user_client):
 
 def test_patch_and_delete(user_client):
     project_id = user_client.post("/api/projects", json={"name": "p"}).json()["id"]
-    response = user_client.patch(f"/api/projects/{project_id}", json={"name": "renamed", "bug_tracker": "http://bt"})
+    response = user_client.patch(
+        f"/api/projects/{project_id}", json={"name": "renamed", "bug_tracker": "http://bt"}
+    )
     assert response.status_code == 200
     assert response.json()["name"] == "renamed"
     assert user_client.delete(f"/api/projects/{project_id}").status_code == 204

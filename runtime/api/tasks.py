@@ -1,0 +1,94 @@
+"""``/api/tasks``: CRUD (data, annotations, dataset and backup endpoints come with their features)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from annota.core.access import filter_to_sql
+from annota.core.db.tables import Project, Task
+from annota.core.schemas.common import Paginated
+from annota.core.schemas.tasks import TaskRead, TaskUpdate, TaskWrite
+from annota.core.services import listing
+from annota.core.services import projects as project_service
+from annota.core.services import tasks as service
+from annota.runtime import web
+
+TAGS = ["tasks"]
+
+
+@web.operation("List tasks", tags=TAGS, response=Paginated[TaskRead], paginated=True,
+               query={name: "equality filter" for name in service.LIST_SPEC.equality})  # fmt: skip
+async def list_tasks(request: Request) -> Response:
+    scope = await web.list_filter(request, "tasks")
+    page_number, page_size = listing.parse_page(request.query_params)
+    query = select(Task).where(filter_to_sql(scope, service.POLICY_FIELDS))
+    query = listing.apply_query_params(service.LIST_SPEC, query, request.query_params)
+    async with web.transaction(request) as session:
+        page = await listing.fetch_page(session, query, page_number, page_size)
+        results = await service.read_many(session, page.rows, web.base_url(request))
+    return web.page_response(request, page, results)
+
+
+async def _target_project(request: Request, session: AsyncSession, project_id: int | None) -> Project | None:
+    """The project a task goes into; like CVAT, the caller must be able to see it."""
+    project = await service.target_project(session, project_id)
+    if project is not None:
+        await web.authorize(request, "view", project_service.resource(project))
+    return project
+
+
+@web.operation("Create a task", tags=TAGS, request=TaskWrite, response=TaskRead, status=201)
+async def create_task(request: Request) -> Response:
+    data = await web.read_json(request, TaskWrite)
+    who = web.require_user(request)
+    async with web.transaction(request) as session:
+        project = await _target_project(request, session, data.project_id)
+        scope = "create@project" if project is not None else "create"
+        await web.authorize(request, scope, service.creation_resource(who, project, data.assignee_id))
+        task = await service.create(session, who, data)
+        (result,) = await service.read_many(session, [task], web.base_url(request))
+    return web.json_response(result, status_code=201)
+
+
+@web.operation("Get a task", tags=TAGS, response=TaskRead)
+async def retrieve_task(request: Request) -> Response:
+    async with web.transaction(request) as session:
+        task = await service.get(session, web.path_int(request))
+        await web.authorize(request, "view", await service.resource(session, task))
+        (result,) = await service.read_many(session, [task], web.base_url(request))
+    return web.json_response(result)
+
+
+@web.operation("Update a task", tags=TAGS, request=TaskUpdate, response=TaskRead)
+async def update_task(request: Request) -> Response:
+    data = await web.read_json(request, TaskUpdate)
+    async with web.transaction(request) as session:
+        task = await service.get(session, web.path_int(request))
+        resource = await service.resource(session, task)
+        for scope in service.update_scopes(task, data):
+            await web.authorize(request, scope, resource)
+        await _target_project(request, session, service.project_move(task, data))
+        task = await service.update(session, task, data)
+        (result,) = await service.read_many(session, [task], web.base_url(request))
+    return web.json_response(result)
+
+
+@web.operation("Delete a task with its jobs and annotations", tags=TAGS, status=204)
+async def delete_task(request: Request) -> Response:
+    async with web.transaction(request) as session:
+        task = await service.get(session, web.path_int(request))
+        await web.authorize(request, "delete", await service.resource(session, task))
+        await service.remove(session, task)
+    return Response(status_code=204)
+
+
+routes = [
+    ("/api/tasks", list_tasks, ["GET"]),
+    ("/api/tasks", create_task, ["POST"]),
+    ("/api/tasks/{id:int}", retrieve_task, ["GET"]),
+    ("/api/tasks/{id:int}", update_task, ["PATCH"]),
+    ("/api/tasks/{id:int}", delete_task, ["DELETE"]),
+]
