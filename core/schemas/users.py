@@ -7,6 +7,8 @@ from typing import Annotated
 
 import msgspec
 
+from annota.core.schemas.common import BasicUser
+
 
 class UserRead(msgspec.Struct):
     url: str
@@ -37,7 +39,8 @@ class LoginRequest(msgspec.Struct):
 
 
 class RegisterRequest(msgspec.Struct):
-    username: Annotated[str, msgspec.Meta(min_length=1, max_length=150, pattern=r"^[\w.@+-]+$")]
+    #: at least five characters, as CVAT requires (its clients check the answer against that)
+    username: Annotated[str, msgspec.Meta(min_length=5, max_length=150, pattern=r"^[\w.@+-]+$")]
     password1: str
     password2: str
     email: Annotated[str, msgspec.Meta(max_length=254)] = ""
@@ -58,11 +61,6 @@ class Token(msgspec.Struct):
     key: str
 
 
-class AccessTokenOwner(msgspec.Struct):
-    id: int
-    username: str
-
-
 class AccessTokenRead(msgspec.Struct, omit_defaults=True):
     id: int
     name: str
@@ -71,7 +69,8 @@ class AccessTokenRead(msgspec.Struct, omit_defaults=True):
     expiry_date: dt.datetime | None
     last_used_date: dt.datetime | None
     read_only: bool
-    owner: AccessTokenOwner
+    #: CVAT serializes the owner as a ``BasicUser``
+    owner: BasicUser
     #: the secret, only in the answer to its creation
     value: str | None = None
 

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+from collections.abc import Sequence
 
-from sqlalchemy import delete, func, or_, select
+import msgspec
+from sqlalchemy import delete, false, func, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from annota.core.access import Identity
+from annota.core.access import FilterFields, Identity, Resource
 from annota.core.db.tables import AccessToken, AuthToken, Session, User
 from annota.core.db.types import utcnow
-from annota.core.errors import NotAuthenticated, ValidationError
+from annota.core.errors import NotAuthenticated, NotFound, ValidationError
 from annota.core.passwords import DUMMY_HASH, hash_password, new_token, token_digest, verify_password
 from annota.core.schemas.common import BasicUser
-from annota.core.schemas.users import UserRead
+from annota.core.schemas.users import (
+    AccessTokenRead,
+    AccessTokenUpdate,
+    RegisterRequest,
+    UserRead,
+    UserUpdate,
+)
 from annota.core.services.listing import ListSpec
 
 PRIVILEGES = ("admin", "user", "worker")
@@ -22,7 +31,9 @@ WRONG_CREDENTIALS = "Unable to log in with provided credentials."
 
 def validate_password(password: str, field: str = "password") -> None:
     if len(password) < 8:
-        raise ValidationError.for_field(field, "This password is too short. It must contain at least 8 characters.")
+        raise ValidationError.for_field(
+            field, "This password is too short. It must contain at least 8 characters."
+        )
     if password.isdigit():
         raise ValidationError.for_field(field, "This password is entirely numeric.")
 
@@ -57,7 +68,8 @@ async def create_user(
         first_name=first_name,
         last_name=last_name,
         password_hash=hash_password(password),
-        privilege="admin" if superuser else privilege,
+        # the column defaults to "user", and the ORM treats a plain None as "use the default"
+        privilege="admin" if superuser else (null() if privilege is None else privilege),
         is_superuser=superuser,
         is_staff=superuser,
         is_active=True,
@@ -65,7 +77,70 @@ async def create_user(
     )
     session.add(user)
     await session.flush()
+    if privilege is None and not superuser:
+        await session.refresh(user, ["privilege"])
     return user
+
+
+async def register(session: AsyncSession, data: RegisterRequest) -> User:
+    """Self-service sign-up: the two passwords must agree and be strong; the account gets the
+    ordinary ``user`` privilege."""
+    if data.password1 != data.password2:
+        raise ValidationError.for_field("password2", "The two password fields didn't match.")
+    validate_password(data.password1, "password1")
+    if data.email and ("@" not in data.email.strip("@") or any(c.isspace() for c in data.email)):
+        raise ValidationError.for_field("email", "Enter a valid email address.")
+    return await create_user(
+        session,
+        data.username,
+        data.password1,
+        email=data.email,
+        first_name=data.first_name,
+        last_name=data.last_name,
+        privilege="user",
+    )
+
+
+async def get(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"User {user_id} not found.")
+    return user
+
+
+def resource(user: User) -> Resource:
+    """The policy input for one account (CVAT's ``users`` package reads its id)."""
+    return Resource("users", {"id": user.id}, user.id)
+
+
+def update_scopes(data: UserUpdate) -> list[str]:
+    """Names are personal data their owner may edit; account status is a separate ``update``."""
+    scopes = []
+    if data.first_name is not msgspec.UNSET or data.last_name is not msgspec.UNSET:
+        scopes.append("update:personal_data")
+    if data.is_active is not msgspec.UNSET:
+        scopes.append("update")
+    return scopes or ["update:personal_data"]
+
+
+async def update(session: AsyncSession, user: User, data: UserUpdate) -> User:
+    if data.first_name is not msgspec.UNSET:
+        user.first_name = data.first_name
+    if data.last_name is not msgspec.UNSET:
+        user.last_name = data.last_name
+    if data.is_active is not msgspec.UNSET:
+        user.is_active = data.is_active
+        if not data.is_active:
+            # a deactivated account loses its cookie sessions and login token at once
+            await session.execute(delete(Session).where(Session.user_id == user.id))
+            await revoke_login_token(session, user.id)
+    await session.flush()
+    return user
+
+
+async def remove(session: AsyncSession, user: User) -> None:
+    """Delete the account; its sessions and tokens go with it, its objects lose their owner."""
+    await session.execute(delete(User).where(User.id == user.id))
 
 
 async def set_password(session: AsyncSession, user: User, password: str) -> None:
@@ -76,9 +151,8 @@ async def set_password(session: AsyncSession, user: User, password: str) -> None
 async def check_credentials(session: AsyncSession, login: str, password: str) -> User:
     """The active user with this username (or e-mail) and password, else 401 with one message for
     every failure, so nothing tells whether the account exists."""
-    user = await session.scalar(
-        select(User).where(or_(User.username == login, func.lower(User.email) == login.lower()) if login else False)
-    )
+    matches = or_(User.username == login, func.lower(User.email) == login.lower()) if login else false()
+    user = await session.scalar(select(User).where(matches).limit(1))
     stored = user.password_hash if user is not None and user.password_hash else DUMMY_HASH
     valid = verify_password(password, stored)
     if user is None or not valid or not user.is_active:
@@ -102,11 +176,18 @@ def identity_for(user: User, method: str, token: AccessToken | None = None) -> I
 
 
 async def issue_login_token(session: AsyncSession, user: User) -> str:
-    """A fresh legacy token for the user (the previous one stops working)."""
-    key = new_token()
-    await session.execute(delete(AuthToken).where(AuthToken.user_id == user.id))
+    """A fresh legacy token for the user (the previous one stops working).
+
+    Forty hex digits, like Django REST framework's tokens: CVAT's clients refuse longer keys.
+    """
+    key = secrets.token_hex(20)
+    await revoke_login_token(session, user.id)
     session.add(AuthToken(key_digest=token_digest(key), user_id=user.id, created=utcnow()))
     return key
+
+
+async def revoke_login_token(session: AsyncSession, user_id: int) -> None:
+    await session.execute(delete(AuthToken).where(AuthToken.user_id == user_id))
 
 
 async def user_for_login_token(session: AsyncSession, key: str) -> User | None:
@@ -118,7 +199,12 @@ async def open_session(session: AsyncSession, user: User, max_age: int) -> str:
     key = new_token()
     now = utcnow()
     session.add(
-        Session(key_digest=token_digest(key), user_id=user.id, created=now, expires=now + dt.timedelta(seconds=max_age))
+        Session(
+            key_digest=token_digest(key),
+            user_id=user.id,
+            created=now,
+            expires=now + dt.timedelta(seconds=max_age),
+        )
     )
     user.last_login = now
     return key
@@ -142,11 +228,26 @@ async def prune_sessions(session: AsyncSession) -> None:
 # --- personal access tokens ----------------------------------------------------------------
 
 
+#: ``last_used_date`` is refreshed at most this often, so that a busy token does not turn every
+#: read into a write.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def _future_expiry(expiry_date: dt.datetime | None) -> dt.datetime | None:
+    """Expiry dates without a zone are taken as UTC; past ones are refused."""
+    if expiry_date is None:
+        return None
+    if expiry_date.tzinfo is None:
+        expiry_date = expiry_date.replace(tzinfo=dt.UTC)
+    if expiry_date <= utcnow():
+        raise ValidationError.for_field("expiry_date", "The expiry date must be in the future.")
+    return expiry_date
+
+
 async def create_access_token(
     session: AsyncSession, owner: User, name: str, expiry_date: dt.datetime | None, read_only: bool
 ) -> tuple[AccessToken, str]:
-    if expiry_date is not None and expiry_date <= utcnow():
-        raise ValidationError.for_field("expiry_date", "The expiry date must be in the future.")
+    expiry_date = _future_expiry(expiry_date)
     secret = new_token()
     now = utcnow()
     token = AccessToken(
@@ -170,8 +271,92 @@ async def user_for_access_token(session: AsyncSession, secret: str) -> tuple[Use
     user = await session.get(User, token.owner_id)
     if user is None:
         return None
-    token.last_used_date = utcnow()
+    now = utcnow()
+    if token.last_used_date is None or now - token.last_used_date >= LAST_USED_RESOLUTION:
+        token.last_used_date = now
     return user, token
+
+
+async def get_access_token(session: AsyncSession, token_id: int) -> AccessToken:
+    token = await session.get(AccessToken, token_id)
+    if token is None:
+        raise NotFound(f"Access token {token_id} not found.")
+    return token
+
+
+async def update_access_token(
+    session: AsyncSession, token: AccessToken, data: AccessTokenUpdate
+) -> AccessToken:
+    if data.name is not msgspec.UNSET:
+        token.name = data.name
+    if data.expiry_date is not msgspec.UNSET:
+        token.expiry_date = _future_expiry(data.expiry_date)
+    if data.read_only is not msgspec.UNSET:
+        token.read_only = data.read_only
+    token.updated_date = utcnow()
+    await session.flush()
+    return token
+
+
+async def revoke_access_token(session: AsyncSession, token: AccessToken) -> None:
+    """Delete the token: requests that present it are refused from now on."""
+    await session.execute(delete(AccessToken).where(AccessToken.id == token.id))
+
+
+def access_token_resource(token: AccessToken | None, owner_id: int | None = None) -> Resource:
+    """The policy input for one token (``None``: a token ``owner_id`` is about to create)."""
+    if token is None:
+        return Resource("access_tokens", {"id": None, "owner": {"id": owner_id}}, None)
+    return Resource("access_tokens", {"id": token.id, "owner": {"id": token.owner_id}}, token.id)
+
+
+async def read_access_tokens(
+    session: AsyncSession, tokens: Sequence[AccessToken], base_url: str
+) -> list[AccessTokenRead]:
+    owners = await users_by_id(session, {t.owner_id for t in tokens})
+    return [read_access_token(t, owners[t.owner_id], base_url) for t in tokens]
+
+
+def read_access_token(
+    token: AccessToken, owner: User, base_url: str, value: str | None = None
+) -> AccessTokenRead:
+    """The wire form; ``value`` (the secret) only in the answer to the token's creation."""
+    owner_read = basic(owner, base_url)
+    assert owner_read is not None
+    return AccessTokenRead(
+        id=token.id,
+        name=token.name,
+        created_date=token.created_date,
+        updated_date=token.updated_date,
+        expiry_date=token.expiry_date,
+        last_used_date=token.last_used_date,
+        read_only=token.read_only,
+        owner=owner_read,
+        value=value,
+    )
+
+
+#: Fields a policy filter may name for access tokens.
+ACCESS_TOKEN_POLICY_FIELDS: FilterFields = {
+    "id": lambda v: AccessToken.id == v,
+    "owner_id": lambda v: AccessToken.owner_id == v,
+}
+
+ACCESS_TOKEN_LIST_SPEC = ListSpec(
+    fields={
+        "id": AccessToken.id,
+        "name": AccessToken.name,
+        "created_date": AccessToken.created_date,
+        "updated_date": AccessToken.updated_date,
+        "expiry_date": AccessToken.expiry_date,
+        "last_used_date": AccessToken.last_used_date,
+        "read_only": AccessToken.read_only,
+    },
+    equality=("name",),
+    search=("name",),
+    sortable=("id", "name", "created_date", "updated_date", "expiry_date", "last_used_date", "read_only"),
+    integer_fields=frozenset({"id"}),
+)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -219,6 +404,11 @@ async def users_by_id(session: AsyncSession, ids: set[int | None]) -> dict[int, 
     rows = (await session.execute(select(User).where(User.id.in_(wanted)))).scalars().all()
     return {user.id: user for user in rows}
 
+
+#: Fields a policy filter may name for users.
+POLICY_FIELDS: FilterFields = {
+    "id": lambda v: User.id == v,
+}
 
 LIST_SPEC = ListSpec(
     fields={

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 
 from annota.core.access import Identity
+from annota.core.db.tables import User
 from annota.core.errors import NotAuthenticated, PermissionDenied
 from annota.core.services import users as user_service
 from annota.runtime import web
@@ -80,7 +81,7 @@ async def _by_basic(request: Request, credentials: str) -> Identity:
     cached = _basic_cache.get(key)
     async with web.transaction(request) as session:
         if cached is not None and cached[0] > time.monotonic():
-            user = await session.get(user_service.User, cached[1])
+            user = await session.get(User, cached[1])
             if user is not None and user.is_active and user.username == username:
                 return user_service.identity_for(user, "basic")
         user = await user_service.check_credentials(session, username, password)
@@ -108,10 +109,18 @@ def check_csrf(request: Request) -> None:
         raise PermissionDenied("CSRF Failed: CSRF token missing or incorrect.")
     origin = request.headers.get("origin")
     if origin and not _same_origin(request, origin):
-        raise PermissionDenied(f"CSRF Failed: Origin checking failed - {origin} does not match any trusted origins.")
+        raise PermissionDenied(
+            f"CSRF Failed: Origin checking failed - {origin} does not match any trusted origins."
+        )
 
 
 def _same_origin(request: Request, origin: str) -> bool:
-    trusted = {urlsplit(web.base_url(request)).netloc.lower(), request.headers.get("host", "").lower()}
+    """Scheme and host must match the public URL or the ``Host`` the request was sent to; an opaque
+    ``Origin: null`` (sandboxed frames, redirects across origins) never does."""
+    public = urlsplit(web.base_url(request))
+    trusted = {f"{public.scheme}://{public.netloc}".lower()}
+    host = request.headers.get("host", "")
+    if host:
+        trusted.add(f"{request.url.scheme}://{host}".lower())
     parsed = urlsplit(origin)
-    return parsed.netloc.lower() in trusted
+    return bool(parsed.scheme and parsed.netloc) and f"{parsed.scheme}://{parsed.netloc}".lower() in trusted

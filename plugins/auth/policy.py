@@ -34,10 +34,27 @@ def _task_staff(uid: int | None, task: Mapping[str, Any] | None) -> bool:
     return _is(uid, task, "owner") or _is(uid, task, "assignee") or _project_staff(uid, _id(task, "project"))
 
 
-TASK_VIEW = {"view", "view:annotations", "view:data", "view:metadata", "export:dataset",
-             "export:annotations", "export:backup", "view:validation_layout", "view:status"}
-TASK_EDIT = {"update:desc", "update:annotations", "delete:annotations", "upload:data", "update:metadata",
-             "import:annotations", "update:validation_layout", "import:dataset"}
+TASK_VIEW = {
+    "view",
+    "view:annotations",
+    "view:data",
+    "view:metadata",
+    "export:dataset",
+    "export:annotations",
+    "export:backup",
+    "view:validation_layout",
+    "view:status",
+}
+TASK_EDIT = {
+    "update:desc",
+    "update:annotations",
+    "delete:annotations",
+    "upload:data",
+    "update:metadata",
+    "import:annotations",
+    "update:validation_layout",
+    "import:dataset",
+}
 TASK_OWNERSHIP = {"update:owner", "update:assignee", "update:project", "delete", "update:organization"}
 
 
@@ -67,7 +84,9 @@ def _tasks(who: Identity, scope: str, doc: Mapping[str, Any] | None) -> bool:
     if scope == "update:associated_storage":
         return who.has_privilege("worker") and (_is(uid, doc, "owner") or _is(uid, doc, "project", "owner"))
     if scope in TASK_OWNERSHIP:
-        return who.has_privilege("worker") and (_is(uid, doc, "owner") or _project_staff(uid, _id(doc, "project")))
+        return who.has_privilege("worker") and (
+            _is(uid, doc, "owner") or _project_staff(uid, _id(doc, "project"))
+        )
     return False
 
 
@@ -75,11 +94,24 @@ def _jobs(who: Identity, scope: str, doc: Mapping[str, Any] | None) -> bool:
     uid = who.user_id
     task = _id(doc, "task")
     staff = _task_staff(uid, task)
-    if scope in ("view", "view:annotations", "view:data", "view:metadata", "export:annotations",
-                 "export:dataset", "view:validation_layout"):
+    if scope in (
+        "view",
+        "view:annotations",
+        "view:data",
+        "view:metadata",
+        "export:annotations",
+        "export:dataset",
+        "view:validation_layout",
+    ):
         return staff or _is(uid, doc, "assignee")
-    if scope in ("update:annotations", "delete:annotations", "import:annotations", "update:metadata",
-                 "update:state", "update:validation_layout"):
+    if scope in (
+        "update:annotations",
+        "delete:annotations",
+        "import:annotations",
+        "update:metadata",
+        "update:state",
+        "update:validation_layout",
+    ):
         return who.has_privilege("worker") and (staff or _is(uid, doc, "assignee"))
     if scope in ("update:stage", "update:assignee"):
         return who.has_privilege("worker") and staff
@@ -99,14 +131,27 @@ def _labels(who: Identity, scope: str, doc: Mapping[str, Any] | None) -> bool:
 
 
 def _owned(who: Identity, scope: str, doc: Mapping[str, Any] | None) -> bool:
-    """Requests and access tokens: only their owner."""
-    return scope in ("view", "cancel", "update", "delete", "download:exported_file") and _is(who.user_id, doc, "owner")
+    """Requests: only their owner."""
+    owner_scopes = ("view", "cancel", "update", "delete", "download:exported_file")
+    return scope in owner_scopes and _is(who.user_id, doc, "owner")
+
+
+def _access_tokens(who: Identity, scope: str, doc: Mapping[str, Any] | None) -> bool:
+    """CVAT's ``access_tokens.rego``: users with a privilege list and create their own tokens; only
+    the owner views, changes or revokes one."""
+    if not who.has_privilege("worker"):
+        return False
+    if scope in ("list", "create"):
+        return True
+    return scope in ("view", "update", "delete") and _is(who.user_id, doc, "owner")
 
 
 def _users(who: Identity, scope: str, doc: Mapping[str, Any] | None) -> bool:
+    """Anyone may look users up and edit their own names; account status (``update``) and
+    deletion are for administrators, who are allowed before any rule is consulted."""
     if scope in ("view", "list"):
         return True
-    return scope in ("update", "delete", "update:personal_data") and _id(doc, "id") == who.user_id
+    return scope == "update:personal_data" and _id(doc, "id") == who.user_id
 
 
 def _server(who: Identity, scope: str, doc: Mapping[str, Any] | None) -> bool:
@@ -119,7 +164,7 @@ RULES: dict[str, Callable[[Identity, str, Mapping[str, Any] | None], bool]] = {
     "jobs": _jobs,
     "labels": _labels,
     "requests": _owned,
-    "access_tokens": _owned,
+    "access_tokens": _access_tokens,
     "users": _users,
     "server": _server,
 }
@@ -143,22 +188,44 @@ def _read_only_allows(scope: str) -> bool:
 def list_filter(who: Identity, resource_type: str) -> Filter:
     if not who.is_authenticated:
         return MATCH_NONE
+    if resource_type == "access_tokens":
+        # a personal list, administrators included (they reach other people's tokens by id)
+        return {"owner_id": who.user_id}
     if who.is_admin:
         return MATCH_ALL
     uid = who.user_id
     if resource_type == "projects":
         return ["|", {"owner_id": uid}, {"assignee_id": uid}]
     if resource_type == "tasks":
-        return ["|", {"owner_id": uid}, {"assignee_id": uid}, {"project__owner_id": uid},
-                {"project__assignee_id": uid}, {"job__assignee_id": uid}]
+        return [
+            "|",
+            {"owner_id": uid},
+            {"assignee_id": uid},
+            {"project__owner_id": uid},
+            {"project__assignee_id": uid},
+            {"job__assignee_id": uid},
+        ]
     if resource_type == "jobs":
-        return ["|", {"assignee_id": uid}, {"task__owner_id": uid}, {"task__assignee_id": uid},
-                {"task__project__owner_id": uid}, {"task__project__assignee_id": uid}]
+        return [
+            "|",
+            {"assignee_id": uid},
+            {"task__owner_id": uid},
+            {"task__assignee_id": uid},
+            {"task__project__owner_id": uid},
+            {"task__project__assignee_id": uid},
+        ]
     if resource_type == "labels":
-        return ["|", {"task__owner_id": uid}, {"task__assignee_id": uid}, {"task__project__owner_id": uid},
-                {"task__project__assignee_id": uid}, {"project__owner_id": uid}, {"project__assignee_id": uid},
-                {"task__job__assignee_id": uid}]
-    if resource_type in ("requests", "access_tokens"):
+        return [
+            "|",
+            {"task__owner_id": uid},
+            {"task__assignee_id": uid},
+            {"task__project__owner_id": uid},
+            {"task__project__assignee_id": uid},
+            {"project__owner_id": uid},
+            {"project__assignee_id": uid},
+            {"task__job__assignee_id": uid},
+        ]
+    if resource_type == "requests":
         return {"owner_id": uid}
     if resource_type == "users":
         return MATCH_ALL
