@@ -7,7 +7,10 @@ truth for status and progress.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 #: CVAT's queues, each served by its own worker pool.
 QUEUES = ("import", "export", "annotation", "webhooks", "chunks", "utils")
+
+#: How long finished and failed requests stay listed unless configured otherwise (``request_ttl``).
+DEFAULT_REQUEST_TTL = dt.timedelta(days=1)
 
 JobFunction = Callable[..., Awaitable[Any]]
 
@@ -51,11 +57,18 @@ class JobRegistry:
     ) -> None:
         if queue not in QUEUES:
             raise ConfigError(f"plugin {plugin}: job {name!r} names unknown queue {queue!r}")
+        if not timeout > 0:
+            raise ConfigError(f"plugin {plugin}: job {name!r} needs a positive timeout, got {timeout!r}")
+        if max_tries < 1:
+            raise ConfigError(f"plugin {plugin}: job {name!r} needs max_tries >= 1, got {max_tries!r}")
         if name in self.jobs:
             raise ConfigError(
                 f"plugin {plugin}: job {name!r} is already registered by plugin {self.jobs[name].plugin}"
             )
         self.jobs[name] = JobDefinition(name, function, queue, timeout, max_tries, plugin)
+
+    def on_queue(self, queue: str) -> list[JobDefinition]:
+        return [definition for definition in self.jobs.values() if definition.queue == queue]
 
     def get(self, name: str) -> JobDefinition:
         try:
@@ -102,40 +115,76 @@ class QueueBackend(Protocol):
 
     async def enqueue(self, request_id: str, queue: str) -> None: ...
 
-    async def cancel(self, request_id: str) -> None: ...
+    async def cancel(self, request_id: str, queue: str) -> None:
+        """Forget a request whose (queued) row was just deleted; workers skip deleted rows anyway."""
+        ...
+
+    async def health(self) -> str:
+        """``"ok"``, or what is wrong (shown by ``/api/server/health``)."""
+        ...
+
+
+def effective_timeout(definition: JobDefinition, limit: float = 0) -> float:
+    """A job's time limit: its own, lowered to ``limit`` when one is set (``limit > 0``)."""
+    return min(definition.timeout, limit) if limit > 0 else definition.timeout
+
+
+def _error_message(exc: BaseException) -> str:
+    message = exc.detail if isinstance(exc, AnnotaError) and isinstance(exc.detail, str) else str(exc)
+    return message or type(exc).__name__
 
 
 async def run_request(
     request_id: str,
     registry: JobRegistry,
     make_context: Callable[[str, int], JobContext],
+    *,
+    request_ttl: dt.timedelta = DEFAULT_REQUEST_TTL,
+    time_limit: float = 0,
 ) -> str:
-    """Run the job behind one request and record the outcome. Returns the final status.
+    """Run the job behind one request and record the outcome. Returns the final status
+    (``finished``, ``failed``) or ``skipped``.
 
     Safe to call again for the same request (a retried job): finished, failed or deleted
-    (cancelled) requests are skipped; a request left ``started`` by a dead worker runs again.
+    (cancelled) requests are skipped; a request left ``started`` by a dead worker runs again,
+    until the job's ``max_tries`` attempts are used up. A job runs at most its timeout (lowered to
+    ``time_limit`` when set); finished requests are kept ``request_ttl`` before they expire.
     """
     from annota.core.services import requests as request_service
 
-    context_probe = make_context(request_id, 0)
-    async with context_probe.sessionmaker.begin() as session:
-        row = await request_service.claim(session, request_id)
-        if row is None:
-            return "skipped"
-        job_name, kwargs, attempt = row
+    sessionmaker = make_context(request_id, 0).sessionmaker
+    async with sessionmaker.begin() as session:
+        claimed = await request_service.claim(session, request_id)
+    if claimed is None:
+        return "skipped"
+    job_name, kwargs, attempt = claimed
+    started = time.monotonic()
+    timeout = 0.0
+    deadline: asyncio.Timeout | None = None
     try:
         definition = registry.get(job_name)
-        context = make_context(request_id, attempt)
-        outcome = await definition.function(context, **kwargs)
+        if attempt > definition.max_tries:
+            # only a worker that died while running the job gets here: a raising job is never retried
+            raise AnnotaError(
+                f"The worker running this request stopped {attempt - 1} times; it is not tried again."
+            )
+        timeout = effective_timeout(definition, time_limit)
+        logger.info("request %s: job %s started (attempt %d)", request_id, job_name, attempt)
+        async with asyncio.timeout(timeout) as deadline:
+            outcome = await definition.function(make_context(request_id, attempt), **kwargs)
     except Exception as exc:
-        message = exc.detail if isinstance(exc, AnnotaError) and isinstance(exc.detail, str) else str(exc)
-        message = message or type(exc).__name__
-        if not isinstance(exc, AnnotaError):
-            logger.exception("request %s failed", request_id)
-        async with context_probe.sessionmaker.begin() as session:
-            await request_service.finish(session, request_id, failed=True, message=message)
+        if isinstance(exc, TimeoutError) and deadline is not None and deadline.expired():
+            message = f"The request did not finish within its time limit of {timeout:g} seconds."
+        else:
+            message = _error_message(exc)
+        if not isinstance(exc, AnnotaError | TimeoutError):
+            logger.exception("request %s: job %s raised", request_id, job_name)
+        logger.info("request %s: failed after %.2f s: %s", request_id, time.monotonic() - started, message)
+        async with sessionmaker.begin() as session:
+            await request_service.finish(session, request_id, failed=True, message=message, ttl=request_ttl)
         return "failed"
     result = outcome if isinstance(outcome, JobResult) else JobResult()
-    async with context_probe.sessionmaker.begin() as session:
-        await request_service.finish(session, request_id, failed=False, result=result)
+    async with sessionmaker.begin() as session:
+        await request_service.finish(session, request_id, failed=False, result=result, ttl=request_ttl)
+    logger.info("request %s: finished in %.2f s", request_id, time.monotonic() - started)
     return "finished"

@@ -69,7 +69,9 @@ def base_url(request: Request) -> str:
 async def authorize(request: Request, scope: str, resource: Resource) -> None:
     """Ask the ``authorize`` hook; raise 401 for anonymous callers and 403 when refused."""
     who = identity(request)
-    answer = await state(request).plugins.first_result("authorize", identity=who, scope=scope, resource=resource)
+    answer = await state(request).plugins.first_result(
+        "authorize", identity=who, scope=scope, resource=resource
+    )
     allowed = getattr(answer, "allow", answer)
     if allowed is True:
         return
@@ -94,7 +96,9 @@ async def list_filter(request: Request, resource_type: str, scope: str = "list")
 
 
 def json_response(content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(_encoder.encode(content), status_code=status_code, headers=headers, media_type=JSON_MEDIA_TYPE)
+    return Response(
+        _encoder.encode(content), status_code=status_code, headers=headers, media_type=JSON_MEDIA_TYPE
+    )
 
 
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
@@ -180,7 +184,7 @@ def page_response(request: Request, page: Page, results: Sequence[Any]) -> Respo
 
     def link(number: int) -> str:
         url = request.url.replace_query_params(**{**request.query_params, "page": str(number)})
-        public = state(request).settings.public_url
+        public: str = state(request).settings.public_url
         if public:
             return public + url.path + ("?" + url.query if url.query else "")
         return str(url)
@@ -243,6 +247,79 @@ def operation(
     return decorate
 
 
+# --- background requests --------------------------------------------------------------------
+
+
+async def start_request(
+    request: Request,
+    *,
+    action: str,
+    target: str,
+    target_id: int | str,
+    job_name: str,
+    queue: str | None = None,
+    kwargs: Mapping[str, Any],
+    subresource: str | None = None,
+    project_id: int | None = None,
+    task_id: int | None = None,
+    job_id: int | None = None,
+    format: str | None = None,
+) -> str:
+    """Start a background request for the caller and return its ``rq_id`` (answer 202 ``{"rq_id"}``).
+
+    ``job_name`` is a job registered through ``register_jobs``; ``kwargs`` (JSON values) are passed
+    to it. ``queue`` defaults to the one the job was registered on. The request row is committed
+    before the job is queued, so a worker always finds it. 409 while the same request (same action,
+    target and format) is still queued or running; 503 when the queue cannot take it.
+    """
+    import datetime as dt
+
+    from annota.core.errors import ConfigError, ServiceUnavailable
+    from annota.core.queue import QUEUES
+    from annota.core.services import requests as request_service
+
+    who = require_user(request)
+    app = state(request)
+    queue = queue or app.jobs.get(job_name).queue
+    if queue not in QUEUES:
+        raise ConfigError(f"unknown queue {queue!r}; the queues are {', '.join(QUEUES)}")
+    # CVAT keeps one export per user, so export ids name the user; other operations are per object
+    rq_id = request_service.make_request_id(
+        action, target, target_id, subresource, format, who.user_id if action == "export" else None
+    )
+    async with transaction(request) as session:
+        await request_service.create(
+            session,
+            request_id=rq_id,
+            action=action,
+            target=target,
+            queue=queue,
+            job_name=job_name,
+            job_kwargs=dict(kwargs),
+            owner_id=who.user_id,
+            subresource=subresource,
+            project_id=project_id,
+            task_id=task_id,
+            job_id=job_id,
+            org_id=who.organization.id if who.organization else None,
+            format=format,
+        )
+    try:
+        await app.queue.enqueue(rq_id, queue)
+    except Exception as exc:
+        # never leave a request "queued" that no worker will ever see
+        async with transaction(request) as session:
+            await request_service.finish(
+                session,
+                rq_id,
+                failed=True,
+                message="The request could not be queued; please try again.",
+                ttl=dt.timedelta(seconds=app.settings.request_ttl),
+            )
+        raise ServiceUnavailable(f"The request could not be queued ({type(exc).__name__}).") from exc
+    return rq_id
+
+
 __all__ = [
     "Operation",
     "authorize",
@@ -259,6 +336,7 @@ __all__ = [
     "read_body",
     "read_json",
     "require_user",
+    "start_request",
     "state",
     "transaction",
 ]

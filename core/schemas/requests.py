@@ -37,6 +37,7 @@ class RequestRead(msgspec.Struct):
     started_date: dt.datetime | None
     finished_date: dt.datetime | None
     expiry_date: dt.datetime | None
-    owner: RequestOwner | None
+    #: never null: CVAT's clients refuse a request without an owner
+    owner: RequestOwner
     result_url: str | None
     result_id: int | None

@@ -1,18 +1,25 @@
-"""Background request rows: create, claim for running, progress, finish, read."""
+"""Background request rows: create, claim for running, progress, finish, cancel, prune, read.
+
+Every state change is a single conditional statement, so an API process cancelling a request and
+a worker claiming it cannot both win.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from annota.core.access import FilterFields, Resource
 from annota.core.db.tables import BackgroundRequest, User
 from annota.core.db.types import utcnow
 from annota.core.errors import Conflict, NotFound
-from annota.core.queue import JobResult
+from annota.core.queue import DEFAULT_REQUEST_TTL, JobResult
 from annota.core.schemas.requests import RequestOperation, RequestOwner, RequestRead
 from annota.core.services.listing import ListSpec
 
@@ -85,20 +92,33 @@ async def create(
         created_date=utcnow(),
     )
     session.add(row)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        # the same request was created concurrently by another API process
+        raise Conflict(f"Request {request_id} is already queued; wait for it to finish.") from None
     return row
 
 
 async def claim(session: AsyncSession, request_id: str) -> tuple[str, dict[str, Any], int] | None:
-    """Mark a request started; ``None`` if it is gone (cancelled) or already over."""
-    row = await session.get(BackgroundRequest, request_id, with_for_update=True)
-    if row is None or row.status not in ACTIVE:
+    """Mark a request started and count the attempt; ``None`` if it is gone (cancelled) or over.
+
+    Returns the job name, its keyword arguments and the attempt number (1 for the first run).
+    """
+    claimed = (
+        await session.execute(
+            update(BackgroundRequest)
+            .where(BackgroundRequest.id == request_id, BackgroundRequest.status.in_(ACTIVE))
+            .values(
+                status="started", started_date=utcnow(), attempts=BackgroundRequest.attempts + 1, message=""
+            )
+            .returning(BackgroundRequest.job_name, BackgroundRequest.job_kwargs, BackgroundRequest.attempts)
+        )
+    ).one_or_none()
+    if claimed is None:
         return None
-    row.status = "started"
-    row.started_date = utcnow()
-    row.attempts += 1
-    row.message = ""
-    return row.job_name, msgspec.json.decode(row.job_kwargs), row.attempts
+    job_name, job_kwargs, attempts = claimed
+    return job_name, msgspec.json.decode(job_kwargs), attempts
 
 
 async def set_progress(session: AsyncSession, request_id: str, progress: float, message: str | None) -> None:
@@ -119,8 +139,9 @@ async def finish(
     failed: bool,
     message: str = "",
     result: JobResult | None = None,
-    ttl: dt.timedelta = dt.timedelta(days=1),
+    ttl: dt.timedelta = DEFAULT_REQUEST_TTL,
 ) -> None:
+    """Record the outcome of a queued or running request; it expires ``ttl`` later."""
     now = utcnow()
     values: dict[str, Any] = {
         "status": "failed" if failed else "finished",
@@ -137,22 +158,32 @@ async def finish(
             result_file=result.result_file,
             message=result.message,
         )
-    await session.execute(update(BackgroundRequest).where(BackgroundRequest.id == request_id).values(**values))
+    await session.execute(
+        update(BackgroundRequest)
+        .where(BackgroundRequest.id == request_id, BackgroundRequest.status.in_(ACTIVE))
+        .values(**values)
+    )
 
 
-async def fail_interrupted(session: AsyncSession) -> tuple[list[str], list[tuple[str, str]]]:
+async def fail_interrupted(
+    session: AsyncSession, ttl: dt.timedelta = DEFAULT_REQUEST_TTL
+) -> tuple[list[str], list[tuple[str, str]]]:
     """After a restart of the in-process runner: requests that were running are marked failed;
     returns (the failed ids, the ``(id, queue)`` of queued requests to run again)."""
     started = (
-        await session.execute(select(BackgroundRequest.id).where(BackgroundRequest.status == "started"))
-    ).scalars().all()
+        (await session.execute(select(BackgroundRequest.id).where(BackgroundRequest.status == "started")))
+        .scalars()
+        .all()
+    )
     if started:
+        now = utcnow()
         await session.execute(
             update(BackgroundRequest)
-            .where(BackgroundRequest.id.in_(started))
+            .where(BackgroundRequest.id.in_(started), BackgroundRequest.status == "started")
             .values(
                 status="failed",
-                finished_date=utcnow(),
+                finished_date=now,
+                expiry_date=now + ttl,
                 message="The server restarted while this request was running; please start it again.",
             )
         )
@@ -167,18 +198,23 @@ async def fail_interrupted(session: AsyncSession) -> tuple[list[str], list[tuple
 
 
 async def get(session: AsyncSession, request_id: str) -> BackgroundRequest:
+    """A request that has an owner (requests of deleted users are nobody's and not shown)."""
     row = await session.get(BackgroundRequest, request_id)
-    if row is None:
+    if row is None or row.owner_id is None:
         raise NotFound(f"Request {request_id!r} not found.")
     return row
 
 
 async def cancel(session: AsyncSession, request_id: str) -> None:
     """Remove a queued request; running or finished ones cannot be cancelled."""
-    row = await get(session, request_id)
-    if row.status != "queued":
+    result = await session.execute(
+        delete(BackgroundRequest).where(
+            BackgroundRequest.id == request_id, BackgroundRequest.status == "queued"
+        )
+    )
+    if not getattr(result, "rowcount", 0):
+        row = await get(session, request_id)
         raise Conflict(f"Only queued requests can be cancelled; this one is {row.status}.")
-    await session.execute(delete(BackgroundRequest).where(BackgroundRequest.id == request_id))
 
 
 async def prune_expired(session: AsyncSession) -> int:
@@ -191,7 +227,30 @@ async def prune_expired(session: AsyncSession) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def read(row: BackgroundRequest, owner: User | None) -> RequestRead:
+def resource(row: BackgroundRequest) -> Resource:
+    """What the policy decides on: CVAT's ``requests`` input (only the owner's id matters)."""
+    return Resource("requests", {"id": row.id, "owner": {"id": row.owner_id}})
+
+
+#: The fields ``filter_query`` answers may use for requests.
+POLICY_FIELDS: FilterFields = {
+    "id": lambda v: BackgroundRequest.id == v,
+    "owner_id": lambda v: BackgroundRequest.owner_id == v,
+    "org_id": lambda v: BackgroundRequest.org_id == v,
+}
+
+
+async def read_many(session: AsyncSession, rows: Sequence[BackgroundRequest]) -> list[RequestRead]:
+    """Rows as API objects, their owners fetched in one query."""
+    owner_ids = {row.owner_id for row in rows if row.owner_id is not None}
+    owners: dict[int, User] = {}
+    if owner_ids:
+        found = await session.execute(select(User).where(User.id.in_(owner_ids)))
+        owners = {user.id: user for user in found.scalars()}
+    return [read(row, owners[row.owner_id]) for row in rows if row.owner_id in owners]
+
+
+def read(row: BackgroundRequest, owner: User) -> RequestRead:
     return RequestRead(
         id=row.id,
         status=row.status,  # type: ignore[arg-type]
@@ -212,7 +271,7 @@ def read(row: BackgroundRequest, owner: User | None) -> RequestRead:
         started_date=row.started_date,
         finished_date=row.finished_date,
         expiry_date=row.expiry_date,
-        owner=RequestOwner(id=owner.id, username=owner.username) if owner else None,
+        owner=RequestOwner(id=owner.id, username=owner.username),
         result_url=row.result_url,
         result_id=row.result_id,
     )

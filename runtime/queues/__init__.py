@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
-from annota.core.queue import QueueBackend
+from annota.core.queue import QueueBackend, run_request
 
 if TYPE_CHECKING:
     from annota.runtime.state import AppState
@@ -19,3 +20,14 @@ def make_queue(state: AppState) -> QueueBackend:
     from annota.runtime.queues.inprocess import InProcessQueue
 
     return InProcessQueue(state)
+
+
+async def execute(state: AppState, request_id: str) -> str:
+    """Run one request with the configured limits; what every backend calls for a request."""
+    return await run_request(
+        request_id,
+        state.jobs,
+        state.job_context,
+        request_ttl=dt.timedelta(seconds=state.settings.request_ttl),
+        time_limit=state.settings.job_timeout,
+    )

@@ -1,0 +1,57 @@
+"""Periodic clean-up of what expires on its own: finished background requests past their expiry
+date and expired sign-in sessions.
+
+It runs hourly whichever queue backend is in use (an arq cron job in ``annota worker``, an asyncio
+task in the in-process runner) and is also a registered job on the ``utils`` queue, so it can be
+started as a request like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from annota.core.queue import JobContext, JobRegistry, JobResult
+from annota.core.services import requests as request_service
+from annota.core.services import users as user_service
+
+logger = logging.getLogger(__name__)
+
+#: seconds between two clean-ups
+INTERVAL = 3600
+JOB_NAME = "annota.housekeeping"
+
+
+async def prune(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    """Delete expired requests and sessions; returns how many requests were removed."""
+    async with sessionmaker.begin() as session:
+        removed = await request_service.prune_expired(session)
+        await user_service.prune_sessions(session)
+    if removed:
+        logger.info("housekeeping removed %d expired requests", removed)
+    return removed
+
+
+async def housekeeping_job(ctx: JobContext) -> JobResult:
+    removed = await prune(ctx.sessionmaker)
+    return JobResult(message=f"Removed {removed} expired requests.")
+
+
+def register(registry: JobRegistry) -> None:
+    """Add the clean-up to the jobs the server and workers know, next to the plugins' jobs."""
+    registry.register("annota", JOB_NAME, housekeeping_job, queue="utils", timeout=600, max_tries=1)
+
+
+async def run_periodically(
+    sessionmaker: async_sessionmaker[AsyncSession], interval: float = INTERVAL
+) -> None:
+    """Clean up now and then every ``interval`` seconds, until cancelled."""
+    while True:
+        try:
+            await prune(sessionmaker)
+        except Exception:
+            # a database hiccup must not end the loop: the next round tries again
+            logger.exception("housekeeping failed")
+        await asyncio.sleep(interval)

@@ -1,0 +1,176 @@
+"""``annota worker``: arq workers that run background requests from Redis.
+
+One process serves any set of queues (one arq ``Worker`` per queue, all on one event loop); run as
+many processes as the load needs. Request state lives in the database, so workers are
+interchangeable: a job whose worker died is run again by another one once its Redis lease (the job's
+time limit plus about 12 seconds) runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from arq.cron import cron
+from arq.worker import Worker, func
+
+from annota.core.errors import ServiceUnavailable
+from annota.core.plugins import PluginManager
+from annota.core.queue import QUEUES, effective_timeout
+from annota.runtime import housekeeping
+from annota.runtime.queues import execute
+from annota.runtime.queues.arq import RUN_REQUEST, ArqQueue, queue_key, redis_settings
+from annota.runtime.settings import Settings
+from annota.runtime.state import AppState, close_state, open_state
+
+logger = logging.getLogger(__name__)
+
+#: arq's own time limit sits this far above the job's, so that a job running out of time is
+#: recorded as failed by ``run_request`` before arq cancels it
+TIMEOUT_GRACE = 2.0
+#: the time limit on a queue no registered job uses (only unknown jobs can arrive there)
+EMPTY_QUEUE_TIMEOUT = 60.0
+
+
+def queue_limits(state: AppState, queue: str) -> tuple[float, int]:
+    """arq's timeout and max_tries for ``queue``: the largest of its jobs', plus room for
+    ``run_request`` to record a timeout, and one more try to record that a job gave up."""
+    definitions = state.jobs.on_queue(queue)
+    limit = state.settings.job_timeout
+    timeout = max(
+        (effective_timeout(definition, limit) for definition in definitions),
+        default=limit or EMPTY_QUEUE_TIMEOUT,
+    )
+    max_tries = max((definition.max_tries for definition in definitions), default=1)
+    return timeout + TIMEOUT_GRACE, max_tries + 1
+
+
+def build_worker(
+    state: AppState, queue: str, *, burst: bool = False, max_jobs: int = 10, shutdown_grace: int = 25
+) -> Worker:
+    """An arq worker for one queue; the ``utils`` one also runs the hourly housekeeping."""
+    settings = state.settings
+    timeout, max_tries = queue_limits(state, queue)
+
+    async def run_request_job(ctx: dict[str, Any], request_id: str) -> str:
+        return await execute(state, request_id)
+
+    async def housekeeping_job(ctx: dict[str, Any]) -> int:
+        return await housekeeping.prune(state.sessionmaker)
+
+    cron_jobs = []
+    if queue == "utils":
+        cron_jobs.append(
+            cron(
+                housekeeping_job,
+                # named per installation: arq runs one cron job per name and time across all workers
+                name=f"{settings.queue_prefix}:housekeeping",
+                minute=0,
+                run_at_startup=True,
+                # not above the queue's limit, which also sets how long a killed job stays leased
+                timeout=timeout,
+            )
+        )
+    return Worker(
+        functions=[
+            func(run_request_job, name=RUN_REQUEST, timeout=timeout, max_tries=max_tries, keep_result=0)
+        ],
+        queue_name=queue_key(settings, queue),
+        cron_jobs=cron_jobs,
+        redis_settings=redis_settings(settings),
+        burst=burst,
+        handle_signals=False,
+        job_completion_wait=shutdown_grace,
+        max_jobs=max_jobs,
+        # request rows hold the outcome; nothing to keep in Redis
+        keep_result=0,
+        health_check_interval=60,
+    )
+
+
+def _handle_signals(workers: Sequence[Worker]) -> Callable[[], None]:
+    """SIGTERM/SIGINT: stop taking jobs and give running ones the grace period; a second signal
+    stops at once. Running jobs that are stopped are run again by another worker."""
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        received.append(signum)
+        for worker in workers:
+            if len(received) == 1:
+                worker.handle_sig_wait_for_completion(signum)
+            else:
+                worker.handle_sig(signum)
+
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
+        loop.add_signal_handler(signum, on_signal, signum)
+
+    def restore() -> None:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+    return restore
+
+
+async def run_worker(
+    settings: Settings,
+    queues: Sequence[str],
+    burst: bool = False,
+    *,
+    max_jobs: int = 10,
+    shutdown_grace: int = 25,
+    handle_signals: bool = True,
+    plugins: PluginManager | None = None,
+) -> None:
+    """Serve ``queues`` until a signal arrives (or, with ``burst``, until they are empty).
+
+    The database must be migrated already (SQLite is migrated automatically). ``plugins`` replaces
+    the ones installed (embedding applications, tests).
+    """
+    unknown = [queue for queue in queues if queue not in QUEUES]
+    if unknown:
+        raise ValueError(f"unknown queues {unknown}; the queues are {', '.join(QUEUES)}")
+    state = await open_state(settings, plugins)
+    try:
+        # jobs may start further requests; they go to Redis like the API's
+        state.queue = ArqQueue(state)
+        await state.queue.start()
+        workers = [
+            build_worker(state, queue, burst=burst, max_jobs=max_jobs, shutdown_grace=shutdown_grace)
+            for queue in dict.fromkeys(queues)
+        ]
+        await state.plugins.call_all("startup", app=state)
+        restore = _handle_signals(workers) if handle_signals else None
+        logger.info("worker serving queues %s", ", ".join(worker.queue_name for worker in workers))
+        try:
+            await _run_all(workers)
+        finally:
+            if restore is not None:
+                restore()
+            await asyncio.gather(*(worker.close() for worker in workers), return_exceptions=True)
+            await state.plugins.call_all("shutdown", app=state)
+    finally:
+        await close_state(state)
+
+
+async def _run_all(workers: Sequence[Worker]) -> None:
+    """Run the workers until all stop; when one fails (Redis gone), stop the others too, so the
+    process exits and its supervisor can restart it."""
+    tasks = [asyncio.create_task(worker.async_run()) for worker in workers]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            # running jobs are cancelled (and left to be run again) by ``Worker.close``
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for worker, task in zip(workers, tasks, strict=True):
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise ServiceUnavailable(
+                f"The worker for queue {worker.queue_name} stopped: {error!r}"
+            ) from error

@@ -1,0 +1,272 @@
+"""``annota worker``: arq workers on Redis run what the API queues, against PostgreSQL.
+
+Workers are real ``annota worker`` processes that load the test plugin through an entry point, as a
+third-party plugin would be loaded. Each test has its own queue names in Redis (``queue_prefix``),
+so test runs sharing one Redis cannot take each other's jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio
+from click.testing import CliRunner
+from sqlalchemy import update
+from starlette.testclient import TestClient
+
+from annota.core.db.tables import BackgroundRequest
+from annota.core.db.types import utcnow
+from annota.core.services import requests as request_service
+from annota.runtime.cli import main
+from annota.runtime.settings import Settings, finalize
+from annota.runtime.state import load_plugins
+from annota.runtime.worker import run_worker
+from annota.testing.databases import truncate_postgres
+from tests.plugin_site import PluginSite
+from tests.runtime import jobs_plugin
+from tests.runtime.background import request_path, start, status_is, wait_for
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+#: short, so that a killed worker's job is free to run again ~14 s later (its Redis lease)
+JOB_TIMEOUT = 2
+
+
+@pytest.fixture
+def annota_plugins() -> dict[str, Any]:
+    return {jobs_plugin.NAME: jobs_plugin}
+
+
+@pytest.fixture
+def annota_database_url(postgres_database: str) -> str:
+    truncate_postgres(postgres_database)
+    return postgres_database
+
+
+@pytest.fixture
+def queue_prefix(redis_url: str) -> Iterator[str]:
+    prefix = f"annota-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+
+    async def remove_keys() -> None:
+        client = redis.asyncio.from_url(redis_url)
+        keys = [key async for key in client.scan_iter(f"{prefix}:*")]
+        keys += [key async for key in client.scan_iter(f"arq:*:{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+    asyncio.run(remove_keys())
+
+
+@pytest.fixture
+def annota_settings(tmp_path: Path, annota_database_url: str, redis_url: str, queue_prefix: str) -> Settings:
+    return finalize(
+        Settings(
+            data_dir=str(tmp_path / "data"),
+            database_url=annota_database_url,
+            redis_url=redis_url,
+            queue_prefix=queue_prefix,
+            job_timeout=JOB_TIMEOUT,
+            secret_key="test-secret",
+        )
+    )
+
+
+@dataclass
+class Workers:
+    env: dict[str, str]
+    log_dir: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, *queues: str) -> subprocess.Popen[bytes]:
+        args = [str(BIN / "annota"), "worker", *(f"--queue={queue}" for queue in queues)]
+        with open(self.log_dir / f"worker-{len(self.processes)}.log", "wb") as log:
+            process = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def logs(self) -> str:
+        return "\n".join(path.read_text() for path in sorted(self.log_dir.glob("worker-*.log")))
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def workers(annota_settings: Settings, tmp_path: Path) -> Iterator[Workers]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ANNOTA_")}
+    # the test plugin, installed for the worker processes as a third-party package would be
+    site = PluginSite(tmp_path / "site")
+    site.add("annota-jobs-test", {}, {jobs_plugin.NAME: jobs_plugin.__name__})
+    env.update(
+        ANNOTA_DATABASE_URL=annota_settings.database_url,
+        ANNOTA_REDIS_URL=annota_settings.redis_url,
+        ANNOTA_DATA_DIR=annota_settings.data_dir,
+        ANNOTA_QUEUE_PREFIX=annota_settings.queue_prefix,
+        ANNOTA_JOB_TIMEOUT=str(JOB_TIMEOUT),
+        ANNOTA_SECRET_KEY="test-secret",
+        PYTHONPATH=os.pathsep.join([str(site.path), str(REPO_ROOT)]),
+    )
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    started = Workers(env, log_dir)
+    yield started
+    started.stop()
+
+
+def _queued_jobs(redis_url: str, key: str) -> list[str]:
+    async def members() -> list[str]:
+        client = redis.asyncio.from_url(redis_url)
+        try:
+            return [member.decode() for member in await client.zrange(key, 0, -1)]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(members())
+
+
+def _expired_request(client: TestClient, run_async: Callable[..., Any]) -> str:
+    rq_id = request_service.make_request_id("export", "task", 99)
+    state = client.app.state.annota  # type: ignore[attr-defined]
+
+    async def insert() -> None:
+        async with state.sessionmaker.begin() as session:
+            await request_service.create(
+                session,
+                request_id=rq_id,
+                action="export",
+                target="task",
+                queue="export",
+                job_name="jobs-test.fail",
+                job_kwargs={},
+                owner_id=client.user_id,  # type: ignore[attr-defined]
+            )
+            past = utcnow() - dt.timedelta(hours=1)
+            await session.execute(
+                update(BackgroundRequest)
+                .where(BackgroundRequest.id == rq_id)
+                .values(status="finished", finished_date=past, expiry_date=past)
+            )
+
+    run_async(insert)
+    return rq_id
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_worker_runs_requests(
+    user_client: TestClient,
+    workers: Workers,
+    run_async: Callable[..., Any],
+    queue_prefix: str,
+    redis_url: str,
+) -> None:
+    owner_id = user_client.user_id  # type: ignore[attr-defined]
+    expired = _expired_request(user_client, run_async)
+    build = start(user_client, "jobs-test.build", 1, name="built by a worker", owner_id=owner_id)
+    failing = start(user_client, "jobs-test.fail", 2, message="no such model")
+    cancelled = start(user_client, "jobs-test.fail", 3, message="never run")
+    assert user_client.get(request_path(build)).json()["status"] == "queued"
+    assert user_client.post(request_path(cancelled) + "/cancel").status_code == 200
+    # the cancelled request's job left Redis too; the other one waits there
+    assert [job.split("#")[0] for job in _queued_jobs(redis_url, f"{queue_prefix}:export")] == [failing]
+    assert user_client.get("/api/server/health").json()["checks"]["queue"] == "ok"
+
+    worker = workers.start()
+    done = wait_for(user_client, build, status_is("finished", "failed"), timeout=30)
+    assert done["status"] == "finished", (done, workers.logs())
+    assert done["progress"] == 1.0
+    project = user_client.get(f"/api/projects/{done['result_id']}").json()
+    assert project["name"] == "built by a worker"
+    failed = wait_for(user_client, failing, status_is("finished", "failed"), timeout=30)
+    assert failed["status"] == "failed"
+    assert failed["message"] == "no such model"
+    # the housekeeping the worker runs at start-up removed the expired request
+    deadline = time.monotonic() + 20
+    while user_client.get(request_path(expired)).status_code != 404:
+        assert time.monotonic() < deadline, workers.logs()
+        time.sleep(0.1)
+    # a graceful stop
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0, workers.logs()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_job_of_a_killed_worker_runs_again_once(
+    user_client: TestClient, workers: Workers, tmp_path: Path
+) -> None:
+    log = tmp_path / "attempts.log"
+    first = workers.start("import")
+    rq_id = start(
+        user_client,
+        "jobs-test.build",
+        1,
+        name="built once",
+        owner_id=user_client.user_id,  # type: ignore[attr-defined]
+        hold=60,
+        log=str(log),
+    )
+    # the project exists and the job is still running when its worker dies
+    wait_for(user_client, rq_id, lambda body: body["message"] == "holding", timeout=30)
+    # started now, the second worker waits out the job's lease on the dead worker
+    workers.start("import")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+
+    done = wait_for(user_client, rq_id, status_is("finished", "failed"), timeout=40)
+    assert done["status"] == "finished", (done, workers.logs())
+    assert log.read_text().splitlines() == ["attempt 1", "attempt 2"]
+    projects = user_client.get("/api/projects").json()["results"]
+    assert [(p["id"], p["name"]) for p in projects] == [(done["result_id"], "built once")]
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_burst_worker_drains_its_queues_and_returns(
+    user_client: TestClient, annota_settings: Settings, annota_plugins: dict[str, Any]
+) -> None:
+    failing = start(user_client, "jobs-test.fail", 1, message="drained")
+    plugins = load_plugins(annota_settings, extra=annota_plugins)
+    asyncio.run(
+        run_worker(annota_settings, ["export", "utils"], burst=True, handle_signals=False, plugins=plugins)
+    )
+    body = user_client.get(request_path(failing)).json()
+    assert body["status"] == "failed"
+    assert body["message"] == "drained"
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def test_worker_command_needs_redis(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["worker", "--data-dir", str(tmp_path)], env={"ANNOTA_REDIS_URL": None, "ANNOTA_CONFIG": None}
+    )
+    assert result.exit_code == 1
+    assert "annota worker needs Redis: set redis_url in annota.toml or ANNOTA_REDIS_URL" in result.output
+
+
+def test_worker_command_names_the_queues(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["worker", "--queue", "import", "--queue", "nightly"])
+    assert result.exit_code == 2
+    assert (
+        "unknown queue 'nightly'; the queues are import, export, annotation, webhooks, chunks, utils"
+        in result.output
+    )
