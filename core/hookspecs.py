@@ -51,6 +51,12 @@ def register_jobs(register: Any) -> None:
     ``async def function(ctx: JobContext, **kwargs) -> Any``; it runs in the in-process runner or in an
     ``annota worker`` process, so it must be idempotent (a killed job runs again). ``queue`` is one of
     ``import``, ``export``, ``annotation``, ``webhooks``, ``chunks``, ``utils``.
+
+    A job that raises ends its request ``failed`` with the exception's message and is not retried; only
+    a job whose worker died runs again, up to ``max_tries`` runs in all. A job running longer than
+    ``timeout`` seconds (or the ``job_timeout`` setting, when lower) is stopped and its request fails.
+    Returning a ``JobResult`` fills in the request's ``result_id``, ``result_url`` and ``message``.
+    HTTP handlers start requests with ``annota.runtime.web.start_request``.
     """
 
 

@@ -149,7 +149,20 @@ class PluginManager:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise ConfigError(f"plugin {exc.plugin_name}: {exc}") from exc
+            name = self.pm.get_name(exc.plugin) or repr(exc.plugin)
+            raise ConfigError(f"plugin {name}: {exc}") from exc
+
+    def unknown_hooks(self) -> dict[str, list[str]]:
+        """Hookimpl names that match no hookspec, by plugin: what ``check`` refuses, for listings
+        that report every broken plugin instead of stopping at the first."""
+        unknown: dict[str, list[str]] = {}
+        for hook_name, caller in vars(self.pm.hook).items():
+            if hook_name.startswith("_") or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if not impl.optionalhook:
+                    unknown.setdefault(impl.plugin_name, []).append(hook_name)
+        return unknown
 
     @property
     def active(self) -> list[PluginInfo]:

@@ -52,6 +52,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     request_ttl: int = 24 * 3600
     #: concurrent jobs per queue in the in-process runner
     inprocess_concurrency: int = 2
+    #: if set, no background job runs longer than this many seconds, whatever its own limit. With
+    #: arq it also bounds how soon a job of a killed worker runs again: this plus about 12 seconds
+    job_timeout: float = 0
+    #: prefix of the queue names in Redis, so several installations can share one Redis
+    queue_prefix: str = "annota"
     log_level: str = "info"
     #: plugin entry-point names not to load
     disabled_plugins: list[str] = []

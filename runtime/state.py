@@ -19,6 +19,8 @@ from annota.core.db.engine import create_engine, create_sessionmaker
 from annota.core.errors import ConfigError
 from annota.core.plugins import PluginManager
 from annota.core.queue import JobContext, JobRegistry, QueueBackend
+from annota.runtime import housekeeping
+from annota.runtime.api import CORE_ROUTES
 from annota.runtime.settings import Settings, ensure_data_dir
 
 logger = logging.getLogger(__name__)
@@ -53,7 +55,9 @@ class AppState:
         )
 
 
-def load_plugins(settings: Settings, extra: Mapping[str, Any] | None = None, entry_points: bool = True) -> PluginManager:
+def load_plugins(
+    settings: Settings, extra: Mapping[str, Any] | None = None, entry_points: bool = True
+) -> PluginManager:
     """Load entry-point plugins (minus the disabled ones) plus ``extra`` given in code, then
     validate hook names and every plugin's configuration."""
     plugins = PluginManager()
@@ -68,17 +72,23 @@ def load_plugins(settings: Settings, extra: Mapping[str, Any] | None = None, ent
 
 def collect_routes(plugins: PluginManager) -> list[PluginRoute]:
     routes: list[PluginRoute] = []
-    seen: dict[tuple[str, str], str] = {}
+    # (path, method) -> who owns it; a plugin must not shadow the core API or another plugin
+    seen: dict[tuple[str, str], str] = {
+        (path.rstrip("/"), method): "the core API" for path, _, methods in CORE_ROUTES for method in methods
+    }
 
-    def register(plugin: str, path: str, endpoint: Any, methods: list[str] | None = None, name: str | None = None) -> None:
+    def register(
+        plugin: str, path: str, endpoint: Any, methods: list[str] | None = None, name: str | None = None
+    ) -> None:
         if not path.startswith("/"):
             raise ConfigError(f"plugin {plugin}: route path {path!r} must start with '/'")
         methods = [m.upper() for m in (methods or ["GET"])]
         for method in methods:
             key = (path.rstrip("/"), method)
             if key in seen:
-                raise ConfigError(f"plugin {plugin}: route {method} {path} is already registered by {seen[key]}")
-            seen[key] = plugin
+                owner = seen[key]
+                raise ConfigError(f"plugin {plugin}: route {method} {path} is already registered by {owner}")
+            seen[key] = f"plugin {plugin}"
         routes.append(PluginRoute(path, endpoint, methods, name, plugin))
 
     plugins.collect("register_routes", register)
@@ -87,6 +97,7 @@ def collect_routes(plugins: PluginManager) -> list[PluginRoute]:
 
 def collect_jobs(plugins: PluginManager) -> JobRegistry:
     registry = JobRegistry()
+    housekeeping.register(registry)
     plugins.collect("register_jobs", registry.register)
     return registry
 

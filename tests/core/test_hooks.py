@@ -1,0 +1,408 @@
+"""Every hook, exercised for real through a small plugin registered the way a plugin author's test
+would (the ``annota_plugins`` fixture) or the way an installed package is (an entry point)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.testclient import TestClient
+
+from annota.core import hookimpl
+from annota.core.access import Filter, Identity, Resource
+from annota.core.errors import ConfigError
+from annota.runtime import web
+from annota.runtime.app import create_app
+from annota.runtime.cli import main
+from annota.runtime.settings import Settings, load_settings
+from annota.runtime.state import AppState, load_plugins
+from tests.plugin_site import PluginSite
+
+PLUGIN = "test-plugin"
+
+
+@pytest.fixture
+def annota_database_url(tmp_path: Path, _annota_sqlite_template: Path) -> str:
+    # hooks are the same whatever the database; the API suites run both
+    target = tmp_path / "annota.db"
+    shutil.copyfile(_annota_sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def annota_plugins(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """A fresh instance of the plugin class a test is parametrized with (``indirect``)."""
+    plugin_class = getattr(request, "param", None)
+    return {PLUGIN: plugin_class()} if plugin_class else {}
+
+
+def with_plugin(plugin_class: type) -> pytest.MarkDecorator:
+    return pytest.mark.parametrize(
+        "annota_plugins", [plugin_class], indirect=True, ids=[plugin_class.__name__]
+    )
+
+
+def start(app: Any) -> None:
+    """Run the app's start-up and shut-down (where route, job and lifecycle hooks are collected)."""
+    with TestClient(app):
+        pass
+
+
+# --- register_config --------------------------------------------------------------------------
+
+
+class GreeterConfig(msgspec.Struct, forbid_unknown_fields=True):
+    greeting: str = "hello"
+    times: int = 1
+    api_key: str = ""
+
+
+class ConfigPlugin:
+    @hookimpl
+    def register_config(self, register: Any) -> None:
+        register(GreeterConfig)
+
+
+def configured(tmp_path: Path, toml: str) -> GreeterConfig:
+    path = tmp_path / "annota.toml"
+    path.write_text(toml)
+    settings = load_settings(str(path), environ={})
+    plugins = load_plugins(settings, extra={"greeter": ConfigPlugin()}, entry_points=False)
+    config: GreeterConfig = plugins.config("greeter")
+    return config
+
+
+def test_hook_register_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANNOTA_GREETER_TIMES", "3")
+    monkeypatch.setenv("GREETER_KEY", "s3cret")
+    config = configured(
+        tmp_path,
+        """
+        [plugins.greeter]
+        greeting = "hi"
+        times = 2
+        api_key = {env = "GREETER_KEY"}
+        """,
+    )
+    # file value, environment override (converted to int), secret read from the environment
+    assert config == GreeterConfig(greeting="hi", times=3, api_key="s3cret")
+
+
+def test_plugin_config_defaults_apply_without_a_table(tmp_path: Path) -> None:
+    assert configured(tmp_path, "") == GreeterConfig()
+
+
+def test_plugin_config_secret_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("from-file\n")
+    config = configured(tmp_path, f'[plugins.greeter]\napi_key = {{file = "{tmp_path / "key"}"}}\n')
+    assert config.api_key == "from-file"
+
+
+def test_plugin_config_unknown_key_names_plugin_and_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        configured(tmp_path, '[plugins.greeter]\ncolour = "red"\n')
+    assert "plugins.greeter" in str(error.value.detail)
+    assert "colour" in str(error.value.detail)
+
+
+def test_plugin_config_wrong_type_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"plugins\.greeter\.times: Expected `int`, got `str`"):
+        configured(tmp_path, '[plugins.greeter]\ntimes = "many"\n')
+
+
+def test_plugin_config_missing_secret_variable_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GREETER_UNSET_KEY", raising=False)
+    with pytest.raises(ConfigError, match=r"plugins\.greeter\.api_key: .*'GREETER_UNSET_KEY' is not set"):
+        configured(tmp_path, '[plugins.greeter]\napi_key = {env = "GREETER_UNSET_KEY"}\n')
+
+
+def test_config_for_a_plugin_that_is_not_installed_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[plugins\.greeterr\]: no plugin named 'greeterr'"):
+        configured(tmp_path, '[plugins.greeterr]\ngreeting = "hi"\n')
+
+
+# --- register_routes --------------------------------------------------------------------------
+
+
+@web.operation(
+    "Echo a query parameter", tags=["echo"], response=dict[str, str], query={"say": "what to echo"}
+)
+async def echo(request: Request) -> Response:
+    return web.json_response({"said": request.query_params.get("say", "")})
+
+
+class RoutePlugin:
+    @hookimpl
+    def register_routes(self, register: Any) -> None:
+        register("/api/echo", echo, methods=["GET"])
+
+
+@with_plugin(RoutePlugin)
+def test_hook_register_routes(annota_client: TestClient) -> None:
+    assert annota_client.get("/api/echo", params={"say": "hi"}).json() == {"said": "hi"}
+    assert annota_client.get("/api/echo/", params={"say": "hi"}).json() == {"said": "hi"}
+    assert annota_client.post("/api/echo").status_code == 405
+    routes = annota_client.app.state.annota.routes  # type: ignore[attr-defined]
+    assert [(route.path, route.plugin) for route in routes if route.path == "/api/echo"] == [
+        ("/api/echo", PLUGIN)
+    ]
+
+
+def test_duplicate_route_across_plugins_names_both(annota_settings: Settings) -> None:
+    app = create_app(annota_settings, extra_plugins={"first": RoutePlugin(), "second": RoutePlugin()})
+    with pytest.raises(ConfigError) as error:
+        start(app)
+    message = str(error.value.detail)
+    assert "GET /api/echo" in message
+    assert "plugin first" in message and "plugin second" in message
+
+
+def test_route_may_not_shadow_a_core_route(annota_settings: Settings) -> None:
+    class Shadowing:
+        @hookimpl
+        def register_routes(self, register: Any) -> None:
+            register("/api/projects/", echo, methods=["GET"])
+
+    app = create_app(annota_settings, extra_plugins={"shadow": Shadowing()})
+    with pytest.raises(
+        ConfigError, match=r"plugin shadow: route GET /api/projects/ is already registered by the core"
+    ):
+        start(app)
+
+
+# --- register_jobs ----------------------------------------------------------------------------
+
+
+async def say_hello(ctx: Any, name: str = "") -> str:
+    return f"hello {name}"
+
+
+class JobPlugin:
+    @hookimpl
+    def register_jobs(self, register: Any) -> None:
+        register("greeter.say_hello", say_hello, queue="export", timeout=60, max_tries=2)
+
+
+@with_plugin(JobPlugin)
+def test_hook_register_jobs(annota_client: TestClient) -> None:
+    state: AppState = annota_client.app.state.annota  # type: ignore[attr-defined]
+    job = state.jobs.get("greeter.say_hello")
+    assert (job.function, job.queue, job.timeout, job.max_tries, job.plugin) == (
+        say_hello,
+        "export",
+        60,
+        2,
+        PLUGIN,
+    )
+
+
+def test_job_on_an_unknown_queue_is_refused(annota_settings: Settings) -> None:
+    class WrongQueue:
+        @hookimpl
+        def register_jobs(self, register: Any) -> None:
+            register("greeter.say_hello", say_hello, queue="gpu")
+
+    app = create_app(annota_settings, extra_plugins={"wrong-queue": WrongQueue()})
+    with pytest.raises(
+        ConfigError, match=r"plugin wrong-queue: job 'greeter.say_hello' names unknown queue 'gpu'"
+    ):
+        start(app)
+
+
+# --- register_commands ------------------------------------------------------------------------
+
+COMMAND_PLUGIN = """
+import click
+
+from annota.core import hookimpl
+
+
+@click.command("greet")
+@click.option("--name", default="world")
+def greet(name):
+    \"\"\"Greet someone.\"\"\"
+    click.echo(f"hello {name}")
+
+
+@hookimpl
+def register_commands(register):
+    register(greet)
+"""
+
+
+def test_hook_register_commands(plugin_site: PluginSite) -> None:
+    plugin_site.add(
+        "annota-greet-command", {"annota_greet_command": COMMAND_PLUGIN}, {"greet": "annota_greet_command"}
+    )
+    runner = CliRunner()
+    listing = runner.invoke(main, ["--help"])
+    assert listing.exit_code == 0, listing.output
+    assert "greet" in listing.stdout and "Greet someone." in listing.stdout
+    result = runner.invoke(main, ["greet", "--name", "annota"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "hello annota\n"
+
+
+def test_disabled_plugin_adds_no_command(plugin_site: PluginSite) -> None:
+    plugin_site.add(
+        "annota-greet-command", {"annota_greet_command": COMMAND_PLUGIN}, {"greet": "annota_greet_command"}
+    )
+    runner = CliRunner(env={"ANNOTA_DISABLED_PLUGINS": "greet"})
+    assert "greet" not in runner.invoke(main, ["--help"]).stdout
+    assert runner.invoke(main, ["greet"]).exit_code == 2  # no such command
+
+
+def test_plugin_command_may_not_replace_a_core_command(plugin_site: PluginSite) -> None:
+    source = COMMAND_PLUGIN.replace('"greet"', '"migrate"')
+    plugin_site.add(
+        "annota-bad-command", {"annota_bad_command": source}, {"bad-command": "annota_bad_command"}
+    )
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 1
+    assert "plugin bad-command: command 'migrate' already exists" in result.output
+    assert "Traceback" not in result.output
+
+
+# --- authenticate -----------------------------------------------------------------------------
+
+
+class HeaderAuthentication:
+    """Trusts an ``X-Remote-User`` header (as behind an authenticating proxy)."""
+
+    def __init__(self) -> None:
+        self.user_ids: dict[str, int] = {}
+
+    @hookimpl
+    async def authenticate(self, request: Request) -> Identity | None:
+        username = request.headers.get("x-remote-user")
+        if username is None:
+            return None
+        return Identity(user_id=self.user_ids[username], username=username, privilege="user", method="proxy")
+
+
+@with_plugin(HeaderAuthentication)
+def test_hook_authenticate(annota_plugins: dict[str, Any], make_user: Any, annota_client: TestClient) -> None:
+    plugin: HeaderAuthentication = annota_plugins[PLUGIN]
+    alice, bob = make_user("alice"), make_user("bob")
+    plugin.user_ids = {"alice": alice.user_id, "bob": bob.user_id}
+
+    # bob's own credentials are valid, but the plugin answers first
+    created = bob.post("/api/projects", json={"name": "p"}, headers={"X-Remote-User": "alice"})
+    assert created.status_code == 201, created.text
+    assert created.json()["owner"]["username"] == "alice"
+    # without the header the built-in authentication still decides
+    assert bob.post("/api/projects", json={"name": "q"}).json()["owner"]["username"] == "bob"
+    assert annota_client.get("/api/projects").status_code == 401
+    assert annota_client.get("/api/projects", headers={"X-Remote-User": "alice"}).json()["count"] == 1
+
+
+# --- authorize --------------------------------------------------------------------------------
+
+
+class SwitchablePolicy:
+    """Answers with ``verdict``: ``None`` leaves the decision to the built-in policy."""
+
+    def __init__(self) -> None:
+        self.verdict: bool | None = None
+        self.asked: list[tuple[str, str, str]] = []
+
+    @hookimpl
+    def authorize(self, identity: Identity, scope: str, resource: Resource) -> bool | None:
+        self.asked.append((identity.username, scope, resource.kind))
+        return self.verdict
+
+
+@with_plugin(SwitchablePolicy)
+def test_hook_authorize(annota_plugins: dict[str, Any], make_user: Any) -> None:
+    policy: SwitchablePolicy = annota_plugins[PLUGIN]
+    alice, bob = make_user("alice"), make_user("bob")
+    project = alice.post("/api/projects", json={"name": "p"}).json()
+    url = f"/api/projects/{project['id']}"
+
+    # no answer: the built-in policy lets the owner in and keeps others out
+    assert alice.get(url).status_code == 200
+    assert bob.get(url).status_code == 403
+    assert ("alice", "view", "projects") in policy.asked
+
+    policy.verdict = False
+    assert alice.get(url).status_code == 403
+    policy.verdict = True
+    assert bob.get(url).status_code == 200
+
+
+# --- filter_query -----------------------------------------------------------------------------
+
+
+class OwnProjectsOnly:
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    @hookimpl
+    def filter_query(self, identity: Identity, scope: str, resource_type: str) -> Filter | None:
+        self.asked.append((scope, resource_type))
+        return {"owner_id": identity.user_id} if resource_type == "projects" else None
+
+
+@with_plugin(OwnProjectsOnly)
+def test_hook_filter_query(annota_plugins: dict[str, Any], make_user: Any, admin_client: TestClient) -> None:
+    alice = make_user("alice")
+    alice.post("/api/projects", json={"name": "alice's"})
+    admin_client.post("/api/projects", json={"name": "admin's"})
+    # the built-in policy would show an administrator every project
+    listed = admin_client.get("/api/projects").json()
+    assert [project["name"] for project in listed["results"]] == ["admin's"]
+    assert listed["count"] == 1
+    assert ("list", "projects") in annota_plugins[PLUGIN].asked
+
+
+# --- startup and shutdown ---------------------------------------------------------------------
+
+
+class Lifecycle:
+    """Records its calls and proves the database is usable at both ends of the app's life."""
+
+    def __init__(self) -> None:
+        self.started: list[AppState] = []
+        self.stopped: list[AppState] = []
+
+    @hookimpl
+    async def startup(self, app: AppState) -> None:
+        async with app.engine.connect() as connection:
+            assert (await connection.execute(text("SELECT 1"))).scalar() == 1
+        self.started.append(app)
+
+    @hookimpl
+    async def shutdown(self, app: AppState) -> None:
+        async with app.engine.connect() as connection:
+            assert (await connection.execute(text("SELECT 1"))).scalar() == 1
+        self.stopped.append(app)
+
+
+@with_plugin(Lifecycle)
+def test_hook_startup(annota_plugins: dict[str, Any], annota_app: Any) -> None:
+    plugin: Lifecycle = annota_plugins[PLUGIN]
+    assert plugin.started == []
+    with TestClient(annota_app) as client:
+        assert plugin.started == [annota_app.state.annota]
+        assert isinstance(plugin.started[0], AppState)
+        assert plugin.stopped == []
+        assert client.get("/api/server/about").status_code == 200
+    assert len(plugin.started) == 1
+
+
+@with_plugin(Lifecycle)
+def test_hook_shutdown(annota_plugins: dict[str, Any], annota_app: Any) -> None:
+    plugin: Lifecycle = annota_plugins[PLUGIN]
+    with TestClient(annota_app):
+        pass
+    assert plugin.stopped == [annota_app.state.annota]
+    assert plugin.started == plugin.stopped
