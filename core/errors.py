@@ -1,16 +1,16 @@
 """The exception hierarchy of annota; the runtime maps each class to one HTTP status.
 
-    AnnotaError
-    ├── ValidationError      400  bad input; ``detail`` maps field names to messages
-    ├── NotAuthenticated     401  missing or wrong credentials
-    ├── PermissionDenied     403  authenticated, but the policy says no
-    ├── NotFound             404  no such object (or not visible to the caller)
-    ├── MethodNotAllowed     405
-    ├── Conflict             409  concurrent change, duplicate, wrong state
-    ├── Gone                 410  an endpoint or result that no longer exists
-    ├── PayloadTooLarge      413
-    ├── ServiceUnavailable   503  a backing service (database, Redis, OPA) is down
-    └── ConfigError               a setting or plugin configuration is invalid (start-up)
+AnnotaError
+├── ValidationError      400  bad input; ``detail`` maps field names to messages
+├── NotAuthenticated     401  missing or wrong credentials
+├── PermissionDenied     403  authenticated, but the policy says no
+├── NotFound             404  no such object (or not visible to the caller)
+├── MethodNotAllowed     405
+├── Conflict             409  concurrent change, duplicate, wrong state
+├── Gone                 410  an endpoint or result that no longer exists
+├── PayloadTooLarge      413
+├── ServiceUnavailable   503  a backing service (database, Redis, OPA) is down
+└── ConfigError               a setting or plugin configuration is invalid (start-up)
 """
 
 from __future__ import annotations

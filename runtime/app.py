@@ -33,7 +33,9 @@ def build_routes(state: AppState) -> list[BaseRoute]:
     for path, endpoint, methods in CORE_ROUTES:
         routes += _route_pair(path, endpoint, methods)
     for plugin_route in state.routes:
-        routes += _route_pair(plugin_route.path, plugin_route.endpoint, plugin_route.methods, plugin_route.name)
+        routes += _route_pair(
+            plugin_route.path, plugin_route.endpoint, plugin_route.methods, plugin_route.name
+        )
     return routes
 
 
@@ -65,5 +67,5 @@ def create_app(
     return Starlette(
         lifespan=lifespan,
         middleware=[Middleware(AuthenticationMiddleware)],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
     )

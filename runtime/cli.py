@@ -38,33 +38,54 @@ def run(coro: Any) -> Any:
 class PluginCommands(click.Group):
     """Adds the sub-commands plugins register through ``register_commands``."""
 
-    def _plugin_commands(self) -> dict[str, click.Command]:
-        if not hasattr(self, "_loaded"):
-            from annota.core.plugins import PluginManager
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        # cached for one invocation, not on the group: the group outlives invocations when the
+        # command line runs in-process (tests, embedding), and the installed plugins may change
+        commands: dict[str, click.Command] | None = ctx.meta.get("annota.plugin_commands")
+        if commands is None:
+            commands = ctx.meta["annota.plugin_commands"] = self._load_plugin_commands(ctx)
+        return commands
 
-            commands: dict[str, click.Command] = {}
-            manager = PluginManager()
-            manager.load_entry_points()
+    def _load_plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        from annota.core.plugins import PluginManager
 
-            def register(plugin: str, command: click.Command) -> None:
-                if command.name in commands or command.name in self.commands:
-                    raise ConfigError(f"plugin {plugin}: command {command.name!r} already exists")
-                commands[command.name or ""] = command
+        commands: dict[str, click.Command] = {}
+        manager = PluginManager()
+        manager.load_entry_points(disabled=_disabled_plugins(ctx))
 
+        def register(plugin: str, command: click.Command) -> None:
+            if command.name in commands or command.name in self.commands:
+                raise ConfigError(f"plugin {plugin}: command {command.name!r} already exists")
+            commands[command.name or ""] = command
+
+        try:
             manager.collect("register_commands", register)
-            self._loaded = commands
-        return self._loaded
+        except ConfigError as exc:
+            raise click.ClickException(str(exc.detail)) from exc
+        return commands
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self._plugin_commands()})
+        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        return super().get_command(ctx, name) or self._plugin_commands().get(name)
+        return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
+
+
+def _disabled_plugins(ctx: click.Context) -> list[str]:
+    """The disabled plugins, read before the group's options are fully parsed (``--help``)."""
+    try:
+        settings = load_settings(ctx.params.get("config"))
+    except ConfigError:
+        # the command that runs next reports the settings error itself, with its own exit code
+        return []
+    return list(settings.disabled_plugins)
 
 
 @click.group(cls=PluginCommands)
 @click.version_option(__version__, prog_name="annota")
-@click.option("--config", envvar="ANNOTA_CONFIG", type=click.Path(dir_okay=False), help="annota.toml to read.")
+@click.option(
+    "--config", envvar="ANNOTA_CONFIG", type=click.Path(dir_okay=False), help="annota.toml to read."
+)
 @click.option("--data-dir", default=None, type=click.Path(file_okay=False), help="Where data lives.")
 @click.pass_context
 def main(ctx: click.Context, config: str | None, data_dir: str | None) -> None:
@@ -80,7 +101,11 @@ def _data_dir_option(func: Any) -> Any:
             ctx.find_object(Context).data_dir = value  # type: ignore[union-attr]
 
     return click.option(
-        "--data-dir", type=click.Path(file_okay=False), expose_value=False, callback=store, is_eager=True,
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        expose_value=False,
+        callback=store,
+        is_eager=True,
         help="Where data lives (SQLite database, media, results).",
     )(func)
 
@@ -91,7 +116,11 @@ def _config_option(func: Any) -> Any:
             ctx.find_object(Context).config = value  # type: ignore[union-attr]
 
     return click.option(
-        "--config", type=click.Path(dir_okay=False), expose_value=False, callback=store, is_eager=True,
+        "--config",
+        type=click.Path(dir_okay=False),
+        expose_value=False,
+        callback=store,
+        is_eager=True,
         help="annota.toml to read.",
     )(func)
 
@@ -111,7 +140,14 @@ def serve(obj: Context, host: str, port: int, reload: bool, workers: int) -> Non
     import uvicorn
 
     settings = obj.settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if workers > 1 and not settings.redis_url:
+        raise click.ClickException(
+            "--workers > 1 needs redis_url: the in-process job queue lives inside one server process."
+        )
+    run(_prepare_database(settings))
     # the factory re-reads settings in each server process: pass them on through the environment
     os.environ["ANNOTA_DATA_DIR"] = settings.data_dir
     if obj.config:
@@ -126,6 +162,31 @@ def serve(obj: Context, host: str, port: int, reload: bool, workers: int) -> Non
         log_level=settings.log_level.lower(),
         proxy_headers=True,
     )
+
+
+async def _prepare_database(settings: Settings) -> None:
+    """Migrate SQLite once before any server process starts; refuse an un-migrated PostgreSQL."""
+    from annota.core.db import migrate as migrations
+    from annota.core.db.engine import create_engine
+    from annota.runtime.settings import ensure_data_dir
+
+    ensure_data_dir(settings)
+    engine = create_engine(settings.database_url)
+    try:
+        if settings.is_sqlite:
+            await migrations.upgrade(engine)
+        elif not await migrations.is_up_to_date(engine):
+            raise ConfigError(
+                "The database schema is not up to date. Run `annota migrate` (with the same settings) first."
+            )
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot use the database at {settings.database_url.split('@')[-1]}: {exc}"
+        ) from exc
+    finally:
+        await engine.dispose()
 
 
 @main.command()
@@ -152,6 +213,48 @@ def migrate(obj: Context) -> None:
     click.echo(f"database is at revision {migrations.head_revision()}")
 
 
+@main.command()
+@click.option(
+    "--queue", "queues", multiple=True, metavar="NAME", help="A queue to serve (repeat; default: all)."
+)
+@click.option("--burst", is_flag=True, help="Run what is queued, then exit.")
+@click.option(
+    "--max-jobs", default=10, show_default=True, type=click.IntRange(min=1), help="Jobs at once per queue."
+)
+@click.option(
+    "--shutdown-grace",
+    default=25,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seconds running jobs get to finish after SIGTERM/SIGINT before they are left to another worker.",
+)
+@_data_dir_option
+@_config_option
+@click.pass_obj
+def worker(obj: Context, queues: tuple[str, ...], burst: bool, max_jobs: int, shutdown_grace: int) -> None:
+    """Run background jobs from Redis (needs redis_url; the database must be migrated)."""
+    from annota.core.queue import QUEUES
+    from annota.runtime.worker import run_worker
+
+    unknown = [queue for queue in queues if queue not in QUEUES]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown queue {', '.join(map(repr, unknown))}; the queues are {', '.join(QUEUES)}",
+            param_hint="--queue",
+        )
+    settings = obj.settings()
+    if not settings.redis_url:
+        raise click.ClickException(
+            "annota worker needs Redis: set redis_url in annota.toml or ANNOTA_REDIS_URL "
+            "(without it, `annota serve` runs background jobs in-process and needs no worker)."
+        )
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    selected = list(queues) or list(QUEUES)
+    run(run_worker(settings, selected, burst, max_jobs=max_jobs, shutdown_grace=shutdown_grace))
+
+
 @main.group()
 def users() -> None:
     """Manage user accounts."""
@@ -162,11 +265,15 @@ def users() -> None:
 @click.option("--password", required=True, prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--email", default="")
 @click.option("--superuser", is_flag=True, help="Administrator with every permission.")
-@click.option("--privilege", type=click.Choice(["admin", "user", "worker"]), default="user", show_default=True)
+@click.option(
+    "--privilege", type=click.Choice(["admin", "user", "worker"]), default="user", show_default=True
+)
 @_data_dir_option
 @_config_option
 @click.pass_obj
-def users_create(obj: Context, username: str, password: str, email: str, superuser: bool, privilege: str) -> None:
+def users_create(
+    obj: Context, username: str, password: str, email: str, superuser: bool, privilege: str
+) -> None:
     """Create a user account."""
     from annota.core.services import users as user_service
     from annota.runtime.state import close_state, open_state
@@ -178,7 +285,11 @@ def users_create(obj: Context, username: str, password: str, email: str, superus
         try:
             async with state.sessionmaker.begin() as session:
                 user = await user_service.create_user(
-                    session, username, password, email=email, superuser=superuser or privilege == "admin",
+                    session,
+                    username,
+                    password,
+                    email=email,
+                    superuser=superuser or privilege == "admin",
                     privilege=privilege,
                 )
                 return user.id
@@ -187,6 +298,90 @@ def users_create(obj: Context, username: str, password: str, email: str, superus
 
     user_id = run(go())
     click.echo(f"created user {username!r} (id {user_id})")
+
+
+@main.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_config_option
+@click.pass_obj
+def plugins_command(obj: Context, as_json: bool) -> None:
+    """List the installed plugins.
+
+    Shows each plugin's version, source (builtin or entry point), the hooks it implements and its
+    status: ok, error (with the error) or disabled.
+    """
+    from annota.core.plugins import PluginManager
+
+    settings = obj.settings()
+    manager = PluginManager()
+    manager.load_entry_points(disabled=settings.disabled_plugins)
+    # what `annota serve` would refuse at start-up, shown next to the plugin at fault
+    for name, hooks in manager.unknown_hooks().items():
+        info = manager.infos[name]
+        info.status = "error"
+        info.error = "unknown hook " + ", ".join(repr(hook) for hook in hooks)
+    infos = sorted(manager.infos.values(), key=lambda info: info.name)
+    if as_json:
+        click.echo(json.dumps([info.as_dict() for info in infos], indent=2))
+        return
+    rows = [("NAME", "VERSION", "SOURCE", "STATUS", "HOOKS")]
+    rows += [(i.name, i.version or "", i.source, i.status, ", ".join(i.hooks)) for i in infos]
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
+        click.echo("  ".join([*cells, row[4]]).rstrip())
+    for info in infos:
+        if info.error:
+            click.echo(f"{info.name}: {info.error}", err=True)
+
+
+@main.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML.")
+@_data_dir_option
+@_config_option
+@click.pass_obj
+def config_show(obj: Context, as_json: bool) -> None:
+    """Print the effective settings, secrets masked.
+
+    The file, the environment and the flags merged, every plugin's configuration validated; the
+    output is TOML that can be pasted into annota.toml (or JSON with --json).
+    """
+    from annota.runtime.settings import masked
+    from annota.runtime.state import load_plugins
+
+    settings = obj.settings()
+    try:
+        plugins = load_plugins(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc.detail)) from exc
+    effective = masked(settings, {name: plugins.config(name) for name in plugins.config_classes})
+    click.echo(json.dumps(effective, indent=2) if as_json else "\n".join(_toml_lines(effective)))
+
+
+def _toml_lines(table: dict[str, Any], path: tuple[str, ...] = ()) -> list[str]:
+    """``table`` as TOML, so that ``annota config show`` output can be pasted into ``annota.toml``."""
+    lines = [f"[{'.'.join(_toml_key(part) for part in path)}]"] if path else []
+    subtables = {key: value for key, value in table.items() if isinstance(value, dict)}
+    for key, value in table.items():
+        if key in subtables:
+            continue
+        if value is None:
+            lines.append(f"# {_toml_key(key)} is not set")
+        else:
+            # JSON scalars and lists of scalars are valid TOML values
+            lines.append(f"{_toml_key(key)} = {json.dumps(value)}")
+    for key, value in subtables.items():
+        lines += ["", *_toml_lines(value, (*path, key))]
+    return lines
+
+
+def _toml_key(key: str) -> str:
+    return key if key and all(c.isalnum() or c in "-_" for c in key) else json.dumps(key)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,7 +15,11 @@ logger = logging.getLogger(__name__)
 
 
 def error_response(exc: AnnotaError) -> Response:
-    body = exc.detail if isinstance(exc, ValidationError) and not isinstance(exc.detail, str) else {"detail": exc.detail}
+    body = (
+        exc.detail
+        if isinstance(exc, ValidationError) and not isinstance(exc.detail, str)
+        else {"detail": exc.detail}
+    )
     headers = {"WWW-Authenticate": 'Token realm="api"'} if exc.status_code == 401 else None
     return json_response(body, status_code=exc.status_code, headers=headers)
 
@@ -29,7 +33,9 @@ async def annota_error(request: Request, exc: Exception) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    detail = {404: "Not found.", 405: f'Method "{request.method}" not allowed.'}.get(exc.status_code, exc.detail)
+    detail = {404: "Not found.", 405: f'Method "{request.method}" not allowed.'}.get(
+        exc.status_code, exc.detail
+    )
     return json_response({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 

@@ -57,7 +57,9 @@ def annota_plugins() -> dict[str, Any]:
 @pytest.fixture
 def annota_settings(tmp_path: Path, annota_database_url: str) -> Settings:
     data_dir = tmp_path / "data"
-    return finalize(Settings(data_dir=str(data_dir), database_url=annota_database_url, secret_key="test-secret"))
+    return finalize(
+        Settings(data_dir=str(data_dir), database_url=annota_database_url, secret_key="test-secret")
+    )
 
 
 @pytest.fixture
@@ -88,7 +90,9 @@ def make_user(annota_client: TestClient, run_async: Callable[..., Any]) -> Calla
     """``make_user("alice", privilege="user", superuser=False)`` → a client signed in as alice."""
     from annota.core.services import users as user_service
 
-    def make(username: str, *, privilege: str | None = "user", superuser: bool = False, email: str = "") -> TestClient:
+    def make(
+        username: str, *, privilege: str | None = "user", superuser: bool = False, email: str = ""
+    ) -> TestClient:
         async def create() -> int:
             async with annota_client.app.state.annota.sessionmaker.begin() as session:  # type: ignore[attr-defined]
                 user = await user_service.create_user(

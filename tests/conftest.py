@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 
 from annota.testing.databases import create_postgres_database, drop_postgres_database, truncate_postgres
+from tests.plugin_site import PluginSite
 
-POSTGRES_SERVER_URL = os.environ.get("ANNOTA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_SERVER_URL = os.environ.get(
+    "ANNOTA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("ANNOTA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -54,9 +57,7 @@ def redis_url() -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def annota_database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, _annota_sqlite_template: Path
-) -> str:
+def annota_database_url(request: pytest.FixtureRequest, tmp_path: Path, _annota_sqlite_template: Path) -> str:
     if request.param == "sqlite":
         target = tmp_path / "annota.db"
         shutil.copyfile(_annota_sqlite_template, target)
@@ -64,3 +65,12 @@ def annota_database_url(
     url: str = request.getfixturevalue("postgres_database")
     truncate_postgres(url)
     return url
+
+
+@pytest.fixture
+def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginSite]:
+    """A directory of installed distributions, first on ``sys.path`` for one test."""
+    site = PluginSite(tmp_path / "site")
+    site.activate(monkeypatch)
+    yield site
+    site.forget_modules()

@@ -413,3 +413,16 @@ class BackgroundRequest(Base):
     job_name: Mapped[str] = mapped_column(String(128), nullable=False)
     job_kwargs: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+def _never_reuse_ids() -> None:
+    """SQLite hands a deleted row's id to the next insert unless told ``AUTOINCREMENT``; clients
+    that remember ids (labels, annotations) must never see one come back meaning something else."""
+    for table in Base.metadata.tables.values():
+        id_column = table.columns.get("id")
+        if id_column is not None and id_column.primary_key and id_column.autoincrement in (True, "auto"):
+            if not isinstance(id_column.type, String):
+                table.dialect_options["sqlite"]["autoincrement"] = True
+
+
+_never_reuse_ids()

@@ -31,8 +31,10 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+            naive: dt.datetime = value
+            return naive.replace(tzinfo=dt.UTC)
+        aware: dt.datetime = value.astimezone(dt.UTC)
+        return aware
 
 
 def utcnow() -> dt.datetime:

@@ -84,7 +84,9 @@ _COMPARISONS = {
 def json_logic_to_sql(spec: ListSpec, rule: Any) -> ColumnElement[bool]:
     """Translate CVAT's JSON-logic ``filter`` (``and``, ``or``, ``!``, comparisons, ``in``)."""
     if not isinstance(rule, Mapping) or len(rule) != 1:
-        raise ValidationError.for_field("filter", f"Expected a single-operator JSON-logic object, got {rule!r}.")
+        raise ValidationError.for_field(
+            "filter", f"Expected a single-operator JSON-logic object, got {rule!r}."
+        )
     ((op, args),) = rule.items()
     if not isinstance(args, list):
         args = [args]
@@ -94,32 +96,48 @@ def json_logic_to_sql(spec: ListSpec, rule: Any) -> ColumnElement[bool]:
     if op == "!":
         return not_(json_logic_to_sql(spec, args[0]))
     if op in _COMPARISONS:
-        # "<" and "<=" also take three arguments: a < x < b
-        if op in ("<", "<=") and len(args) == 3:
-            return and_(json_logic_to_sql(spec, {op: args[:2]}), json_logic_to_sql(spec, {op: args[1:]}))
-        if len(args) != 2:
-            raise ValidationError.for_field("filter", f"{op!r} takes two arguments.")
-        left, right = _var(spec, args[0]), _var(spec, args[1])
-        if left and right:
-            return _COMPARISONS[op](left[1], right[1])  # type: ignore[no-any-return]
-        if left:
-            return _COMPARISONS[op](left[1], _coerce(spec, left[0], args[1], "filter"))  # type: ignore[no-any-return]
-        if right:
-            flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
-            return _COMPARISONS[flipped](right[1], _coerce(spec, right[0], args[0], "filter"))  # type: ignore[no-any-return]
-        raise ValidationError.for_field("filter", f"{op!r} needs a {{\"var\": field}} operand.")
+        return _comparison(spec, op, args)
     if op == "in":
-        if len(args) != 2:
-            raise ValidationError.for_field("filter", "'in' takes two arguments.")
-        needle, haystack = args
-        left = _var(spec, needle)
-        if left and isinstance(haystack, list):
-            return left[1].in_([_coerce(spec, left[0], v, "filter") for v in haystack])  # type: ignore[no-any-return]
-        right = _var(spec, haystack)
-        if right and isinstance(needle, str):
-            return func.lower(right[1]).contains(needle.lower(), autoescape=True)  # type: ignore[no-any-return]
-        raise ValidationError.for_field("filter", "'in' expects [{\"var\": f}, [values]] or [\"text\", {\"var\": f}].")
+        return _membership(spec, args)
     raise ValidationError.for_field("filter", f"Unsupported JSON-logic operator {op!r}.")
+
+
+def _comparison(spec: ListSpec, op: str, args: list[Any]) -> ColumnElement[bool]:
+    # "<" and "<=" also take three arguments: a < x < b
+    if op in ("<", "<=") and len(args) == 3:
+        return and_(json_logic_to_sql(spec, {op: args[:2]}), json_logic_to_sql(spec, {op: args[1:]}))
+    if len(args) != 2:
+        raise ValidationError.for_field("filter", f"{op!r} takes two arguments.")
+    left, right = _var(spec, args[0]), _var(spec, args[1])
+    clause: ColumnElement[bool]
+    if left and right:
+        clause = _COMPARISONS[op](left[1], right[1])
+    elif left:
+        clause = _COMPARISONS[op](left[1], _coerce(spec, left[0], args[1], "filter"))
+    elif right:
+        flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op) or op
+        clause = _COMPARISONS[flipped](right[1], _coerce(spec, right[0], args[0], "filter"))
+    else:
+        raise ValidationError.for_field("filter", f'{op!r} needs a {{"var": field}} operand.')
+    return clause
+
+
+def _membership(spec: ListSpec, args: list[Any]) -> ColumnElement[bool]:
+    if len(args) != 2:
+        raise ValidationError.for_field("filter", "'in' takes two arguments.")
+    needle, haystack = args
+    clause: ColumnElement[bool]
+    left = _var(spec, needle)
+    right = _var(spec, haystack)
+    if left and isinstance(haystack, list):
+        clause = left[1].in_([_coerce(spec, left[0], v, "filter") for v in haystack])
+    elif right and isinstance(needle, str):
+        clause = func.lower(right[1]).contains(needle.lower(), autoescape=True)
+    else:
+        raise ValidationError.for_field(
+            "filter", '\'in\' expects [{"var": f}, [values]] or ["text", {"var": f}].'
+        )
+    return clause
 
 
 def apply_query_params(spec: ListSpec, query: Select[Any], params: Mapping[str, str]) -> Select[Any]:
@@ -138,7 +156,9 @@ def apply_query_params(spec: ListSpec, query: Select[Any], params: Mapping[str, 
         try:
             rule = json.loads(raw_filter)
         except json.JSONDecodeError as exc:
-            raise ValidationError.for_field("filter", f"Invalid JSON: {exc.msg} at column {exc.colno}.") from exc
+            raise ValidationError.for_field(
+                "filter", f"Invalid JSON: {exc.msg} at column {exc.colno}."
+            ) from exc
         query = query.where(json_logic_to_sql(spec, rule))
     return query.order_by(*sort_clauses(spec, params.get("sort") or spec.default_sort))
 
@@ -175,7 +195,9 @@ def parse_page(params: Mapping[str, str]) -> tuple[int, int | None]:
     try:
         size = int(raw_size)
     except ValueError:
-        raise ValidationError.for_field("page_size", f"Expected a positive integer or 'all', got {raw_size!r}.") from None
+        raise ValidationError.for_field(
+            "page_size", f"Expected a positive integer or 'all', got {raw_size!r}."
+        ) from None
     if size < 1:
         raise ValidationError.for_field("page_size", "Expected a positive integer or 'all'.")
     return page, size

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from annota.runtime.api import projects, server
+from annota.runtime.api import jobs, labels, projects, requests, schema, server, tasks, users
 
 CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *server.routes,
+    *schema.routes,
     *projects.routes,
+    *tasks.routes,
+    *jobs.routes,
+    *labels.routes,
+    *users.routes,
+    *requests.routes,
 ]

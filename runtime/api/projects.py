@@ -17,8 +17,13 @@ from annota.runtime import web
 TAGS = ["projects"]
 
 
-@web.operation("List projects", tags=TAGS, response=Paginated[ProjectRead], paginated=True,
-               query={name: "equality filter" for name in service.LIST_SPEC.equality})
+@web.operation(
+    "List projects",
+    tags=TAGS,
+    response=Paginated[ProjectRead],
+    paginated=True,
+    query={name: "equality filter" for name in service.LIST_SPEC.equality},
+)
 async def list_projects(request: Request) -> Response:
     scope = await web.list_filter(request, "projects")
     page_number, page_size = listing.parse_page(request.query_params)

@@ -39,7 +39,8 @@ def upgrade() -> None:
     sa.Column('media_kind', sa.String(length=16), nullable=False),
     sa.Column('chunks_updated_date', annota.core.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_date', annota.core.db.types.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_data'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_data')),
+    sqlite_autoincrement=True
     )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -55,7 +56,8 @@ def upgrade() -> None:
     sa.Column('date_joined', annota.core.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_login', annota.core.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
-    sa.UniqueConstraint('username', name=op.f('uq_users_username'))
+    sa.UniqueConstraint('username', name=op.f('uq_users_username')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_users_email'), ['email'], unique=False)
@@ -72,7 +74,8 @@ def upgrade() -> None:
     sa.Column('last_used_date', annota.core.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_access_tokens_owner_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_access_tokens')),
-    sa.UniqueConstraint('digest', name=op.f('uq_access_tokens_digest'))
+    sa.UniqueConstraint('digest', name=op.f('uq_access_tokens_digest')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('access_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_access_tokens_owner_id'), ['owner_id'], unique=False)
@@ -96,7 +99,8 @@ def upgrade() -> None:
     sa.Column('real_frame', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['data_id'], ['data.id'], name=op.f('fk_frames_data_id_data'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_frames')),
-    sa.UniqueConstraint('data_id', 'frame', name=op.f('uq_frames_data_id'))
+    sa.UniqueConstraint('data_id', 'frame', name=op.f('uq_frames_data_id')),
+    sqlite_autoincrement=True
     )
     op.create_table('organizations',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -109,7 +113,8 @@ def upgrade() -> None:
     sa.Column('updated_date', annota.core.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_organizations_owner_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_organizations')),
-    sa.UniqueConstraint('slug', name=op.f('uq_organizations_slug'))
+    sa.UniqueConstraint('slug', name=op.f('uq_organizations_slug')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('organizations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_organizations_owner_id'), ['owner_id'], unique=False)
@@ -174,7 +179,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_memberships_organization_id_organizations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_memberships_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_memberships')),
-    sa.UniqueConstraint('user_id', 'organization_id', name=op.f('uq_memberships_user_id'))
+    sa.UniqueConstraint('user_id', 'organization_id', name=op.f('uq_memberships_user_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('memberships', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_memberships_organization_id'), ['organization_id'], unique=False)
@@ -196,7 +202,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['assignee_id'], ['users.id'], name=op.f('fk_projects_assignee_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_projects_organization_id_organizations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_projects_owner_id_users'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_projects'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_projects')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('projects', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_projects_assignee_id'), ['assignee_id'], unique=False)
@@ -244,7 +251,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_tasks_organization_id_organizations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_tasks_owner_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_tasks_project_id_projects'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_tasks'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tasks')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tasks_assignee_id'), ['assignee_id'], unique=False)
@@ -264,7 +272,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['parent_id'], ['labels.id'], name=op.f('fk_labels_parent_id_labels'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_labels_project_id_projects'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_labels_task_id_tasks'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_labels'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_labels')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('labels', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_labels_parent_id'), ['parent_id'], unique=False)
@@ -280,7 +289,8 @@ def upgrade() -> None:
     sa.Column('frames', sa.Text(), nullable=False),
     sa.Column('chunks_updated_date', annota.core.db.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_segments_task_id_tasks'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_segments'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_segments')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('segments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_segments_task_id'), ['task_id'], unique=False)
@@ -295,7 +305,8 @@ def upgrade() -> None:
     sa.Column('values', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['label_id'], ['labels.id'], name=op.f('fk_attribute_specs_label_id_labels'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_attribute_specs')),
-    sa.UniqueConstraint('label_id', 'name', name=op.f('uq_attribute_specs_label_id'))
+    sa.UniqueConstraint('label_id', 'name', name=op.f('uq_attribute_specs_label_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('attribute_specs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_attribute_specs_label_id'), ['label_id'], unique=False)
@@ -318,7 +329,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['parent_job_id'], ['jobs.id'], name=op.f('fk_jobs_parent_job_id_jobs'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['segment_id'], ['segments.id'], name=op.f('fk_jobs_segment_id_segments'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_jobs_task_id_tasks'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_jobs_assignee_id'), ['assignee_id'], unique=False)
@@ -344,7 +356,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_shapes_job_id_jobs'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['label_id'], ['labels.id'], name=op.f('fk_shapes_label_id_labels'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['parent_id'], ['shapes.id'], name=op.f('fk_shapes_parent_id_shapes'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_shapes'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_shapes')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('shapes', schema=None) as batch_op:
         batch_op.create_index('ix_shapes_job_frame', ['job_id', 'frame'], unique=False)
@@ -360,7 +373,8 @@ def upgrade() -> None:
     sa.Column('attributes', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_tags_job_id_jobs'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['label_id'], ['labels.id'], name=op.f('fk_tags_label_id_labels'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_tags'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tags')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('tags', schema=None) as batch_op:
         batch_op.create_index('ix_tags_job_frame', ['job_id', 'frame'], unique=False)
@@ -377,7 +391,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_tracks_job_id_jobs'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['label_id'], ['labels.id'], name=op.f('fk_tracks_label_id_labels'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['parent_id'], ['tracks.id'], name=op.f('fk_tracks_parent_id_tracks'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_tracks'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tracks')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('tracks', schema=None) as batch_op:
         batch_op.create_index('ix_tracks_job_frame', ['job_id', 'frame'], unique=False)
@@ -395,7 +410,8 @@ def upgrade() -> None:
     sa.Column('points', sa.Text(), nullable=False),
     sa.Column('attributes', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['track_id'], ['tracks.id'], name=op.f('fk_tracked_shapes_track_id_tracks'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_tracked_shapes'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tracked_shapes')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('tracked_shapes', schema=None) as batch_op:
         batch_op.create_index('ix_tracked_shapes_track_frame', ['track_id', 'frame'], unique=False)
