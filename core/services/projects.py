@@ -145,7 +145,7 @@ async def read_many(session: AsyncSession, projects: Sequence[Project], base_url
             .where(Task.project_id.in_(ids))
             .group_by(Task.project_id, Task.subset, Task.dimension)
         )
-        for project_id, subset, dimension, count in rows.tuples():
+        for project_id, subset, dimension, count in rows:
             if project_id is None:
                 continue
             counts[project_id] = counts.get(project_id, 0) + count

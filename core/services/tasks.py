@@ -248,7 +248,7 @@ async def read_many(session: AsyncSession, tasks: Sequence[Task], base_url: str)
     project_names: dict[int, str] = {}
     if project_ids:
         rows = await session.execute(select(Project.id, Project.name).where(Project.id.in_(project_ids)))
-        project_names = {project_id: name for project_id, name in rows.tuples()}
+        project_names = {project_id: name for project_id, name in rows}
     data_ids = {t.data_id for t in tasks if t.data_id is not None}
     media: dict[int, Data] = {}
     if data_ids:
