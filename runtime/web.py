@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import msgspec
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
 from starlette.requests import Request
 from starlette.responses import Response
 
-from annota.core.access import ANONYMOUS, Filter, Identity, Resource
+from annota.core.access import ANONYMOUS, Filter, FilterFields, Identity, Resource, filter_to_sql
 from annota.core.errors import NotAuthenticated, PayloadTooLarge, PermissionDenied, ValidationError
-from annota.core.services.listing import Page
+from annota.core.services import listing
+from annota.core.services.listing import ListSpec, Page
 
 T = TypeVar("T")
 
@@ -177,6 +180,34 @@ def path_int(request: Request, name: str = "id") -> int:
 
 
 # --- pagination -----------------------------------------------------------------------------
+
+Serializer = Callable[[AsyncSession, list[Any]], Awaitable[Sequence[Any]]]
+
+
+async def visible(request: Request, resource_type: str, fields: FilterFields) -> ColumnElement[bool]:
+    """The SQL condition selecting what the caller may list of ``resource_type``."""
+    return filter_to_sql(await list_filter(request, resource_type), fields)
+
+
+async def list_response(
+    request: Request,
+    query: Select[Any],
+    spec: ListSpec,
+    serialize: Serializer,
+    session: AsyncSession | None = None,
+) -> Response:
+    """One page of ``query`` (already scoped to what the caller may see) after the client's filters,
+    search and sort, serialized and wrapped in DRF's envelope."""
+    page_number, page_size = listing.parse_page(request.query_params)
+    query = listing.apply_query_params(spec, query, request.query_params)
+    if session is None:
+        async with transaction(request) as own_session:
+            page = await listing.fetch_page(own_session, query, page_number, page_size)
+            results = await serialize(own_session, page.rows)
+    else:
+        page = await listing.fetch_page(session, query, page_number, page_size)
+        results = await serialize(session, page.rows)
+    return page_response(request, page, results)
 
 
 def page_response(request: Request, page: Page, results: Sequence[Any]) -> Response:

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from annota.core.access import filter_to_sql
 from annota.core.db.tables import AccessToken
 from annota.core.errors import PermissionDenied, ValidationError
 from annota.core.passwords import new_token
@@ -27,7 +26,6 @@ from annota.core.schemas.users import (
     RegisterRequest,
     Token,
 )
-from annota.core.services import listing
 from annota.core.services import users as service
 from annota.plugins.auth.authentication import CSRF_COOKIE, SESSION_COOKIE
 from annota.runtime import web
@@ -159,14 +157,16 @@ async def register(request: Request) -> Response:
     query={name: "equality filter" for name in service.ACCESS_TOKEN_LIST_SPEC.equality},
 )
 async def list_access_tokens(request: Request) -> Response:
-    scope = await web.list_filter(request, "access_tokens")
-    page_number, page_size = listing.parse_page(request.query_params)
-    query = select(AccessToken).where(filter_to_sql(scope, service.ACCESS_TOKEN_POLICY_FIELDS))
-    query = listing.apply_query_params(service.ACCESS_TOKEN_LIST_SPEC, query, request.query_params)
-    async with web.transaction(request) as session:
-        page = await listing.fetch_page(session, query, page_number, page_size)
-        results = await service.read_access_tokens(session, page.rows, web.base_url(request))
-    return web.page_response(request, page, results)
+    query = select(AccessToken).where(
+        await web.visible(request, "access_tokens", service.ACCESS_TOKEN_POLICY_FIELDS)
+    )
+    base_url = web.base_url(request)
+    return await web.list_response(
+        request,
+        query,
+        service.ACCESS_TOKEN_LIST_SPEC,
+        lambda session, rows: service.read_access_tokens(session, rows, base_url),
+    )
 
 
 @web.operation(

@@ -6,12 +6,10 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from annota.core.access import filter_to_sql
 from annota.core.db.tables import Job
 from annota.core.schemas.common import Paginated
 from annota.core.schemas.jobs import JobRead, JobUpdate
 from annota.core.services import jobs as service
-from annota.core.services import listing
 from annota.runtime import web
 
 TAGS = ["jobs"]
@@ -20,14 +18,11 @@ TAGS = ["jobs"]
 @web.operation("List jobs", tags=TAGS, response=Paginated[JobRead], paginated=True,
                query={name: "equality filter" for name in service.LIST_SPEC.equality})  # fmt: skip
 async def list_jobs(request: Request) -> Response:
-    scope = await web.list_filter(request, "jobs")
-    page_number, page_size = listing.parse_page(request.query_params)
-    query = select(Job).where(filter_to_sql(scope, service.POLICY_FIELDS))
-    query = listing.apply_query_params(service.LIST_SPEC, query, request.query_params)
-    async with web.transaction(request) as session:
-        page = await listing.fetch_page(session, query, page_number, page_size)
-        results = await service.read_many(session, page.rows, web.base_url(request))
-    return web.page_response(request, page, results)
+    query = select(Job).where(await web.visible(request, "jobs", service.POLICY_FIELDS))
+    base_url = web.base_url(request)
+    return await web.list_response(
+        request, query, service.LIST_SPEC, lambda session, rows: service.read_many(session, rows, base_url)
+    )
 
 
 @web.operation("Get a job", tags=TAGS, response=JobRead)

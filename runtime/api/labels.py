@@ -14,14 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from annota.core.access import Resource, filter_to_sql
+from annota.core.access import Resource
 from annota.core.db.tables import Label, Project, Task
 from annota.core.errors import ValidationError
 from annota.core.schemas.common import Paginated
 from annota.core.schemas.labels import LabelRead, LabelUpdate
 from annota.core.services import jobs as job_service
 from annota.core.services import labels as service
-from annota.core.services import listing
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as task_service
 from annota.runtime import web
@@ -67,21 +66,18 @@ async def _owner_of_list(request: Request, session: AsyncSession) -> tuple[int |
 )
 async def list_labels(request: Request) -> Response:
     web.require_user(request)
-    page_number, page_size = listing.parse_page(request.query_params)
     async with web.transaction(request) as session:
         owner = await _owner_of_list(request, session)
         if owner is None:
-            scope = await web.list_filter(request, "labels")
-            visible = filter_to_sql(scope, service.POLICY_FIELDS)
+            condition = await web.visible(request, "labels", service.POLICY_FIELDS)
         else:
             project_id, task_id = owner
-            visible = service.owner_clause(project_id=project_id, task_id=task_id)
+            condition = service.owner_clause(project_id=project_id, task_id=task_id)
         # as in CVAT, lists hold top-level labels; sublabels come nested in their skeleton
-        query = select(Label).where(visible, Label.parent_id.is_(None))
-        query = listing.apply_query_params(service.LIST_SPEC, query, request.query_params)
-        page = await listing.fetch_page(session, query, page_number, page_size)
-        results = await service.read_many(session, page.rows)
-    return web.page_response(request, page, results)
+        query = select(Label).where(condition, Label.parent_id.is_(None))
+        return await web.list_response(
+            request, query, service.LIST_SPEC, lambda s, rows: service.read_many(s, rows), session=session
+        )
 
 
 async def _label_and_owner(request: Request, session: AsyncSession) -> tuple[Label, Project | Task, Resource]:

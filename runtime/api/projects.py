@@ -6,11 +6,9 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from annota.core.access import filter_to_sql
 from annota.core.db.tables import Project
 from annota.core.schemas.common import Paginated
 from annota.core.schemas.projects import ProjectRead, ProjectUpdate, ProjectWrite
-from annota.core.services import listing
 from annota.core.services import projects as service
 from annota.runtime import web
 
@@ -25,14 +23,11 @@ TAGS = ["projects"]
     query={name: "equality filter" for name in service.LIST_SPEC.equality},
 )
 async def list_projects(request: Request) -> Response:
-    scope = await web.list_filter(request, "projects")
-    page_number, page_size = listing.parse_page(request.query_params)
-    query = select(Project).where(filter_to_sql(scope, service.POLICY_FIELDS))
-    query = listing.apply_query_params(service.LIST_SPEC, query, request.query_params)
-    async with web.transaction(request) as session:
-        page = await listing.fetch_page(session, query, page_number, page_size)
-        results = await service.read_many(session, page.rows, web.base_url(request))
-    return web.page_response(request, page, results)
+    query = select(Project).where(await web.visible(request, "projects", service.POLICY_FIELDS))
+    base_url = web.base_url(request)
+    return await web.list_response(
+        request, query, service.LIST_SPEC, lambda session, rows: service.read_many(session, rows, base_url)
+    )
 
 
 @web.operation("Create a project", tags=TAGS, request=ProjectWrite, response=ProjectRead, status=201)

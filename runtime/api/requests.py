@@ -11,11 +11,9 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from annota.core.access import filter_to_sql
 from annota.core.db.tables import BackgroundRequest
 from annota.core.schemas.common import Detail, Paginated
 from annota.core.schemas.requests import RequestRead
-from annota.core.services import listing
 from annota.core.services import requests as service
 from annota.runtime import web
 
@@ -36,16 +34,10 @@ def _request_id(request: Request) -> str:
     query={name: "equality filter" for name in service.LIST_SPEC.equality},
 )
 async def list_requests(request: Request) -> Response:
-    scope = await web.list_filter(request, "requests")
-    page_number, page_size = listing.parse_page(request.query_params)
     query = select(BackgroundRequest).where(
-        filter_to_sql(scope, service.POLICY_FIELDS), BackgroundRequest.owner_id.is_not(None)
+        await web.visible(request, "requests", service.POLICY_FIELDS), BackgroundRequest.owner_id.is_not(None)
     )
-    query = listing.apply_query_params(service.LIST_SPEC, query, request.query_params)
-    async with web.transaction(request) as session:
-        page = await listing.fetch_page(session, query, page_number, page_size)
-        results = await service.read_many(session, page.rows)
-    return web.page_response(request, page, results)
+    return await web.list_response(request, query, service.LIST_SPEC, service.read_many)
 
 
 @web.operation("Get a background request", tags=TAGS, response=RequestRead)

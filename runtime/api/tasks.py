@@ -7,11 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from annota.core.access import filter_to_sql
 from annota.core.db.tables import Project, Task
 from annota.core.schemas.common import Paginated
 from annota.core.schemas.tasks import TaskRead, TaskUpdate, TaskWrite
-from annota.core.services import listing
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as service
 from annota.runtime import web
@@ -22,14 +20,11 @@ TAGS = ["tasks"]
 @web.operation("List tasks", tags=TAGS, response=Paginated[TaskRead], paginated=True,
                query={name: "equality filter" for name in service.LIST_SPEC.equality})  # fmt: skip
 async def list_tasks(request: Request) -> Response:
-    scope = await web.list_filter(request, "tasks")
-    page_number, page_size = listing.parse_page(request.query_params)
-    query = select(Task).where(filter_to_sql(scope, service.POLICY_FIELDS))
-    query = listing.apply_query_params(service.LIST_SPEC, query, request.query_params)
-    async with web.transaction(request) as session:
-        page = await listing.fetch_page(session, query, page_number, page_size)
-        results = await service.read_many(session, page.rows, web.base_url(request))
-    return web.page_response(request, page, results)
+    query = select(Task).where(await web.visible(request, "tasks", service.POLICY_FIELDS))
+    base_url = web.base_url(request)
+    return await web.list_response(
+        request, query, service.LIST_SPEC, lambda session, rows: service.read_many(session, rows, base_url)
+    )
 
 
 async def _target_project(request: Request, session: AsyncSession, project_id: int | None) -> Project | None:

@@ -7,16 +7,17 @@ administrators of every account; everyone else gets the basic public fields.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from annota.core.access import Identity, filter_to_sql
+from annota.core.access import Identity
 from annota.core.db.tables import User
 from annota.core.schemas.common import BasicUser, Paginated
 from annota.core.schemas.users import UserRead, UserUpdate
-from annota.core.services import listing
 from annota.core.services import users as service
 from annota.runtime import web
 
@@ -43,13 +44,13 @@ def _visible(who: Identity, users: Sequence[User], base_url: str) -> list[UserRe
     query={name: "equality filter" for name in service.LIST_SPEC.equality},
 )
 async def list_users(request: Request) -> Response:
-    scope = await web.list_filter(request, "users")
-    page_number, page_size = listing.parse_page(request.query_params)
-    query = select(User).where(filter_to_sql(scope, service.POLICY_FIELDS))
-    query = listing.apply_query_params(service.LIST_SPEC, query, request.query_params)
-    async with web.transaction(request) as session:
-        page = await listing.fetch_page(session, query, page_number, page_size)
-    return web.page_response(request, page, _visible(web.identity(request), page.rows, web.base_url(request)))
+    query = select(User).where(await web.visible(request, "users", service.POLICY_FIELDS))
+    who, base_url = web.identity(request), web.base_url(request)
+
+    async def serialize(_session: AsyncSession, rows: list[Any]) -> list[Any]:
+        return _visible(who, rows, base_url)
+
+    return await web.list_response(request, query, service.LIST_SPEC, serialize)
 
 
 @web.operation("The account of the caller", tags=TAGS, response=UserRead)
