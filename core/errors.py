@@ -10,7 +10,11 @@ AnnotaError
 ├── Gone                 410  an endpoint or result that no longer exists
 ├── PayloadTooLarge      413
 ├── ServiceUnavailable   503  a backing service (database, Redis, OPA) is down
-└── ConfigError               a setting or plugin configuration is invalid (start-up)
+├── ConfigError               a setting or plugin configuration is invalid (start-up)
+└── StorageError         500  a storage backend failed to store or read an object
+    ├── InvalidObjectKey     400  (also a ValidationError) a key or prefix a backend cannot accept
+    ├── ObjectNotFound       404  (also a NotFound) no object under that key
+    └── RangeNotSatisfiable  416  a byte range outside the object
 """
 
 from __future__ import annotations
@@ -92,3 +96,21 @@ class ServiceUnavailable(AnnotaError):
 
 class ConfigError(AnnotaError):
     """An invalid setting; raised at start-up with a message naming the plugin and key."""
+
+
+class StorageError(AnnotaError):
+    """A storage backend could not store, read or delete an object."""
+
+
+class InvalidObjectKey(ValidationError, StorageError):
+    """A key or prefix that is malformed, or that the backend cannot hold (see ``annota.core.storage``)."""
+
+
+class ObjectNotFound(NotFound, StorageError):
+    """No object is stored under the key."""
+
+
+class RangeNotSatisfiable(StorageError):
+    """A byte range that does not lie inside the object."""
+
+    status_code = 416

@@ -61,6 +61,19 @@ def register_jobs(register: Any) -> None:
 
 
 @hookspec
+def register_storage_backends(register: Any) -> None:
+    """Add storage backends (where media, chunks and results are kept).
+
+    Call ``register(name, factory)``. ``factory(config, settings)`` returns an
+    ``annota.core.storage.StorageBackend`` (or an awaitable of one): ``config`` is the plugin's own
+    validated configuration (``None`` if it declares none) and ``settings`` the core settings. The
+    ``storage`` setting names the backend the server uses (default ``local``); it is created at
+    start-up, available as ``app.storage``, and closed at shutdown. Names are unique across
+    plugins.
+    """
+
+
+@hookspec
 def register_commands(register: Any) -> None:
     """Add sub-commands to the ``annota`` command line: call ``register(click_command)``."""
 

@@ -58,6 +58,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: prefix of the queue names in Redis, so several installations can share one Redis
     queue_prefix: str = "annota"
     log_level: str = "info"
+    #: the storage backend for media and results, by name (``local``: ``<data_dir>/storage``)
+    storage: str = "local"
     #: plugin entry-point names not to load
     disabled_plugins: list[str] = []
     #: ``[plugins.<name>]`` tables, validated by each plugin's config class

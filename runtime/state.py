@@ -19,6 +19,7 @@ from annota.core.db.engine import create_engine, create_sessionmaker
 from annota.core.errors import ConfigError
 from annota.core.plugins import PluginManager
 from annota.core.queue import JobContext, JobRegistry, QueueBackend
+from annota.core.storage import StorageBackend, StorageRegistry
 from annota.runtime import housekeeping
 from annota.runtime.api import CORE_ROUTES
 from annota.runtime.settings import Settings, ensure_data_dir
@@ -42,6 +43,9 @@ class AppState:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     jobs: JobRegistry
+    storage_backends: StorageRegistry
+    #: the backend named by the ``storage`` setting, created at start-up
+    storage: StorageBackend
     routes: list[PluginRoute] = field(default_factory=list)
     queue: QueueBackend | None = None
 
@@ -102,6 +106,21 @@ def collect_jobs(plugins: PluginManager) -> JobRegistry:
     return registry
 
 
+def collect_storage_backends(plugins: PluginManager) -> StorageRegistry:
+    registry = StorageRegistry()
+    plugins.collect("register_storage_backends", registry.register)
+    return registry
+
+
+async def create_storage(
+    settings: Settings, plugins: PluginManager, registry: StorageRegistry
+) -> StorageBackend:
+    """The backend the ``storage`` setting names, built with its plugin's configuration."""
+    owner = registry.get(settings.storage).plugin
+    config = plugins.config(owner) if owner in plugins.config_classes else None
+    return await registry.create(settings.storage, config, settings)
+
+
 async def open_state(
     settings: Settings,
     plugins: PluginManager | None = None,
@@ -112,6 +131,9 @@ async def open_state(
     otherwise); PostgreSQL must be migrated with ``annota migrate`` first."""
     ensure_data_dir(settings)
     plugins = plugins or load_plugins(settings)
+    storage_backends = collect_storage_backends(plugins)
+    # an unknown backend name is a configuration error: report it before touching the database
+    storage_backends.get(settings.storage)
     engine = create_engine(settings.database_url)
     if auto_migrate is None:
         auto_migrate = settings.is_sqlite
@@ -122,18 +144,32 @@ async def open_state(
         raise ConfigError(
             "The database schema is not up to date. Run `annota migrate` (with the same settings) first."
         )
+    try:
+        jobs = collect_jobs(plugins)
+        routes = collect_routes(plugins)
+        storage = await create_storage(settings, plugins, storage_backends)
+    except BaseException:
+        await engine.dispose()
+        raise
     state = AppState(
         settings=settings,
         plugins=plugins,
         engine=engine,
         sessionmaker=create_sessionmaker(engine),
-        jobs=collect_jobs(plugins),
-        routes=collect_routes(plugins),
+        jobs=jobs,
+        storage_backends=storage_backends,
+        storage=storage,
+        routes=routes,
     )
     return state
 
 
 async def close_state(state: AppState) -> None:
-    if state.queue is not None:
-        await state.queue.close()
-    await state.engine.dispose()
+    try:
+        if state.queue is not None:
+            await state.queue.close()
+    finally:
+        try:
+            await state.storage.close()
+        finally:
+            await state.engine.dispose()

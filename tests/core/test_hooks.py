@@ -23,6 +23,7 @@ from annota.runtime.app import create_app
 from annota.runtime.cli import main
 from annota.runtime.settings import Settings, load_settings
 from annota.runtime.state import AppState, load_plugins
+from tests.memory_storage import MemoryStorage
 from tests.plugin_site import PluginSite
 
 PLUGIN = "test-plugin"
@@ -216,6 +217,63 @@ def test_job_on_an_unknown_queue_is_refused(annota_settings: Settings) -> None:
         ConfigError, match=r"plugin wrong-queue: job 'greeter.say_hello' names unknown queue 'gpu'"
     ):
         start(app)
+
+
+# --- register_storage_backends ----------------------------------------------------------------
+
+
+class MemoryConfig(msgspec.Struct, forbid_unknown_fields=True):
+    label: str = "memory"
+
+
+class StoragePlugin:
+    def __init__(self) -> None:
+        self.created: list[tuple[MemoryConfig, Settings, MemoryStorage]] = []
+
+    @hookimpl
+    def register_config(self, register: Any) -> None:
+        register(MemoryConfig)
+
+    @hookimpl
+    def register_storage_backends(self, register: Any) -> None:
+        register("memory", self.create)
+
+    async def create(self, config: MemoryConfig, settings: Settings) -> MemoryStorage:
+        storage = MemoryStorage()
+        self.created.append((config, settings, storage))
+        return storage
+
+
+@with_plugin(StoragePlugin)
+def test_hook_register_storage_backends(annota_plugins: dict[str, Any], annota_settings: Settings) -> None:
+    plugin: StoragePlugin = annota_plugins[PLUGIN]
+    annota_settings.storage = "memory"
+    annota_settings.plugin_settings = {PLUGIN: {"label": "in memory"}}
+    app = create_app(annota_settings, extra_plugins=annota_plugins)
+    with TestClient(app):
+        state: AppState = app.state.annota
+        ((config, settings, storage),) = plugin.created
+        assert state.storage is storage
+        assert (config, settings) == (MemoryConfig(label="in memory"), annota_settings)
+        assert state.storage_backends.get("memory").plugin == PLUGIN
+        # the built-in backend is registered too, but only the configured one is created
+        assert state.storage_backends.get("local").plugin == "local"
+        assert not storage.closed
+    assert storage.closed
+
+
+def test_storage_backend_names_are_unique_across_plugins(annota_settings: Settings) -> None:
+    class Impostor:
+        @hookimpl
+        def register_storage_backends(self, register: Any) -> None:
+            register("local", lambda config, settings: MemoryStorage())
+
+    app = create_app(annota_settings, extra_plugins={"impostor": Impostor()})
+    with pytest.raises(ConfigError) as error:
+        start(app)
+    message = str(error.value.detail)
+    assert "storage backend 'local' is already registered" in message
+    assert "plugin impostor" in message and "plugin local" in message
 
 
 # --- register_commands ------------------------------------------------------------------------
