@@ -312,7 +312,7 @@ class Tag(Base):
     frame: Mapped[int] = mapped_column(Integer, nullable=False)
     group: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     source: Mapped[str] = mapped_column(String(16), nullable=False, default="manual")
-    #: JSON ``[[spec_id, value], ...]``
+    #: JSON in wire form, ``[{"spec_id": 1, "value": "x"}, ...]``, spliced into answers as stored
     attributes: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+# a plain ``from … import annotations`` would find this module's ``__future__`` feature instead
+import annota.runtime.api.annotations as annotations_api
 from annota.runtime.api import jobs, labels, projects, requests, schema, server, tasks, users
 
 CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
@@ -12,6 +14,7 @@ CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *projects.routes,
     *tasks.routes,
     *jobs.routes,
+    *annotations_api.routes,
     *labels.routes,
     *users.routes,
     *requests.routes,

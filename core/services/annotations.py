@@ -1,0 +1,480 @@
+"""Annotations of jobs and tasks: read, replace, patch and clear (CVAT's ``/annotations``).
+
+Concurrency: every writer first bumps the job's ``annotations_version`` with an ``UPDATE`` — a
+row lock on PostgreSQL, the database write lock on SQLite — and holds it until commit. Writers of
+one job therefore run one after the other, and a PATCH changes only the rows it names: two
+clients patching the same job both keep their changes (row-wise merge). A PUT replaces
+everything; when its body carries a non-zero ``version`` that is no longer current it is refused
+with 409, so a client cannot silently overwrite changes it has not seen.
+
+Tasks: a task's annotations are its annotation jobs'. A frame belongs to the first segment (by
+start frame) that contains it. Reading a task merges its jobs, taking each object from the job
+owning its frame, so objects in an overlap appear once. Writing a task gives each object to
+every job whose segment contains its frame; tracks are cut at segment boundaries (a piece
+starting inside an earlier keyframe's span gets a copy of that keyframe at its first frame) and
+read back as one track per segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import msgspec
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from annota.core.db.tables import AttributeSpec, Job, Label, Segment, Task
+from annota.core.db.types import utcnow
+from annota.core.errors import Conflict, ValidationError
+from annota.core.schemas.annotations import LabeledData, LabeledTrack, SubLabeledTrack, TrackedShape
+from annota.core.services import annotation_store as store
+from annota.core.services.annotation_validation import Context, LabelInfo, Spec, Validator
+from annota.core.services.labels import task_labels_owner
+
+Owned = Callable[[int, int], bool]
+PatchAction = Literal["create", "update", "delete"]
+PATCH_ACTIONS: tuple[str, ...] = get_args(PatchAction)
+#: Query parameters of CVAT's removed export API on ``GET /api/tasks/{id}/annotations``.
+LEGACY_EXPORT_PARAMS = ("format", "filename", "action", "location", "cloud_storage_id")
+
+_encoder = msgspec.json.Encoder()
+_frames_decoder = msgspec.json.Decoder(list[int])
+_values_decoder = msgspec.json.Decoder(list[str])
+
+
+@dataclass
+class JobSpan:
+    job_id: int
+    start: int
+    stop: int
+    frames: frozenset[int] | None
+
+    def contains(self, frame: int) -> bool:
+        return frame in self.frames if self.frames is not None else self.start <= frame <= self.stop
+
+
+# --- context --------------------------------------------------------------------------------
+
+
+async def _labels(session: AsyncSession, task: Task) -> dict[int, LabelInfo]:
+    project_id, task_id = task_labels_owner(task)
+    owner = Label.project_id == project_id if project_id is not None else Label.task_id == task_id
+    top = select(Label.id).where(owner, Label.parent_id.is_(None))
+    rows = await session.execute(
+        select(Label.id, Label.type, Label.parent_id).where(
+            owner | Label.parent_id.in_(top.scalar_subquery())
+        )
+    )
+    labels = {row.id: LabelInfo(type=row.type, parent_id=row.parent_id) for row in rows}
+    children: dict[int, set[int]] = {}
+    for label_id, info in labels.items():
+        if info.parent_id is not None:
+            children.setdefault(info.parent_id, set()).add(label_id)
+    for parent_id, sublabels in children.items():
+        if parent_id in labels:
+            labels[parent_id].sublabels = frozenset(sublabels)
+    if labels:
+        specs = await session.execute(
+            select(
+                AttributeSpec.id, AttributeSpec.label_id, AttributeSpec.input_type, AttributeSpec.values
+            ).where(AttributeSpec.label_id.in_(list(labels)))
+        )
+        for spec in specs:
+            labels[spec.label_id].specs[spec.id] = Spec(
+                spec.input_type, tuple(_values_decoder.decode(spec.values))
+            )
+    return labels
+
+
+async def _spans(session: AsyncSession, task_id: int) -> list[JobSpan]:
+    """The task's annotation jobs in frame-ownership order."""
+    rows = await session.execute(
+        select(Job.id, Segment.start_frame, Segment.stop_frame, Segment.type, Segment.frames)
+        .join(Segment, Segment.id == Job.segment_id)
+        .where(Job.task_id == task_id, Job.type == "annotation")
+        .order_by(Segment.start_frame, Segment.id)
+    )
+    return [
+        JobSpan(
+            row.id,
+            row.start_frame,
+            row.stop_frame,
+            frozenset(_frames_decoder.decode(row.frames)) if row.type == "specific_frames" else None,
+        )
+        for row in rows
+    ]
+
+
+async def _job_span(session: AsyncSession, job: Job) -> JobSpan:
+    segment = await session.get(Segment, job.segment_id)
+    assert segment is not None
+    frames = frozenset(_frames_decoder.decode(segment.frames)) if segment.type == "specific_frames" else None
+    return JobSpan(job.id, segment.start_frame, segment.stop_frame, frames)
+
+
+async def _task(session: AsyncSession, task_id: int) -> Task:
+    task = await session.get(Task, task_id)
+    assert task is not None
+    return task
+
+
+async def _lock(session: AsyncSession, job_ids: Sequence[int], task_id: int) -> dict[int, int]:
+    """Take the jobs' write locks (in id order, so writers never deadlock) by bumping their
+    versions; answer the versions they had before."""
+    now = utcnow()
+    previous = {}
+    for job_id in sorted(job_ids):
+        version = await session.scalar(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(annotations_version=Job.annotations_version + 1, updated_date=now)
+            .returning(Job.annotations_version)
+        )
+        previous[job_id] = int(version or 0) - 1
+    await session.execute(update(Task).where(Task.id == task_id).values(updated_date=now))
+    return previous
+
+
+def _validate(data: LabeledData, labels: dict[int, LabelInfo], start: int, stop: int,
+              frames: frozenset[int] | None = None) -> None:  # fmt: skip
+    Validator(Context(labels, start, stop, frames)).check(data)
+
+
+def _clear_ids(data: LabeledData) -> None:
+    """Created objects get server ids whatever the client sent (clients often send back what
+    they read)."""
+    for tag in data.tags:
+        tag.id = None
+    for shape in data.shapes:
+        shape.id = None
+    for track in data.tracks:
+        track.id = None
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+
+async def read_job(session: AsyncSession, job: Job) -> bytes:
+    rows = await store.read_job(session, job.id)
+    return _encoder.encode(
+        {
+            "version": job.annotations_version,
+            "tags": [tag.json for tag in rows.tags],
+            "shapes": [shape.json for shape in rows.shapes],
+            "tracks": rows.tracks,
+            "intervals": [],
+        }  # fmt: skip
+    )
+
+
+async def replace_job(session: AsyncSession, job: Job, data: LabeledData) -> bytes:
+    """``PUT``: validate everything, then replace all of the job's annotations."""
+    span = await _job_span(session, job)
+    _validate(
+        data, await _labels(session, await _task(session, job.task_id)), span.start, span.stop, span.frames
+    )
+    previous = (await _lock(session, [job.id], job.task_id))[job.id]
+    if data.version and data.version != previous:
+        raise Conflict(
+            f"annotations changed since version {data.version} (now {previous}); read them again and retry."
+        )
+    _clear_ids(data)
+    await store.clear_job(session, job.id)
+    writer = store.Writer(job.id)
+    writer.tags, writer.shapes, writer.tracks = data.tags, data.shapes, data.tracks
+    await writer.write(session)
+    await session.refresh(job)
+    return await read_job(session, job)
+
+
+async def patch_job(session: AsyncSession, job: Job, data: LabeledData, action: str) -> LabeledData:
+    """``PATCH ?action=``: create, update (by id; objects without one are created) or delete by id."""
+    action = _check_action(action)
+    span = await _job_span(session, job)
+    if action != "delete":
+        _validate(
+            data,
+            await _labels(session, await _task(session, job.task_id)),
+            span.start,
+            span.stop,
+            span.frames,
+        )
+    await _lock(session, [job.id], job.task_id)
+    await _apply_patch(session, [job.id], data, action, {job.id: data})
+    await session.refresh(job)
+    data.version = job.annotations_version
+    return data
+
+
+async def clear_job(session: AsyncSession, job: Job) -> None:
+    await _lock(session, [job.id], job.task_id)
+    await store.clear_job(session, job.id)
+
+
+def _check_action(action: str) -> PatchAction:
+    if action not in PATCH_ACTIONS:
+        raise ValidationError.for_field(
+            "action", f"action must be one of {', '.join(PATCH_ACTIONS)}, got {action!r}"
+        )
+    return action  # type: ignore[return-value]
+
+
+async def _existing(
+    session: AsyncSession, job_ids: Sequence[int], data: LabeledData
+) -> dict[str, dict[int, int]]:
+    """``{table: {id: job_id}}`` for the ids the body names; an unknown id is a 400 naming it."""
+    found: dict[str, dict[int, int]] = {}
+    named: dict[str, list[int | None]] = {
+        "tags": [tag.id for tag in data.tags],
+        "shapes": [shape.id for shape in data.shapes],
+        "tracks": [track.id for track in data.tracks],
+    }
+    for table, ids in named.items():
+        found[table] = await store.existing_ids(session, table, job_ids, [i for i in ids if i is not None])
+        for index, object_id in enumerate(ids):
+            if object_id is not None and object_id not in found[table]:
+                raise ValidationError.for_field(
+                    f"{table}[{index}].id", f"{table[:-1]} {object_id} does not exist here"
+                )
+    return found
+
+
+async def _apply_patch(
+    session: AsyncSession,
+    job_ids: Sequence[int],
+    data: LabeledData,
+    action: PatchAction,
+    new_objects: dict[int, LabeledData],
+) -> None:
+    """Delete or replace the objects named by id, then write ``new_objects`` (per job)."""
+    if action == "create":
+        for part in new_objects.values():
+            _clear_ids(part)
+    else:
+        found = await _existing(session, job_ids, data)
+        if action == "delete":
+            for table, ids in found.items():
+                await store.delete_ids(session, table, ids)
+            return
+        for table, ids in found.items():
+            await store.delete_ids(session, table, ids)
+    for job_id, part in new_objects.items():
+        writer = store.Writer(job_id)
+        writer.tags, writer.shapes, writer.tracks = part.tags, part.shapes, part.tracks
+        await writer.write(session)
+
+
+# --- tasks ----------------------------------------------------------------------------------
+
+
+def owner(spans: Sequence[JobSpan], frame: int) -> int | None:
+    """The job owning a frame: the first segment containing it."""
+    for span in spans:
+        if span.contains(frame):
+            return span.job_id
+    return None
+
+
+async def read_task(session: AsyncSession, task: Task) -> bytes:
+    spans = await _spans(session, task.id)
+    tags: list[msgspec.Raw] = []
+    shapes: list[msgspec.Raw] = []
+    tracks: list[store.TrackOut] = []
+    owners: dict[int, int | None] = {}
+
+    def owned(frame: int, job_id: int) -> bool:
+        if frame not in owners:
+            owners[frame] = owner(spans, frame)
+        return owners[frame] == job_id
+
+    for span in spans:
+        rows = await store.read_job(session, span.job_id)
+        tags.extend(tag.json for tag in rows.tags if owned(tag.frame, span.job_id))
+        shapes.extend(shape.json for shape in rows.shapes if owned(shape.frame, span.job_id))
+        for track in rows.tracks:
+            if _own_track(track, span.job_id, owned):
+                tracks.append(track)
+    return _encoder.encode({"version": 0, "tags": tags, "shapes": shapes, "tracks": tracks, "intervals": []})
+
+
+def _own_track(track: store.TrackOut, job_id: int, owned: Owned) -> bool:
+    """Keep the keyframes on frames the job owns; a visible keyframe before them moves to the
+    first owned frame, so the piece starts where the job's share of the frames does."""
+    for piece in [track, *track.elements]:
+        mine = [keyframe for keyframe in piece.shapes if owned(keyframe.frame, job_id)]
+        if mine:
+            earlier = [k for k in piece.shapes if k.frame < mine[0].frame and not owned(k.frame, job_id)]
+            if earlier and not earlier[-1].outside:
+                first = next(
+                    (f for f in range(earlier[-1].frame + 1, mine[0].frame) if owned(f, job_id)), None
+                )
+                if first is not None:
+                    earlier[-1].frame = first
+                    mine.insert(0, earlier[-1])
+        piece.shapes = mine
+    if not track.shapes:
+        return False
+    track.frame = track.shapes[0].frame
+    for element in track.elements:
+        element.frame = element.shapes[0].frame if element.shapes else track.frame
+    return True
+
+
+def _split_track(track: SubLabeledTrack, span: JobSpan) -> list[TrackedShape]:
+    """The keyframes of a track inside one segment (a visible earlier keyframe is copied to the
+    segment's first frame)."""
+    inside = [keyframe for keyframe in track.shapes if span.contains(keyframe.frame)]
+    before = [keyframe for keyframe in track.shapes if keyframe.frame < span.start]
+    if before and not before[-1].outside and (not inside or inside[0].frame != span.start):
+        first = span.start if span.frames is None else min(span.frames, default=span.start)
+        inside.insert(0, msgspec.structs.replace(before[-1], frame=first))
+    # a keyframe may go to several jobs (overlaps); each copy gets its own id
+    return [msgspec.structs.replace(keyframe, id=None) for keyframe in inside]
+
+
+def _split(data: LabeledData, spans: Sequence[JobSpan]) -> dict[int, LabeledData]:
+    parts = {span.job_id: LabeledData() for span in spans}
+    for span in spans:
+        part = parts[span.job_id]
+        part.tags = [tag for tag in data.tags if span.contains(tag.frame)]
+        part.shapes = [shape for shape in data.shapes if span.contains(shape.frame)]
+        for track in data.tracks:
+            keyframes = _split_track(track, span)
+            if not keyframes:
+                continue
+            elements = [
+                msgspec.structs.replace(
+                    element, id=None, shapes=_split_track(element, span), frame=keyframes[0].frame
+                )  # fmt: skip
+                for element in track.elements
+            ]
+            part.tracks.append(
+                LabeledTrack(
+                    id=track.id,
+                    label_id=track.label_id,
+                    frame=keyframes[0].frame,
+                    group=track.group,
+                    source=track.source,
+                    shapes=keyframes,
+                    attributes=track.attributes,
+                    elements=elements,
+                )  # fmt: skip
+            )
+    # objects written to several jobs (overlaps) must not share struct instances: ids are set on them
+    for part in parts.values():
+        part.tags = [msgspec.structs.replace(tag) for tag in part.tags]
+        part.shapes = [
+            msgspec.structs.replace(shape, elements=[msgspec.structs.replace(e) for e in shape.elements])
+            for shape in part.shapes
+        ]
+    return {job_id: part for job_id, part in parts.items() if part.tags or part.shapes or part.tracks}
+
+
+def _bounds(spans: Sequence[JobSpan]) -> tuple[int, int, frozenset[int] | None]:
+    if not spans:
+        return 0, -1, frozenset()
+    if any(span.frames is not None for span in spans):
+        frames: set[int] = set()
+        for span in spans:
+            frames.update(span.frames if span.frames is not None else range(span.start, span.stop + 1))
+        return min(frames), max(frames), frozenset(frames)
+    return min(span.start for span in spans), max(span.stop for span in spans), None
+
+
+async def replace_task(session: AsyncSession, task: Task, data: LabeledData) -> bytes:
+    spans = await _spans(session, task.id)
+    start, stop, frames = _bounds(spans)
+    _validate(data, await _labels(session, task), start, stop, frames)
+    _clear_ids(data)
+    await _lock(session, [span.job_id for span in spans], task.id)
+    for span in spans:
+        await store.clear_job(session, span.job_id)
+    for job_id, part in _split(data, spans).items():
+        writer = store.Writer(job_id)
+        writer.tags, writer.shapes, writer.tracks = part.tags, part.shapes, part.tracks
+        await writer.write(session)
+    return await read_task(session, task)
+
+
+async def patch_task(session: AsyncSession, task: Task, data: LabeledData, action: str) -> LabeledData:
+    """Objects with an id change in the job holding them; new ones go to the jobs their frames
+    belong to."""
+    checked = _check_action(action)
+    spans = await _spans(session, task.id)
+    start, stop, frames = _bounds(spans)
+    if checked != "delete":
+        _validate(data, await _labels(session, task), start, stop, frames)
+    job_ids = [span.job_id for span in spans]
+    await _lock(session, job_ids, task.id)
+    new_objects: dict[int, LabeledData] = {}
+    if checked == "update":
+        found = await _existing(session, job_ids, data)
+        new_objects = _by_holder(data, found, spans)
+    elif checked == "create":
+        new_objects = _split(data, spans)
+    await _apply_patch(session, job_ids, data, checked, new_objects)
+    result = LabeledData()
+    for part in new_objects.values():
+        result.tags.extend(part.tags)
+        result.shapes.extend(part.shapes)
+        result.tracks.extend(part.tracks)
+    return result if checked != "delete" else data
+
+
+def _by_holder(
+    data: LabeledData, found: dict[str, dict[int, int]], spans: Sequence[JobSpan]
+) -> dict[int, LabeledData]:
+    """Updated objects stay in the job that holds them; objects without an id are created."""
+    fresh = LabeledData(
+        tags=[tag for tag in data.tags if tag.id is None],
+        shapes=[shape for shape in data.shapes if shape.id is None],
+        tracks=[track for track in data.tracks if track.id is None],
+    )
+    parts = _split(fresh, spans)
+    by_job = {span.job_id: span for span in spans}
+
+    def holder(table: str, index: int, object_id: int, frames: list[int]) -> LabeledData:
+        job_id = found[table][object_id]
+        for frame in frames:
+            if not by_job[job_id].contains(frame):
+                raise ValidationError.for_field(
+                    f"{table}[{index}].frame",
+                    f"{table[:-1]} {object_id} belongs to job {job_id}, which does not have frame {frame}",
+                )
+        return parts.setdefault(job_id, LabeledData())
+
+    for index, tag in enumerate(data.tags):
+        if tag.id is not None:
+            holder("tags", index, tag.id, [tag.frame]).tags.append(tag)
+    for index, shape in enumerate(data.shapes):
+        if shape.id is not None:
+            holder("shapes", index, shape.id, [shape.frame]).shapes.append(shape)
+    for index, track in enumerate(data.tracks):
+        if track.id is not None:
+            frames = [keyframe.frame for keyframe in track.shapes]
+            holder("tracks", index, track.id, frames).tracks.append(track)
+    return parts
+
+
+async def clear_task(session: AsyncSession, task: Task) -> None:
+    spans = await _spans(session, task.id)
+    await _lock(session, [span.job_id for span in spans], task.id)
+    for span in spans:
+        await store.clear_job(session, span.job_id)
+
+
+__all__ = [
+    "LEGACY_EXPORT_PARAMS",
+    "PATCH_ACTIONS",
+    "clear_job",
+    "clear_task",
+    "owner",
+    "patch_job",
+    "patch_task",
+    "read_job",
+    "read_task",
+    "replace_job",
+    "replace_task",
+]
