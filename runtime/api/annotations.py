@@ -7,8 +7,12 @@ Bodies may be large (a job with 100,000 boxes is ~15 MB of JSON), so they are re
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from types import ModuleType
+from typing import Any
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -52,6 +56,25 @@ def _raw_json(content: bytes) -> Response:
     return Response(content, media_type=web.JSON_MEDIA_TYPE)
 
 
+Writer = Callable[[AsyncSession, Any, LabeledData], Awaitable[Any]]
+
+
+async def _write(request: Request, owner: ModuleType, scope: str, write: Writer) -> Any:
+    """Authorize on the job or task (``owner`` is its service module), then read the body — only
+    an allowed caller gets to upload megabytes — and write in a transaction of its own."""
+    async with web.transaction(request) as session:
+        target = await owner.get(session, web.path_int(request))
+        await web.authorize(request, scope, await owner.resource(session, target))
+    data = await _body(request)
+    async with web.transaction(request) as session:
+        target = await owner.get(session, web.path_int(request))
+        return await write(session, target, data)
+
+
+def _action(request: Request) -> str:
+    return request.query_params.get("action", "")
+
+
 # --- jobs -----------------------------------------------------------------------------------
 
 
@@ -67,26 +90,19 @@ async def retrieve_job_annotations(request: Request) -> Response:
 @web.operation("Replace a job's annotations", tags=JOB_TAGS, request=LabeledData, response=LabeledData,
                responses={409: "the annotations changed since the version sent"})  # fmt: skip
 async def replace_job_annotations(request: Request) -> Response:
-    async with web.transaction(request) as session:
-        job = await job_service.get(session, web.path_int(request))
-        await web.authorize(request, "update:annotations", await job_service.resource(session, job))
-    data = await _body(request)
-    async with web.transaction(request) as session:
-        job = await job_service.get(session, web.path_int(request))
-        content = await service.replace_job(session, job, data)
-    return _raw_json(content)
+    return _raw_json(await _write(request, job_service, "update:annotations", service.replace_job))
 
 
 @web.operation("Create, update or delete some of a job's annotations", tags=JOB_TAGS, request=LabeledData,
                response=LabeledData, query=_ACTION)  # fmt: skip
 async def patch_job_annotations(request: Request) -> Response:
-    async with web.transaction(request) as session:
-        job = await job_service.get(session, web.path_int(request))
-        await web.authorize(request, "update:annotations", await job_service.resource(session, job))
-    data = await _body(request)
-    async with web.transaction(request) as session:
-        job = await job_service.get(session, web.path_int(request))
-        result = await service.patch_job(session, job, data, request.query_params.get("action", ""))
+    action = _action(request)
+    result = await _write(
+        request,
+        job_service,
+        "update:annotations",
+        lambda s, job, data: service.patch_job(s, job, data, action),
+    )
     return web.json_response(result)
 
 
@@ -123,26 +139,19 @@ async def retrieve_task_annotations(request: Request) -> Response:
 @web.operation("Replace a task's annotations (split over its jobs)", tags=TASK_TAGS, request=LabeledData,
                response=LabeledData)  # fmt: skip
 async def replace_task_annotations(request: Request) -> Response:
-    async with web.transaction(request) as session:
-        task = await task_service.get(session, web.path_int(request))
-        await web.authorize(request, "update:annotations", await task_service.resource(session, task))
-    data = await _body(request)
-    async with web.transaction(request) as session:
-        task = await task_service.get(session, web.path_int(request))
-        content = await service.replace_task(session, task, data)
-    return _raw_json(content)
+    return _raw_json(await _write(request, task_service, "update:annotations", service.replace_task))
 
 
 @web.operation("Create, update or delete some of a task's annotations", tags=TASK_TAGS, request=LabeledData,
                response=LabeledData, query=_ACTION)  # fmt: skip
 async def patch_task_annotations(request: Request) -> Response:
-    async with web.transaction(request) as session:
-        task = await task_service.get(session, web.path_int(request))
-        await web.authorize(request, "update:annotations", await task_service.resource(session, task))
-    data = await _body(request)
-    async with web.transaction(request) as session:
-        task = await task_service.get(session, web.path_int(request))
-        result = await service.patch_task(session, task, data, request.query_params.get("action", ""))
+    action = _action(request)
+    result = await _write(
+        request,
+        task_service,
+        "update:annotations",
+        lambda s, task, data: service.patch_task(s, task, data, action),
+    )
     return web.json_response(result)
 
 
