@@ -57,6 +57,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     job_timeout: float = 0
     #: prefix of the queue names in Redis, so several installations can share one Redis
     queue_prefix: str = "annota"
+    #: with arq: a request still queued this many seconds after it was created, with no job for it
+    #: in Redis (Redis lost its data), is queued again by the ``utils`` worker, which looks every minute
+    requeue_after: int = 60
     log_level: str = "info"
     #: the storage backend for media and results, by name (``local``: ``<data_dir>/storage``)
     storage: str = "local"

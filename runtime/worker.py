@@ -3,7 +3,8 @@
 One process serves any set of queues (one arq ``Worker`` per queue, all on one event loop); run as
 many processes as the load needs. Request state lives in the database, so workers are
 interchangeable: a job whose worker died is run again by another one once its Redis lease (the job's
-time limit plus about 12 seconds) runs out.
+time limit plus about 12 seconds) runs out. A request whose job Redis lost (a restart without its
+data) is queued again by the ``utils`` worker, at start-up and then every minute.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def queue_limits(state: AppState, queue: str) -> tuple[float, int]:
 def build_worker(
     state: AppState, queue: str, *, burst: bool = False, max_jobs: int = 10, shutdown_grace: int = 25
 ) -> Worker:
-    """An arq worker for one queue; the ``utils`` one also runs the hourly housekeeping."""
+    """An arq worker for one queue; the ``utils`` one also runs the hourly housekeeping and the
+    sweep for requests whose job Redis lost."""
     settings = state.settings
     timeout, max_tries = queue_limits(state, queue)
 
@@ -60,6 +62,12 @@ def build_worker(
 
     async def housekeeping_job(ctx: dict[str, Any]) -> int:
         return await housekeeping.prune(state.sessionmaker)
+
+    async def requeue_job(ctx: dict[str, Any]) -> int:
+        backend = state.queue
+        if not isinstance(backend, ArqQueue):
+            return 0
+        return len(await backend.requeue_lost())
 
     cron_jobs = []
     if queue == "utils":
@@ -71,6 +79,16 @@ def build_worker(
                 minute=0,
                 run_at_startup=True,
                 # not above the queue's limit, which also sets how long a killed job stays leased
+                timeout=timeout,
+            )
+        )
+        cron_jobs.append(
+            cron(
+                requeue_job,
+                name=f"{settings.queue_prefix}:requeue",
+                # every minute
+                minute=None,
+                run_at_startup=True,
                 timeout=timeout,
             )
         )

@@ -197,6 +197,16 @@ async def fail_interrupted(
     return list(started), [(row[0], row[1]) for row in queued]
 
 
+async def queued_before(session: AsyncSession, cutoff: dt.datetime) -> list[tuple[str, str]]:
+    """The ``(id, queue)`` of requests created before ``cutoff`` and still waiting to start."""
+    rows = await session.execute(
+        select(BackgroundRequest.id, BackgroundRequest.queue)
+        .where(BackgroundRequest.status == "queued", BackgroundRequest.created_date < cutoff)
+        .order_by(BackgroundRequest.created_date)
+    )
+    return [(row[0], row[1]) for row in rows.all()]
+
+
 async def get(session: AsyncSession, request_id: str) -> BackgroundRequest:
     """A request that has an owner (requests of deleted users are nobody's and not shown)."""
     row = await session.get(BackgroundRequest, request_id)

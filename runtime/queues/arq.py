@@ -7,6 +7,8 @@ lost Redis job never loses a request's status and any worker can pick up any req
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import logging
 import uuid
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,7 +17,9 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import job_key_prefix
 from redis.exceptions import RedisError
 
+from annota.core.db.types import utcnow
 from annota.core.errors import ConfigError, ServiceUnavailable
+from annota.core.services import requests as request_service
 
 if TYPE_CHECKING:
     from annota.runtime.settings import Settings
@@ -27,6 +31,8 @@ RUN_REQUEST = "annota.run_request"
 HEALTH_TIMEOUT = 2.0
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -102,6 +108,50 @@ class ArqQueue:
                 pipe.zrem(key, job_id)
                 pipe.delete(job_key_prefix + job_id)
                 await pipe.execute()
+
+    async def requeue_lost(self) -> list[str]:
+        """Queue again the requests that have waited longer than ``requeue_after`` seconds with no
+        job in Redis (Redis restarted without its data, or was flushed); returns their ids.
+
+        Requests a worker has started are left alone: arq runs their jobs again itself. A request
+        queued twice runs once, as ``run_request`` skips requests that are no longer waiting.
+        """
+        return await self._on_own_loop(self._requeue_lost())
+
+    async def _requeue_lost(self) -> list[str]:
+        settings = self.state.settings
+        cutoff = utcnow() - dt.timedelta(seconds=settings.requeue_after)
+        async with self.state.sessionmaker() as session:
+            waiting = await request_service.queued_before(session, cutoff)
+        by_queue: dict[str, list[str]] = {}
+        for request_id, queue in waiting:
+            by_queue.setdefault(queue, []).append(request_id)
+        requeued = []
+        for queue, request_ids in by_queue.items():
+            present = await self._requests_with_jobs(queue_key(settings, queue), set(request_ids))
+            for request_id in request_ids:
+                if request_id in present:
+                    continue
+                logger.warning("request %s has no job in Redis; queueing it again", request_id)
+                await self.enqueue(request_id, queue)
+                requeued.append(request_id)
+        return requeued
+
+    async def _requests_with_jobs(self, key: str, request_ids: set[str]) -> set[str]:
+        """Which of ``request_ids`` have a job on the queue ``key``: a member ``<request id>#…`` of
+        its sorted set whose job data is still there."""
+        job_ids = [
+            job_id
+            async for member, _score in self.pool.zscan_iter(key)
+            if (job_id := member.decode()).rpartition("#")[0] in request_ids
+        ]
+        if not job_ids:
+            return set()
+        async with self.pool.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.exists(job_key_prefix + job_id)
+            exists = await pipe.execute()
+        return {job_id.rpartition("#")[0] for job_id, found in zip(job_ids, exists, strict=True) if found}
 
     async def health(self) -> str:
         try:

@@ -30,6 +30,7 @@ from annota.core.db.tables import BackgroundRequest
 from annota.core.db.types import utcnow
 from annota.core.services import requests as request_service
 from annota.runtime.cli import main
+from annota.runtime.queues.arq import ArqQueue
 from annota.runtime.settings import Settings, finalize
 from annota.runtime.state import load_plugins
 from annota.runtime.worker import run_worker
@@ -250,6 +251,123 @@ def test_burst_worker_drains_its_queues_and_returns(
     body = user_client.get(request_path(failing)).json()
     assert body["status"] == "failed"
     assert body["message"] == "drained"
+
+
+# --- requests whose job Redis lost ------------------------------------------------------------
+
+
+def _lose_jobs(redis_url: str, key: str, rq_id: str) -> None:
+    """What a Redis restart without its data does to a queued request: its job is gone."""
+
+    async def remove() -> None:
+        client = redis.asyncio.from_url(redis_url)
+        try:
+            for member in await client.zrange(key, 0, -1):
+                if member.decode().startswith(rq_id + "#"):
+                    await client.zrem(key, member)
+                    await client.delete(b"arq:job:" + member)
+        finally:
+            await client.aclose()
+
+    asyncio.run(remove())
+
+
+def _age(client: TestClient, run_async: Callable[..., Any], rq_id: str, seconds: float) -> None:
+    state = client.app.state.annota  # type: ignore[attr-defined]
+
+    async def backdate() -> None:
+        async with state.sessionmaker.begin() as session:
+            await session.execute(
+                update(BackgroundRequest)
+                .where(BackgroundRequest.id == rq_id)
+                .values(created_date=utcnow() - dt.timedelta(seconds=seconds))
+            )
+
+    run_async(backdate)
+
+
+def _arq_queue(client: TestClient) -> ArqQueue:
+    queue = client.app.state.annota.queue  # type: ignore[attr-defined]
+    assert isinstance(queue, ArqQueue)
+    return queue
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_sweep_queues_again_a_request_whose_job_redis_lost(
+    user_client: TestClient,
+    annota_settings: Settings,
+    annota_plugins: dict[str, Any],
+    run_async: Callable[..., Any],
+    queue_prefix: str,
+    redis_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = f"{queue_prefix}:export"
+    lost = start(user_client, "jobs-test.fail", 1, message="run after all")
+    _lose_jobs(redis_url, key, lost)
+    assert _queued_jobs(redis_url, key) == []
+    _age(user_client, run_async, lost, annota_settings.requeue_after + 5)
+    queue = _arq_queue(user_client)
+
+    with caplog.at_level("WARNING", logger="annota.runtime.queues.arq"):
+        assert run_async(queue.requeue_lost) == [lost]
+    assert any(lost in record.getMessage() for record in caplog.records), caplog.text
+    assert [job.split("#")[0] for job in _queued_jobs(redis_url, key)] == [lost]
+    # its job is back: the next sweep leaves it be
+    assert run_async(queue.requeue_lost) == []
+    assert len(_queued_jobs(redis_url, key)) == 1
+
+    plugins = load_plugins(annota_settings, extra=annota_plugins)
+    asyncio.run(run_worker(annota_settings, ["export"], burst=True, handle_signals=False, plugins=plugins))
+    body = user_client.get(request_path(lost)).json()
+    assert body["status"] == "failed"
+    assert body["message"] == "run after all"
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_sweep_leaves_fresh_and_present_requests_alone(
+    user_client: TestClient,
+    annota_settings: Settings,
+    run_async: Callable[..., Any],
+    queue_prefix: str,
+    redis_url: str,
+) -> None:
+    key = f"{queue_prefix}:export"
+    fresh = start(user_client, "jobs-test.fail", 1, message="fresh")
+    fresh_lost = start(user_client, "jobs-test.fail", 2, message="fresh, job lost")
+    old = start(user_client, "jobs-test.fail", 3, message="old, job still there")
+    _lose_jobs(redis_url, key, fresh_lost)
+    _age(user_client, run_async, old, annota_settings.requeue_after + 5)
+    queue = _arq_queue(user_client)
+
+    # within the grace period nothing is queued again, with or without a job in Redis
+    assert run_async(queue.requeue_lost) == []
+    assert run_async(queue.requeue_lost) == []
+    jobs = sorted(job.split("#")[0] for job in _queued_jobs(redis_url, key))
+    assert jobs == sorted([fresh, old])
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_worker_start_up_queues_again_a_request_whose_job_redis_lost(
+    user_client: TestClient,
+    annota_settings: Settings,
+    workers: Workers,
+    run_async: Callable[..., Any],
+    queue_prefix: str,
+    redis_url: str,
+) -> None:
+    lost = start(user_client, "jobs-test.fail", 1, message="found again")
+    _lose_jobs(redis_url, f"{queue_prefix}:export", lost)
+    _age(user_client, run_async, lost, annota_settings.requeue_after + 5)
+
+    workers.start("export", "utils")
+    done = wait_for(user_client, lost, status_is("finished", "failed"), timeout=30)
+    assert done["status"] == "failed", (done, workers.logs())
+    assert done["message"] == "found again"
+    assert f"request {lost} has no job in Redis" in workers.logs()
 
 
 # --- the command line -----------------------------------------------------------------------
