@@ -10,9 +10,28 @@ with 409, so a client cannot silently overwrite changes it has not seen.
 Tasks: a task's annotations are its annotation jobs'. A frame belongs to the first segment (by
 start frame) that contains it. Reading a task merges its jobs, taking each object from the job
 owning its frame, so objects in an overlap appear once. Writing a task gives each object to
-every job whose segment contains its frame; tracks are cut at segment boundaries (a piece
-starting inside an earlier keyframe's span gets a copy of that keyframe at its first frame) and
-read back as one track per segment.
+every job whose segment contains its frame.
+
+Tracks at task level: a track is cut into one piece per segment it is visible in, by
+``slice_track``: a piece starts with the track's interpolated shape on the segment's first frame
+(when visible there) and, when the track goes on past the segment, ends with an ``outside``
+keyframe on the frame after the segment's last one. Skeleton elements are cut the same way.
+Reading a task joins such pieces back into one track. A piece of job N+1 continues a piece of
+job N (segments given by start and stop frames, overlapping or adjacent) when:
+
+* both have the same label, group, source, track attributes and element labels;
+* the earlier piece ends with an ``outside`` keyframe on the frame after job N's last frame, or
+  with a visible keyframe (its shape stays to the end of job N);
+* on the frames both jobs have, the two pieces show the same shapes (equal type, points,
+  rotation, occluded, z order and attributes) or are both hidden, and on the frame after job N
+  the later piece shows the shape the earlier piece's ``outside`` keyframe holds (or has that
+  same ``outside`` keyframe, where the track ends inside the overlap).
+
+The joined track takes each piece's keyframes on the frames its job owns, and the keyframe that
+starts a later piece is dropped when it equals the interpolation of its neighbours. Every other
+piece is read on its own, with the keyframes on its job's frames. A track hidden across a segment
+boundary leaves nothing linking its pieces, so it reads back as two tracks (each showing the right
+shape on every frame).
 """
 
 from __future__ import annotations
@@ -28,7 +47,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from annota.core.db.tables import AttributeSpec, Job, Label, Segment, Task
 from annota.core.db.types import utcnow
 from annota.core.errors import Conflict, ValidationError
-from annota.core.schemas.annotations import LabeledData, LabeledTrack, SubLabeledTrack, TrackedShape
+from annota.core.interpolation import Keyframe, shape_at, slice_track
+from annota.core.schemas.annotations import (
+    AttributeVal,
+    LabeledData,
+    LabeledTrack,
+    SubLabeledTrack,
+    TrackedShape,
+)
 from annota.core.services import annotation_store as store
 from annota.core.services.annotation_validation import Context, LabelInfo, Spec, Validator
 from annota.core.services.labels import task_labels_owner
@@ -142,6 +168,44 @@ def _validate(data: LabeledData, labels: dict[int, LabelInfo], start: int, stop:
     Validator(Context(labels, start, stop, frames)).check(data)
 
 
+def _validate_job(data: LabeledData, labels: dict[int, LabelInfo], span: JobSpan) -> None:
+    """Validate a job's annotations. A track (or skeleton element) may end with an ``outside``
+    keyframe on the frame after the job's last one, as task-level writes cut tracks that go on
+    past the job; nothing else may use that frame."""
+    end = span.stop + 1
+    pieces = [piece for track in data.tracks for piece in [track, *track.elements]]
+    if span.frames is not None or not any(_ends_after(piece, end) for piece in pieces):
+        _validate(data, labels, span.start, span.stop, span.frames)
+        return
+    _validate(data, labels, span.start, end)
+
+    def refuse(path: str) -> None:
+        raise ValidationError.for_field(
+            f"{path}.frame", f"frame {end} is outside the job's frames {span.start}-{span.stop}"
+        )
+
+    for index, tag in enumerate(data.tags):
+        if tag.frame == end:
+            refuse(f"tags[{index}]")
+    for index, shape in enumerate(data.shapes):
+        if shape.frame == end:
+            refuse(f"shapes[{index}]")
+    for index, track in enumerate(data.tracks):
+        if track.frame == end:
+            refuse(f"tracks[{index}]")
+        for number, piece in enumerate([track, *track.elements]):
+            path = f"tracks[{index}]" if number == 0 else f"tracks[{index}].elements[{number - 1}]"
+            allowed = piece.shapes[-1] if _ends_after(piece, end) else None
+            for position, keyframe in enumerate(piece.shapes):
+                if keyframe.frame == end and keyframe is not allowed:
+                    refuse(f"{path}.shapes[{position}]")
+
+
+def _ends_after(piece: SubLabeledTrack, end: int) -> bool:
+    last = max(piece.shapes, key=lambda keyframe: keyframe.frame, default=None)
+    return last is not None and last.frame == end and last.outside
+
+
 def _clear_ids(data: LabeledData) -> None:
     """Created objects get server ids whatever the client sent (clients often send back what
     they read)."""
@@ -172,9 +236,7 @@ async def read_job(session: AsyncSession, job: Job) -> bytes:
 async def replace_job(session: AsyncSession, job: Job, data: LabeledData) -> bytes:
     """``PUT``: validate everything, then replace all of the job's annotations."""
     span = await _job_span(session, job)
-    _validate(
-        data, await _labels(session, await _task(session, job.task_id)), span.start, span.stop, span.frames
-    )
+    _validate_job(data, await _labels(session, await _task(session, job.task_id)), span)
     previous = (await _lock(session, [job.id], job.task_id))[job.id]
     if data.version and data.version != previous:
         raise Conflict(
@@ -194,13 +256,7 @@ async def patch_job(session: AsyncSession, job: Job, data: LabeledData, action: 
     action = _check_action(action)
     span = await _job_span(session, job)
     if action != "delete":
-        _validate(
-            data,
-            await _labels(session, await _task(session, job.task_id)),
-            span.start,
-            span.stop,
-            span.frames,
-        )
+        _validate_job(data, await _labels(session, await _task(session, job.task_id)), span)
     await _lock(session, [job.id], job.task_id)
     await _apply_patch(session, [job.id], data, action, {job.id: data})
     await session.refresh(job)
@@ -281,7 +337,6 @@ async def read_task(session: AsyncSession, task: Task) -> bytes:
     spans = await _spans(session, task.id)
     tags: list[msgspec.Raw] = []
     shapes: list[msgspec.Raw] = []
-    tracks: list[store.TrackOut] = []
     owners: dict[int, int | None] = {}
 
     def owned(frame: int, job_id: int) -> bool:
@@ -289,27 +344,158 @@ async def read_task(session: AsyncSession, task: Task) -> bytes:
             owners[frame] = owner(spans, frame)
         return owners[frame] == job_id
 
+    chains: list[list[_Piece]] = []
+    # chains whose last piece came from the previous job: the ones a piece of this job may continue
+    open_chains: list[list[_Piece]] = []
     for span in spans:
         rows = await store.read_job(session, span.job_id)
         tags.extend(tag.json for tag in rows.tags if owned(tag.frame, span.job_id))
         shapes.extend(shape.json for shape in rows.shapes if owned(shape.frame, span.job_id))
+        continuing: list[list[_Piece]] = []
         for track in rows.tracks:
-            if _own_track(track, span.job_id, owned):
-                tracks.append(track)
+            chain = next((c for c in open_chains if _continues(c[-1], track, span)), None)
+            if chain is None:
+                chain = []
+                chains.append(chain)
+            else:
+                open_chains.remove(chain)
+            chain.append(_Piece(track, span))
+            continuing.append(chain)
+        open_chains = continuing
+    tracks = [joined for chain in chains if (joined := _join(chain, owned)) is not None]
     return _encoder.encode({"version": 0, "tags": tags, "shapes": shapes, "tracks": tracks, "intervals": []})
 
 
-def _own_track(track: store.TrackOut, job_id: int, owned: Owned) -> bool:
-    """Keep the keyframes on frames the job owns; a visible keyframe before them moves to the
-    first owned frame, so the piece starts where the job's share of the frames does."""
+@dataclass
+class _Piece:
+    """One job's piece of a track, as stored."""
+
+    track: store.TrackOut
+    span: JobSpan
+
+
+_points_decoder = msgspec.json.Decoder(list[float])
+_attribute_values_decoder = msgspec.json.Decoder(list[AttributeVal])
+# geometry computed on write and stored as JSON compares within this (relative) tolerance
+_SAME = 1e-9
+
+
+def _keyframe(keyframe: store.KeyframeOut) -> Keyframe:
+    attributes = _attribute_values_decoder.decode(keyframe.attributes)
+    return Keyframe(
+        frame=keyframe.frame,
+        type=keyframe.type,
+        points=_points_decoder.decode(keyframe.points),
+        rotation=keyframe.rotation,
+        occluded=keyframe.occluded,
+        outside=keyframe.outside,
+        z_order=keyframe.z_order,
+        attributes=sorted((a.spec_id, a.value) for a in attributes),
+    )
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= _SAME * max(1.0, abs(a), abs(b))
+
+
+def _same_shape(a: Keyframe, b: Keyframe) -> bool:
+    """Equal but for frame and ``outside``."""
+    return (
+        a.type == b.type
+        and a.occluded == b.occluded
+        and a.z_order == b.z_order
+        and sorted(a.attributes) == sorted(b.attributes)
+        and _close(a.rotation, b.rotation)
+        and len(a.points) == len(b.points)
+        and all(_close(x, y) for x, y in zip(a.points, b.points, strict=True))
+    )
+
+
+def _continues(earlier: _Piece, track: store.TrackOut, span: JobSpan) -> bool:
+    """Whether ``track`` (of ``span``'s job) goes on from ``earlier`` (of the previous job): see the
+    module notes."""
+    before = earlier.span
+    if (
+        before.frames is not None
+        or span.frames is not None
+        or not before.start < span.start <= before.stop + 1
+    ):
+        return False
+    head = earlier.track
+    if (head.label_id, head.group, head.source, bytes(head.attributes)) != (
+        track.label_id, track.group, track.source, bytes(track.attributes)
+    ) or [e.label_id for e in head.elements] != [e.label_id for e in track.elements]:  # fmt: skip
+        return False
+    if not head.shapes or not track.shapes:
+        return False
+    last = head.shapes[-1]
+    if last.outside and last.frame != before.stop + 1:
+        return False
+    earlier_keyframes = [_keyframe(k) for k in head.shapes]
+    later_keyframes = [_keyframe(k) for k in track.shapes]
+    for frame in range(span.start, before.stop + 1):
+        there, here = shape_at(earlier_keyframes, frame), shape_at(later_keyframes, frame)
+        if there is None or there.outside:
+            if here is not None and not here.outside:
+                return False
+        elif here is None or here.outside or not _same_shape(there.as_keyframe(), here.as_keyframe()):
+            return False
+    # the later piece goes on with the shape the earlier one holds on the frame after job N (an
+    # outside keyframe holds the shape the track would have had), or ends there too
+    there = shape_at(earlier_keyframes, before.stop + 1)
+    here = shape_at(later_keyframes, before.stop + 1)
+    if there is None or here is None or not _same_shape(there.as_keyframe(), here.as_keyframe()):
+        return False
+    return not here.outside or there.outside
+
+
+def _join(chain: list[_Piece], owned: Owned) -> store.TrackOut | None:
+    """One track from the pieces of a chain: each piece's keyframes on its job's frames (the first
+    piece also keeps the ones before them, for ``_own_track``), without the keyframes starting the
+    later pieces that only repeat the interpolation."""
+    head = chain[0].track
+    end = chain[-1].span.stop + 1 if chain[-1].span.frames is None else None
+    if len(chain) == 1:
+        return head if _own_track(head, lambda frame: owned(frame, chain[0].span.job_id), end) else None
+    jobs = {piece.span.job_id for piece in chain}
+    for index, joined in enumerate([head, *head.elements]):
+        keyframes: list[store.KeyframeOut] = []
+        starts: list[store.KeyframeOut] = []
+        for number, piece in enumerate(chain):
+            sub = piece.track if index == 0 else piece.track.elements[index - 1]
+            job_id = piece.span.job_id
+            mine = [k for k in sub.shapes if owned(k.frame, job_id)]
+            if number == 0:
+                first = mine[0].frame if mine else None
+                keyframes.extend(k for k in sub.shapes if first is not None and k.frame < first)
+            elif mine and mine[0].frame == piece.span.start:
+                starts.append(mine[0])
+            keyframes.extend(mine)
+        for start in starts:
+            rest = [k for k in keyframes if k is not start]
+            if start.outside or not any(k.frame < start.frame for k in rest):
+                continue
+            there = shape_at([_keyframe(k) for k in rest], start.frame)
+            if there is not None and not there.outside and _same_shape(there.as_keyframe(), _keyframe(start)):
+                keyframes = rest
+        joined.shapes = keyframes
+    return head if _own_track(head, lambda frame: any(owned(frame, job_id) for job_id in jobs), end) else None
+
+
+def _own_track(track: store.TrackOut, owned: Callable[[int], bool], end: int | None = None) -> bool:
+    """Keep the keyframes on owned frames; a visible keyframe before them moves to the first owned
+    frame, so the piece starts where its share of the frames does. An ``outside`` keyframe on
+    ``end`` (the frame after the last job's segment) stays: it is where the track ends."""
     for piece in [track, *track.elements]:
-        mine = [keyframe for keyframe in piece.shapes if owned(keyframe.frame, job_id)]
+        mine = [
+            keyframe
+            for keyframe in piece.shapes
+            if owned(keyframe.frame) or (keyframe.frame == end and keyframe.outside)
+        ]
         if mine:
-            earlier = [k for k in piece.shapes if k.frame < mine[0].frame and not owned(k.frame, job_id)]
+            earlier = [k for k in piece.shapes if k.frame < mine[0].frame and not owned(k.frame)]
             if earlier and not earlier[-1].outside:
-                first = next(
-                    (f for f in range(earlier[-1].frame + 1, mine[0].frame) if owned(f, job_id)), None
-                )
+                first = next((f for f in range(earlier[-1].frame + 1, mine[0].frame) if owned(f)), None)
                 if first is not None:
                     earlier[-1].frame = first
                     mine.insert(0, earlier[-1])
@@ -323,15 +509,45 @@ def _own_track(track: store.TrackOut, job_id: int, owned: Owned) -> bool:
 
 
 def _split_track(track: SubLabeledTrack, span: JobSpan) -> list[TrackedShape]:
-    """The keyframes of a track inside one segment (a visible earlier keyframe is copied to the
-    segment's first frame)."""
+    """The keyframes of a track for one segment: ``slice_track`` over the segment's frames. A
+    segment of specific frames keeps the keyframes on its frames, a visible earlier keyframe
+    copied to its first frame."""
+    if span.frames is None:
+        sliced = slice_track([_input_keyframe(k) for k in track.shapes], span.start, span.stop)
+        return [_tracked_shape(k) for k in sliced]
     inside = [keyframe for keyframe in track.shapes if span.contains(keyframe.frame)]
     before = [keyframe for keyframe in track.shapes if keyframe.frame < span.start]
     if before and not before[-1].outside and (not inside or inside[0].frame != span.start):
-        first = span.start if span.frames is None else min(span.frames, default=span.start)
+        first = min(span.frames, default=span.start)
         inside.insert(0, msgspec.structs.replace(before[-1], frame=first))
     # a keyframe may go to several jobs (overlaps); each copy gets its own id
     return [msgspec.structs.replace(keyframe, id=None) for keyframe in inside]
+
+
+def _input_keyframe(keyframe: TrackedShape) -> Keyframe:
+    return Keyframe(
+        frame=keyframe.frame,
+        type=keyframe.type,
+        points=keyframe.points,
+        rotation=keyframe.rotation,
+        occluded=keyframe.occluded,
+        outside=keyframe.outside,
+        z_order=keyframe.z_order,
+        attributes=[(a.spec_id, a.value) for a in keyframe.attributes],
+    )
+
+
+def _tracked_shape(keyframe: Keyframe) -> TrackedShape:
+    return TrackedShape(
+        type=keyframe.type,  # type: ignore[arg-type]
+        frame=keyframe.frame,
+        occluded=keyframe.occluded,
+        outside=keyframe.outside,
+        z_order=keyframe.z_order,
+        rotation=keyframe.rotation,
+        points=list(keyframe.points),
+        attributes=[AttributeVal(spec_id=spec_id, value=value) for spec_id, value in keyframe.attributes],
+    )
 
 
 def _split(data: LabeledData, spans: Sequence[JobSpan]) -> dict[int, LabeledData]:

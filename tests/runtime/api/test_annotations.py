@@ -332,13 +332,14 @@ def test_task_level_split_and_merge_with_overlap(alice, add_jobs):
     # the overlap (frames 5-9) is in both jobs
     assert sorted(shape["frame"] for shape in one["shapes"]) == [2, 7]
     assert sorted(shape["frame"] for shape in two["shapes"]) == [7, 12]
-    assert [k["frame"] for k in one["tracks"][0]["shapes"]] == [0]
-    assert [k["frame"] for k in two["tracks"][0]["shapes"]] == [5, 12]
+    # sliced: the first piece ends hidden after its last frame, the second starts interpolated
+    assert [(k["frame"], k["outside"]) for k in one["tracks"][0]["shapes"]] == [(0, False), (10, True)]
+    assert [(k["frame"], k["outside"]) for k in two["tracks"][0]["shapes"]] == [(5, False), (12, False)]
     merged = alice.get(f"/api/tasks/{s.task_id}/annotations").json()
     assert merged == put.json()
     assert sorted(shape["frame"] for shape in merged["shapes"]) == [2, 7, 12]
     assert [tag["frame"] for tag in merged["tags"]] == [6]
-    assert [[k["frame"] for k in track["shapes"]] for track in merged["tracks"]] == [[0], [10, 12]]
+    assert [[k["frame"] for k in track["shapes"]] for track in merged["tracks"]] == [[0, 12]]
     # PATCH at task level: new objects go to their frames' jobs, updates stay where they are
     (owned_by_second,) = [shape for shape in merged["shapes"] if shape["frame"] == 12]
     patched = alice.patch(
@@ -422,3 +423,128 @@ def test_large_body_is_accepted(alice, setup):
     )
     assert response.status_code == 200, response.text[:300]
     assert len(response.json()["shapes"]) == count
+
+
+def track_body(s: Setup, keyframes, **extra):
+    """A car track; ``keyframes`` are ``(frame, points)`` or ``(frame, points, outside)``."""
+    shapes = [
+        {"type": "rectangle", "frame": k[0], "points": list(k[1]), "outside": len(k) > 2 and k[2]}
+        for k in keyframes
+    ]
+    return {"label_id": s.car, "frame": shapes[0]["frame"], "shapes": shapes, **extra}
+
+
+def keyframes_of(track):
+    return [(k["frame"], k["points"], k["outside"]) for k in track["shapes"]]
+
+
+@pytest.mark.parametrize(
+    "ranges",
+    [((0, 9), (10, 19)), ((0, 9), (5, 14)), ((0, 9), (10, 19), (20, 29)), ((0, 9), (5, 14), (10, 19))],
+)
+def test_tracks_round_trip_through_task_level_put_and_get(alice, add_jobs, ranges):
+    s = make_setup(alice, add_jobs, ranges)
+    last = ranges[-1][1]
+    tracks = [
+        track_body(s, [(0, (0, 0, 10, 10)), (last, (last, last, last + 10, last + 10))]),
+        track_body(s, [(2, (1, 1, 2, 2)), (6, (5, 5, 7, 7)), (11, (9, 9, 9, 9))], group=3),
+        # hidden, then back on an interior frame
+        track_body(s, [(1, (0, 0, 4, 4)), (3, (0, 0, 4, 4), True), (7, (2, 2, 6, 6)), (12, (4, 4, 8, 8))]),
+        # ends on the last frame of the first job, hidden from the next frame
+        track_body(s, [(4, (0, 0, 1, 1)), (9, (1, 1, 2, 2)), (10, (1, 1, 2, 2), True)]),
+    ]
+    put = alice.put(f"/api/tasks/{s.task_id}/annotations", json={"tracks": tracks})
+    assert put.status_code == 200, put.text
+    got = alice.get(f"/api/tasks/{s.task_id}/annotations").json()
+    assert got == put.json()
+    assert [keyframes_of(track) for track in got["tracks"]] == [
+        [(k["frame"], k["points"], k["outside"]) for k in track["shapes"]] for track in tracks
+    ]
+    assert [track["group"] for track in got["tracks"]] == [0, 3, 0, 0]
+
+
+def test_second_job_starts_with_the_interpolated_keyframe(alice, add_jobs):
+    s = make_setup(alice, add_jobs, ((0, 9), (10, 19)))
+    track = track_body(s, [(0, (0, 0, 10, 10)), (20 - 1, (19, 38, 29, 48))])
+    assert alice.put(f"/api/tasks/{s.task_id}/annotations", json={"tracks": [track]}).status_code == 200
+    one = alice.get(f"/api/jobs/{s.jobs[0]}/annotations").json()["tracks"]
+    two = alice.get(f"/api/jobs/{s.jobs[1]}/annotations").json()["tracks"]
+    # the first job's piece is hidden from frame 10, where it would have been
+    assert keyframes_of(one[0]) == [(0, [0, 0, 10, 10], False), (10, [10, 20, 20, 30], True)]
+    assert keyframes_of(two[0]) == [(10, [10, 20, 20, 30], False), (19, [19, 38, 29, 48], False)]
+    assert two[0]["frame"] == 10
+    merged = alice.get(f"/api/tasks/{s.task_id}/annotations").json()["tracks"]
+    assert [keyframes_of(t) for t in merged] == [[(0, [0, 0, 10, 10], False), (19, [19, 38, 29, 48], False)]]
+    # a job's annotations as read can be written back: the closing outside keyframe is accepted
+    url = f"/api/jobs/{s.jobs[0]}/annotations"
+    back = alice.put(url, json=alice.get(url).json())
+    assert back.status_code == 200, back.text
+    assert keyframes_of(back.json()["tracks"][0]) == keyframes_of(one[0])
+    # but only as a track's last keyframe, hidden
+    for bad, path in [
+        ({"shapes": [rect(s, 10)]}, "shapes[0].frame"),
+        ({"tracks": [track_body(s, [(0, (0, 0, 1, 1)), (10, (0, 0, 1, 1))])]}, "tracks[0].shapes[1].frame"),
+        ({"tracks": [track_body(s, [(0, (0, 0, 1, 1)), (10, (0, 0, 1, 1), True), (11, (0, 0, 1, 1), True)])]},
+         "tracks[0].shapes[1].frame"),
+    ]:  # fmt: skip
+        refused = alice.put(url, json=bad)
+        assert refused.status_code == 400 and path in refused.json(), refused.text
+
+
+def test_outside_gap_across_a_job_boundary(alice, add_jobs):
+    s = make_setup(alice, add_jobs, ((0, 9), (10, 19)))
+    keyframes = [(0, (0, 0, 2, 2)), (8, (0, 0, 2, 2), True), (12, (4, 4, 6, 6)), (15, (7, 7, 9, 9))]
+    put = alice.put(f"/api/tasks/{s.task_id}/annotations", json={"tracks": [track_body(s, keyframes)]})
+    assert put.status_code == 200, put.text
+    one = alice.get(f"/api/jobs/{s.jobs[0]}/annotations").json()["tracks"]
+    two = alice.get(f"/api/jobs/{s.jobs[1]}/annotations").json()["tracks"]
+    # hidden at the boundary: no interpolated start, no outside keyframe after the first job
+    assert [keyframes_of(t) for t in one] == [[(0, [0, 0, 2, 2], False), (8, [0, 0, 2, 2], True)]]
+    assert [keyframes_of(t) for t in two] == [[(12, [4, 4, 6, 6], False), (15, [7, 7, 9, 9], False)]]
+    # nothing links the pieces, so the task shows them as two tracks, hidden on frames 8-11
+    merged = alice.get(f"/api/tasks/{s.task_id}/annotations").json()["tracks"]
+    assert [keyframes_of(t) for t in merged] == [keyframes_of(t) for t in one + two]
+    # a gap that closes before the boundary keeps one track
+    keyframes = [(0, (0, 0, 2, 2)), (3, (0, 0, 2, 2), True), (6, (0, 0, 2, 2)), (16, (10, 10, 12, 12))]
+    assert (
+        alice.put(
+            f"/api/tasks/{s.task_id}/annotations", json={"tracks": [track_body(s, keyframes)]}
+        ).status_code
+        == 200
+    )
+    two = alice.get(f"/api/jobs/{s.jobs[1]}/annotations").json()["tracks"]
+    assert keyframes_of(two[0])[0] == (10, [4, 4, 6, 6], False)
+    merged = alice.get(f"/api/tasks/{s.task_id}/annotations").json()["tracks"]
+    assert [keyframes_of(t) for t in merged] == [[(k[0], list(k[1]), len(k) > 2) for k in keyframes]]
+
+
+def test_skeleton_track_round_trips_across_jobs(alice, add_jobs):
+    s = make_setup(alice, add_jobs, ((0, 9), (10, 19)))
+
+    def element(label_id, points_at_0, points_at_19):
+        return {
+            "label_id": label_id,
+            "frame": 0,
+            "shapes": [
+                {"type": "points", "frame": 0, "points": points_at_0},
+                {"type": "points", "frame": 19, "points": points_at_19},
+            ],
+        }
+
+    track = {
+        "label_id": s.pose,
+        "frame": 0,
+        "shapes": [
+            {"type": "skeleton", "frame": 0, "points": []},
+            {"type": "skeleton", "frame": 19, "points": []},
+        ],
+        "elements": [element(s.head, [0, 0], [19, 19]), element(s.tail, [1, 1], [1, 39])],
+    }
+    put = alice.put(f"/api/tasks/{s.task_id}/annotations", json={"tracks": [track]})
+    assert put.status_code == 200, put.text
+    two = alice.get(f"/api/jobs/{s.jobs[1]}/annotations").json()["tracks"][0]
+    assert [keyframes_of(e)[0] for e in two["elements"]] == [(10, [10, 10], False), (10, [1, 21], False)]
+    merged = alice.get(f"/api/tasks/{s.task_id}/annotations").json()["tracks"]
+    assert len(merged) == 1
+    assert [[k["frame"] for k in e["shapes"]] for e in merged[0]["elements"]] == [[0, 19], [0, 19]]
+    assert [k["frame"] for k in merged[0]["shapes"]] == [0, 19]
