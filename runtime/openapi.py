@@ -60,37 +60,23 @@ CONVERTOR_SCHEMAS: dict[str, dict[str, Any]] = {
     "path": {"type": "string"},
 }
 
+
+def query_parameter(name: str, description: str, type_: str = "string") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": type_},
+    }
+
+
 PAGINATION_PARAMETERS: list[dict[str, Any]] = [
-    {
-        "name": "page",
-        "in": "query",
-        "description": "A page number within the paginated result set.",
-        "schema": {"type": "integer"},
-    },
-    {
-        "name": "page_size",
-        "in": "query",
-        "description": "Number of results to return per page, or `all`.",
-        "schema": {"type": "string"},
-    },
-    {
-        "name": "sort",
-        "in": "query",
-        "description": "Comma-separated fields to order by; a leading `-` reverses one.",
-        "schema": {"type": "string"},
-    },
-    {
-        "name": "search",
-        "in": "query",
-        "description": "Case-insensitive text to look for in the searchable fields.",
-        "schema": {"type": "string"},
-    },
-    {
-        "name": "filter",
-        "in": "query",
-        "description": 'A JSON-logic rule, e.g. `{"and":[{"==":[{"var":"name"},"x"]}]}`.',
-        "schema": {"type": "string"},
-    },
+    query_parameter("page", "A page number within the paginated result set.", "integer"),
+    query_parameter("page_size", "Number of results to return per page, or `all`."),
+    query_parameter("sort", "Comma-separated fields to order by; a leading `-` reverses one."),
+    query_parameter("search", "Case-insensitive text to look for in the searchable fields."),
+    query_parameter("filter", 'A JSON-logic rule, e.g. `{"and":[{"==":[{"var":"name"},"x"]}]}`.'),
 ]
 
 _PATH_PARAMETER = re.compile(r"\{(?P<name>\w+)(?::(?P<convertor>\w+))?\}")
@@ -188,16 +174,7 @@ def _operation(
         }
         for match in _PATH_PARAMETER.finditer(path)
     ]
-    parameters += [
-        {
-            "name": param,
-            "in": "query",
-            "required": False,
-            "description": description,
-            "schema": {"type": "string"},
-        }
-        for param, description in op.query.items()
-    ]
+    parameters += [query_parameter(param, description) for param, description in op.query.items()]
     if op.paginated:
         parameters += PAGINATION_PARAMETERS
 

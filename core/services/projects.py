@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from annota.core.access import FilterFields, Identity, Resource
@@ -178,8 +178,6 @@ async def read_many(session: AsyncSession, projects: Sequence[Project], base_url
     ]
 
 
-_task_of_project = select(Task.id).where(Task.project_id == Project.id)
-
 #: Fields a policy filter may name for projects.
 POLICY_FIELDS: FilterFields = {
     "id": lambda v: Project.id == v,
@@ -212,7 +210,6 @@ __all__ = [
     "LIST_SPEC",
     "POLICY_FIELDS",
     "create",
-    "exists",
     "get",
     "read_many",
     "remove",

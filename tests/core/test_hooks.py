@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.testclient import TestClient
 
 from annota.core import hookimpl
-from annota.core.access import Filter, Identity, Resource
+from annota.core.access import Decision, Filter, Identity, Resource
 from annota.core.errors import ConfigError
 from annota.runtime import web
 from annota.runtime.app import create_app
@@ -370,11 +370,11 @@ class SwitchablePolicy:
     """Answers with ``verdict``: ``None`` leaves the decision to the built-in policy."""
 
     def __init__(self) -> None:
-        self.verdict: bool | None = None
+        self.verdict: bool | Decision | None = None
         self.asked: list[tuple[str, str, str]] = []
 
     @hookimpl
-    def authorize(self, identity: Identity, scope: str, resource: Resource) -> bool | None:
+    def authorize(self, identity: Identity, scope: str, resource: Resource) -> bool | Decision | None:
         self.asked.append((identity.username, scope, resource.kind))
         return self.verdict
 
@@ -394,6 +394,14 @@ def test_hook_authorize(annota_plugins: dict[str, Any], make_user: Any) -> None:
     policy.verdict = False
     assert alice.get(url).status_code == 403
     policy.verdict = True
+    assert bob.get(url).status_code == 200
+
+    # a Decision carries its reasons to the client
+    policy.verdict = Decision(allow=False, reasons=["projects are frozen today"])
+    refused = bob.get(url)
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": "projects are frozen today"}
+    policy.verdict = Decision(allow=True)
     assert bob.get(url).status_code == 200
 
 
