@@ -240,6 +240,11 @@ class StorageBackend(abc.ABC):
             return False
         return True
 
+    async def check(self) -> None:
+        """Raise ``StorageError`` unless the backend can serve requests now (the volume is mounted,
+        the bucket reachable); ``/api/server/health`` calls it. The default asks for an object."""
+        await self.exists("health/probe")
+
     async def presigned_url(self, key: str, expires: dt.timedelta) -> str | None:
         """A URL through which a client may ``GET`` the object directly for ``expires``, or
         ``None`` when the backend cannot make one (then the server streams the object itself)."""

@@ -106,6 +106,11 @@ class LocalStorage(StorageBackend):
         self.root = root.resolve()
         self.fsync = fsync
 
+    async def check(self) -> None:
+        # a missing mount shows as a root that is no longer a writable directory
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageError(f"the storage directory {self.root} is not a writable directory")
+
     # --- paths ------------------------------------------------------------------------------
 
     def _path(self, key: str) -> Path:

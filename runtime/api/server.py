@@ -34,7 +34,7 @@ async def plugins(request: Request) -> Response:
     )
 
 
-@web.operation("Liveness and readiness (database, queue)", tags=["server"], anonymous=True)
+@web.operation("Liveness and readiness (database, queue, storage)", tags=["server"], anonymous=True)
 async def health(request: Request) -> Response:
     state = web.state(request)
     checks: dict[str, str] = {}
@@ -44,6 +44,11 @@ async def health(request: Request) -> Response:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {exc.__class__.__name__}"
+    try:
+        await state.storage.check()
+        checks["storage"] = "ok"
+    except Exception as exc:
+        checks["storage"] = f"error: {exc.__class__.__name__}"
     queue_check = getattr(state.queue, "health", None)
     if queue_check is not None:
         checks["queue"] = await queue_check()
