@@ -2,6 +2,7 @@
 
 AnnotaError
 ├── ValidationError      400  bad input; ``detail`` maps field names to messages
+│   └── MediaError            a media file that cannot be used (corrupt, unsupported, unsafe archive)
 ├── NotAuthenticated     401  missing or wrong credentials
 ├── PermissionDenied     403  authenticated, but the policy says no
 ├── NotFound             404  no such object (or not visible to the caller)
@@ -44,6 +45,10 @@ class ValidationError(AnnotaError):
     @classmethod
     def for_field(cls, field: str, message: str) -> ValidationError:
         return cls({field: [message]})
+
+
+class MediaError(ValidationError):
+    """A media file that cannot be used; the message names the file (and the archive member)."""
 
 
 class NotAuthenticated(AnnotaError):

@@ -1,0 +1,81 @@
+"""Where a task's media and uploads live in the storage backend: every object key in one place.
+
+Keys are backend-neutral (see ``annota.core.storage``), so the same layout works on a local
+directory, an EFS mount or an object store, and API servers and workers on different machines
+agree on it without talking to each other.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Quality = Literal["original", "compressed"]
+QUALITIES: tuple[Quality, ...] = ("original", "compressed")
+
+
+# --- uploads, before ``Upload-Finish`` --------------------------------------------------------
+
+
+def upload_prefix(task_id: int) -> str:
+    """Everything uploaded for a task's data and not processed yet."""
+    return f"uploads/tasks/{task_id}/"
+
+
+def upload_file(task_id: int, name: str) -> str:
+    """A complete uploaded file (Upload-Multiple, one-shot or a finished TUS upload)."""
+    return f"{upload_prefix(task_id)}files/{name}"
+
+
+def upload_files_prefix(task_id: int) -> str:
+    return f"{upload_prefix(task_id)}files/"
+
+
+def tus_prefix(task_id: int, file_id: str) -> str:
+    """A TUS upload in progress: ``info.json`` plus one ``parts/<offset>`` object per PATCH."""
+    return f"{upload_prefix(task_id)}tus/{file_id}/"
+
+
+# --- processed media --------------------------------------------------------------------------
+
+
+def data_prefix(data_id: int) -> str:
+    return f"data/{data_id}/"
+
+
+def raw_file(data_id: int, path: str) -> str:
+    """An original media file (image, video) by its path relative to the upload."""
+    return f"data/{data_id}/raw/{path}"
+
+
+def chunk(data_id: int, quality: Quality, number: int) -> str:
+    """A task chunk: a ZIP (stored, not deflated) of its frames in frame order."""
+    return f"data/{data_id}/chunks/{quality}/{number:06d}.zip"
+
+
+def chunk_index(data_id: int, quality: Quality, number: int) -> str:
+    """Where each member of a chunk lies in the ZIP, so one frame is one ranged read."""
+    return f"data/{data_id}/chunks/{quality}/{number:06d}.json"
+
+
+def segment_chunk(data_id: int, segment_id: int, quality: Quality, number: int) -> str:
+    """A job's chunk, assembled from task chunk members when the job's frames do not line up
+    with task chunks (segment sizes that are not multiples of the chunk size, overlaps)."""
+    return f"data/{data_id}/segments/{segment_id}/{quality}/{number:06d}.zip"
+
+
+def context_image(data_id: int, frame: int, name: str) -> str:
+    """A context ("related") image of one frame."""
+    return f"data/{data_id}/related/{frame:06d}/{name}"
+
+
+def manifest(data_id: int) -> str:
+    return f"data/{data_id}/manifest.jsonl"
+
+
+def preview(data_id: int) -> str:
+    """The task's preview: a small JPEG of its first frame."""
+    return f"data/{data_id}/preview.jpeg"
+
+
+def segment_preview(data_id: int, segment_id: int) -> str:
+    return f"data/{data_id}/segments/{segment_id}/preview.jpeg"
