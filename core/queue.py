@@ -96,6 +96,8 @@ class JobContext:
     settings: Any
     plugins: Any
     attempt: int = 1
+    #: the server's storage backend (``annota.core.storage.StorageBackend``)
+    storage: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     async def set_progress(self, progress: float, message: str | None = None) -> None:

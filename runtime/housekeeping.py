@@ -1,5 +1,5 @@
 """Periodic clean-up of what expires on its own: finished background requests past their expiry
-date and expired sign-in sessions.
+date, expired sign-in sessions, media left by interrupted task creations and abandoned uploads.
 
 It runs hourly whichever queue backend is in use (an arq cron job in ``annota worker``, an asyncio
 task in the in-process runner) and is also a registered job on the ``utils`` queue, so it can be
@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from annota.core.queue import JobContext, JobRegistry, JobResult
 from annota.core.services import requests as request_service
+from annota.core.services import task_data
 from annota.core.services import users as user_service
+from annota.core.storage import StorageBackend
 
 logger = logging.getLogger(__name__)
 
@@ -24,18 +26,21 @@ INTERVAL = 3600
 JOB_NAME = "annota.housekeeping"
 
 
-async def prune(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
-    """Delete expired requests and sessions; returns how many requests were removed."""
+async def prune(sessionmaker: async_sessionmaker[AsyncSession], storage: StorageBackend) -> int:
+    """Delete expired requests and sessions and leftover media; returns how many requests were removed."""
     async with sessionmaker.begin() as session:
         removed = await request_service.prune_expired(session)
         await user_service.prune_sessions(session)
     if removed:
         logger.info("housekeeping removed %d expired requests", removed)
+    leftovers = await task_data.prune_leftovers(sessionmaker, storage)
+    if leftovers:
+        logger.info("housekeeping removed %d leftover media objects", leftovers)
     return removed
 
 
 async def housekeeping_job(ctx: JobContext) -> JobResult:
-    removed = await prune(ctx.sessionmaker)
+    removed = await prune(ctx.sessionmaker, ctx.storage)
     return JobResult(message=f"Removed {removed} expired requests.")
 
 
@@ -45,12 +50,12 @@ def register(registry: JobRegistry) -> None:
 
 
 async def run_periodically(
-    sessionmaker: async_sessionmaker[AsyncSession], interval: float = INTERVAL
+    sessionmaker: async_sessionmaker[AsyncSession], storage: StorageBackend, interval: float = INTERVAL
 ) -> None:
     """Clean up now and then every ``interval`` seconds, until cancelled."""
     while True:
         try:
-            await prune(sessionmaker)
+            await prune(sessionmaker, storage)
         except Exception:
             # a database hiccup must not end the loop: the next round tries again
             logger.exception("housekeeping failed")

@@ -63,6 +63,18 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log_level: str = "info"
     #: the storage backend for media and results, by name (``local``: ``<data_dir>/storage``)
     storage: str = "local"
+    #: the directory ``server_files`` name files in (CVAT's share); empty: no share
+    share_dir: str = ""
+    #: largest file accepted through ``remote_files``, in bytes
+    max_remote_file_size: int = 1024 * MiB
+    #: let ``remote_files`` reach private, loopback and link-local addresses (off: SSRF protection)
+    remote_files_allow_private: bool = False
+    #: largest total a task's archives may expand to, in bytes (zip bombs)
+    max_archive_expanded_size: int = 16 * 1024 * MiB
+    #: most members a task's archives may hold
+    max_archive_members: int = 100_000
+    #: largest file a TUS upload may announce (``Upload-Length``), in bytes
+    max_tus_upload_size: int = 25 * 1024 * MiB
     #: plugin entry-point names not to load
     disabled_plugins: list[str] = []
     #: ``[plugins.<name>]`` tables, validated by each plugin's config class

@@ -19,6 +19,7 @@ from annota.core.db.engine import create_engine, create_sessionmaker
 from annota.core.errors import ConfigError
 from annota.core.plugins import PluginManager
 from annota.core.queue import JobContext, JobRegistry, QueueBackend
+from annota.core.services import task_data
 from annota.core.storage import StorageBackend, StorageRegistry
 from annota.runtime import housekeeping
 from annota.runtime.api import CORE_ROUTES
@@ -56,6 +57,7 @@ class AppState:
             settings=self.settings,
             plugins=self.plugins,
             attempt=attempt,
+            storage=self.storage,
         )
 
 
@@ -102,6 +104,7 @@ def collect_routes(plugins: PluginManager) -> list[PluginRoute]:
 def collect_jobs(plugins: PluginManager) -> JobRegistry:
     registry = JobRegistry()
     housekeeping.register(registry)
+    task_data.register(registry)
     plugins.collect("register_jobs", registry.register)
     return registry
 

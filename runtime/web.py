@@ -8,6 +8,7 @@ metadata.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from annota.core.services import listing
 from annota.core.services.listing import ListSpec, Page
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 JSON_MEDIA_TYPE = "application/json"
 _encoder = msgspec.json.Encoder()
@@ -64,6 +66,17 @@ def base_url(request: Request) -> str:
     if configured:
         return configured
     return f"{request.url.scheme}://{request.url.netloc}"
+
+
+async def remove_objects(request: Request, prefixes: Sequence[str]) -> None:
+    """Delete storage objects under ``prefixes`` after the rows owning them were deleted. A failure
+    is logged, not raised: the deletion the client asked for has happened."""
+    storage = state(request).storage
+    for prefix in prefixes:
+        try:
+            await storage.delete_prefix(prefix)
+        except Exception:
+            logger.exception("could not delete the stored objects under %s", prefix)
 
 
 # --- authorization --------------------------------------------------------------------------
@@ -366,6 +379,7 @@ __all__ = [
     "query_int",
     "read_body",
     "read_json",
+    "remove_objects",
     "require_user",
     "start_request",
     "state",

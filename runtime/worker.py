@@ -61,7 +61,7 @@ def build_worker(
         return await execute(state, request_id)
 
     async def housekeeping_job(ctx: dict[str, Any]) -> int:
-        return await housekeeping.prune(state.sessionmaker)
+        return await housekeeping.prune(state.sessionmaker, state.storage)
 
     async def requeue_job(ctx: dict[str, Any]) -> int:
         backend = state.queue

@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 
 from annota.testing.databases import create_postgres_database, drop_postgres_database, truncate_postgres
+from tests.media import make_media_task
 from tests.plugin_site import PluginSite
+
+__all__ = ["make_media_task"]
 
 POSTGRES_SERVER_URL = os.environ.get(
     "ANNOTA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

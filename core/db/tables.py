@@ -199,6 +199,8 @@ class Frame(Base):
     height: Mapped[int] = mapped_column(Integer, nullable=False)
     is_placeholder: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     real_frame: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    #: JSON list of the frame's context image names (CVAT's related files)
+    related_files: Mapped[str] = mapped_column(Text, nullable=False, default="[]", server_default="[]")
 
 
 class Task(Base):

@@ -170,7 +170,9 @@ async def read_many(session: AsyncSession, jobs: Sequence[Job], base_url: str) -
                 stop_frame=segment.stop_frame,
                 data_chunk_size=data.chunk_size if data is not None else None,
                 # frames picked one by one are always served as image sets
-                data_compressed_chunk_type="imageset" if segment.type == "specific_frames" else compressed,
+                data_compressed_chunk_type="imageset"
+                if data is not None and segment.type == "specific_frames"
+                else compressed,
                 data_original_chunk_type=data.original_chunk_type if data is not None else None,
                 created_date=job.created_date,
                 updated_date=job.updated_date,

@@ -13,6 +13,7 @@ from annota.core.access import FilterFields, Identity, Resource
 from annota.core.db.tables import Data, Project, Task, User
 from annota.core.db.types import utcnow
 from annota.core.errors import NotFound, ValidationError
+from annota.core.media import layout
 from annota.core.schemas.common import StorageRead, StorageWrite, Url, UrlCount
 from annota.core.schemas.projects import ProjectRead, ProjectUpdate, ProjectWrite
 from annota.core.services import labels as label_service
@@ -105,13 +106,15 @@ async def update(session: AsyncSession, project: Project, data: ProjectUpdate) -
     return project
 
 
-async def remove(session: AsyncSession, project: Project) -> None:
-    """Delete the project; its tasks go with it, then their media records (tasks only point at them)."""
-    media = select(Task.data_id).where(Task.project_id == project.id, Task.data_id.is_not(None))
-    data_ids = list((await session.execute(media)).scalars())
+async def remove(session: AsyncSession, project: Project) -> list[str]:
+    """Delete the project; its tasks go with it, then their media records (tasks only point at them).
+    Returns the storage prefixes of the tasks' media and uploads, to delete once this commits."""
+    rows = (await session.execute(select(Task.id, Task.data_id).where(Task.project_id == project.id))).all()
+    data_ids = [data_id for _, data_id in rows if data_id is not None]
     await session.execute(delete(Project).where(Project.id == project.id))
     if data_ids:
         await session.execute(delete(Data).where(Data.id.in_(data_ids)))
+    return [layout.upload_prefix(task_id) for task_id, _ in rows] + [layout.data_prefix(d) for d in data_ids]
 
 
 def resource(project: Project | None, project_id: int | None = None) -> Resource:

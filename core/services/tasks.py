@@ -15,6 +15,7 @@ from annota.core.access import FilterFields, Identity, Resource
 from annota.core.db.tables import Data, Job, Project, Task, User
 from annota.core.db.types import utcnow
 from annota.core.errors import NotFound, ValidationError
+from annota.core.media import layout
 from annota.core.schemas.common import Url
 from annota.core.schemas.tasks import JobsSummary, TaskRead, TaskUpdate, TaskWrite
 from annota.core.services import labels as label_service
@@ -214,11 +215,15 @@ async def update(session: AsyncSession, task: Task, data: TaskUpdate) -> Task:
     return task
 
 
-async def remove(session: AsyncSession, task: Task) -> None:
-    """Delete the task; segments, jobs, labels and annotations go with it, then its media record."""
+async def remove(session: AsyncSession, task: Task) -> list[str]:
+    """Delete the task; segments, jobs, labels and annotations go with it, then its media record.
+    Returns the storage prefixes of its media and uploads, to delete once this commits."""
     await session.execute(delete(Task).where(Task.id == task.id))
+    prefixes = [layout.upload_prefix(task.id)]
     if task.data_id is not None:
         await session.execute(delete(Data).where(Data.id == task.data_id))
+        prefixes.append(layout.data_prefix(task.data_id))
+    return prefixes
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -6,14 +6,27 @@ from typing import Any
 
 # a plain ``from … import annotations`` would find this module's ``__future__`` feature instead
 import annota.runtime.api.annotations as annotations_api
-from annota.runtime.api import jobs, labels, projects, requests, schema, server, tasks, users
+from annota.runtime.api import (
+    jobs,
+    labels,
+    media,
+    projects,
+    requests,
+    schema,
+    server,
+    task_data,
+    tasks,
+    users,
+)
 
 CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *server.routes,
     *schema.routes,
     *projects.routes,
     *tasks.routes,
+    *task_data.routes,
     *jobs.routes,
+    *media.routes,
     *annotations_api.routes,
     *labels.routes,
     *users.routes,

@@ -66,7 +66,8 @@ async def delete_project(request: Request) -> Response:
     async with web.transaction(request) as session:
         project = await service.get(session, web.path_int(request))
         await web.authorize(request, "delete", service.resource(project))
-        await service.remove(session, project)
+        leftovers = await service.remove(session, project)
+    await web.remove_objects(request, leftovers)
     return Response(status_code=204)
 
 

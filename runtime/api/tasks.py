@@ -76,7 +76,8 @@ async def delete_task(request: Request) -> Response:
     async with web.transaction(request) as session:
         task = await service.get(session, web.path_int(request))
         await web.authorize(request, "delete", await service.resource(session, task))
-        await service.remove(session, task)
+        leftovers = await service.remove(session, task)
+    await web.remove_objects(request, leftovers)
     return Response(status_code=204)
 
 

@@ -47,7 +47,8 @@ class InProcessQueue:
         for request_id, queue_name in queued:
             await self.enqueue(request_id, queue_name)
         self.housekeeping = asyncio.create_task(
-            housekeeping.run_periodically(self.state.sessionmaker), name="annota-housekeeping"
+            housekeeping.run_periodically(self.state.sessionmaker, self.state.storage),
+            name="annota-housekeeping",
         )
 
     async def close(self) -> None:

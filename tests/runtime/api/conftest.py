@@ -9,6 +9,9 @@ import pytest
 from sqlalchemy import event
 
 from annota.core.db.tables import Data, Job, Segment, Task
+from tests.media import make_jpeg, make_media_task, wait_for_request
+
+__all__ = ["make_jpeg", "make_media_task", "wait_for_request"]
 
 
 @pytest.fixture

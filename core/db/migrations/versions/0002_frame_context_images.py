@@ -1,0 +1,27 @@
+"""frames keep the names of their context images
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-22
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision: str = '0002'
+down_revision: str | None = '0001'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('frames') as batch:
+        batch.add_column(sa.Column('related_files', sa.Text(), nullable=False, server_default='[]'))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('frames') as batch:
+        batch.drop_column('related_files')

@@ -1,0 +1,100 @@
+"""``data/meta`` of tasks and jobs: frame sizes and names, chunking, and the deleted frames.
+
+A job sees the task's media through its segment: only its own frames, its own deleted frames, and
+source frame bounds computed from the segment. Deleting frames through a job replaces only the job's
+frames in the task's list, so frames of other jobs keep their state.
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy import update as update_rows
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from annota.core.db.tables import Frame, Job, Task
+from annota.core.schemas.data import DataMetaRead, DataMetaWrite, FrameMeta
+from annota.core.services import tasks as task_service
+from annota.core.services.frames import Media, check_frame
+
+_STEP = re.compile(r"step\s*=\s*([1-9]\d*)")
+_ints = msgspec.json.Decoder(list[int])
+_names = msgspec.json.Decoder(list[str])
+_encoder = msgspec.json.Encoder()
+
+
+def frame_step(frame_filter: str) -> int:
+    """The ``N`` of a ``step=N`` frame filter (1 without one)."""
+    match = _STEP.search(frame_filter or "")
+    return int(match.group(1)) if match else 1
+
+
+def deleted_frames(media: Media) -> list[int]:
+    """The deleted frames visible through ``media``, sorted."""
+    visible = set(media.frames)
+    return sorted(f for f in _ints.decode(media.data.deleted_frames or "[]") if f in visible)
+
+
+async def _frames(session: AsyncSession, media: Media) -> list[FrameMeta]:
+    query = select(Frame).where(Frame.data_id == media.data.id).order_by(Frame.frame)
+    if not media.frames:
+        return []
+    if media.data.media_kind == "video":
+        # one element for a video: all its frames have the first one's size
+        query = query.where(Frame.frame == media.frames[0])
+    elif isinstance(media.frames, range):
+        query = query.where(Frame.frame >= media.frames[0], Frame.frame <= media.frames[-1])
+    else:
+        query = query.where(Frame.frame.in_(list(media.frames)))
+    rows = (await session.execute(query)).scalars()
+    result = []
+    for row in rows:
+        related = len(_names.decode(row.related_files or "[]"))
+        result.append(FrameMeta(row.path, row.width, row.height, related, related > 0))
+    return result
+
+
+async def read(session: AsyncSession, media: Media) -> DataMetaRead:
+    data = media.data
+    step = frame_step(data.frame_filter)
+    first, last = (media.frames[0], media.frames[-1]) if media.frames else (0, 0)
+    return DataMetaRead(
+        chunks_updated_date=data.chunks_updated_date,
+        chunk_size=data.chunk_size,
+        size=len(media.frames),
+        image_quality=data.image_quality,
+        start_frame=data.start_frame + first * step,
+        stop_frame=data.start_frame + last * step,
+        frame_filter=data.frame_filter,
+        frames=await _frames(session, media),
+        deleted_frames=deleted_frames(media),
+        included_frames=None,
+        chapters=None,
+        storage=data.storage,
+        cloud_storage_id=None,
+    )
+
+
+async def update(session: AsyncSession, task: Task, media: Media, change: DataMetaWrite) -> DataMetaRead:
+    """Apply a PATCH: ``deleted_frames`` replaces the deleted frames among ``media``'s frames."""
+    if not isinstance(change.deleted_frames, msgspec.UnsetType):
+        for number in change.deleted_frames:
+            check_frame(media, number, field="deleted_frames")
+        visible = set(media.frames)
+        kept = {f for f in _ints.decode(media.data.deleted_frames or "[]") if f not in visible}
+        media.data.deleted_frames = _encoder.encode(sorted(kept | set(change.deleted_frames))).decode()
+        # clients drop their cached task and jobs when these dates move
+        task.updated_date = task_service.touch(task.updated_date)
+        await session.execute(
+            update_rows(Job)
+            .where(Job.task_id == task.id, Job.updated_date < task.updated_date)
+            .values(updated_date=task.updated_date)
+            .execution_options(synchronize_session=False)
+        )
+        await session.flush()
+    return await read(session, media)
+
+
+__all__ = ["deleted_frames", "frame_step", "read", "update"]

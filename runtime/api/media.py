@@ -1,0 +1,287 @@
+"""Media endpoints: chunks, frames, context images, ``data/meta`` and previews of tasks, jobs, projects.
+
+Every media body carries ``X-Checksum`` (CRC-32 of the complete body, in decimal as CVAT sends it),
+``X-Updated-Date`` (when the task's chunks were made), a strong ``ETag`` derived from the checksum and
+size (the same on every server, whatever the storage backend), answers ``If-None-Match`` with 304 and
+one ``Range`` with 206. Stored chunks are streamed from storage, never loaded whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from annota.core.errors import ValidationError
+from annota.core.media.layout import QUALITIES, Quality
+from annota.core.schemas.data import DataMetaRead, DataMetaWrite
+from annota.core.services import data_meta
+from annota.core.services import frames as provider
+from annota.core.services import jobs as job_service
+from annota.core.services import projects as project_service
+from annota.core.services import tasks as task_service
+from annota.core.storage import StorageBackend
+from annota.runtime import web
+
+DATA_TYPES = ("chunk", "frame", "context_image")
+CACHE_CONTROL = "private, max-age=3600"
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)\Z")
+
+DATA_QUERY = {
+    "type": "chunk | frame | context_image",
+    "number": "chunk number, or task-relative frame number",
+    "quality": "original | compressed (default)",
+}
+DATA_RESPONSES = {200: "application/octet-stream", 206: "application/octet-stream", 304: None, 416: None}
+
+
+# --- request parameters -----------------------------------------------------------------------
+
+
+def _choice(request: Request, name: str, choices: tuple[str, ...], default: str | None = None) -> str:
+    value = request.query_params.get(name) or default
+    if value is None:
+        raise ValidationError.for_field(name, f"This parameter is required: one of {', '.join(choices)}.")
+    if value not in choices:
+        raise ValidationError.for_field(name, f"Must be one of {', '.join(choices)}, got {value!r}.")
+    return value
+
+
+def _quality(request: Request) -> Quality:
+    return "original" if _choice(request, "quality", QUALITIES, "compressed") == "original" else "compressed"
+
+
+def _number(request: Request) -> int:
+    number = web.query_int(request, "number")
+    if number is None:
+        raise ValidationError.for_field("number", "This parameter is required.")
+    if number < 0:
+        raise ValidationError.for_field("number", f"Must not be negative, got {number}.")
+    return number
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
+    """``(start, end)`` (end exclusive) for one satisfiable range, ``None`` to send everything
+    (no header, several ranges, or one that cannot be parsed), ``False`` when unsatisfiable."""
+    match = _RANGE.match(header.replace(" ", "")) if header else None
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first:
+        if not last:
+            return None
+        length = int(last)
+        return (max(size - length, 0), size) if length > 0 and size > 0 else False
+    start = int(first)
+    end = int(last) + 1 if last else size
+    if last and end <= start:
+        return None
+    if start >= size:
+        return False
+    return start, min(end, size)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in candidates or etag in candidates
+
+
+async def _stream(storage: StorageBackend, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+    async with await storage.get_range(key, start, end) as stream:
+        async for chunk in stream:
+            yield chunk
+
+
+def body_response(
+    request: Request, body: provider.Body, updated: dt.datetime, filename: str | None = None
+) -> Response:
+    """``body`` with its checksum headers, honouring ``If-None-Match`` and one ``Range``."""
+    etag = f'"{body.checksum:08x}-{body.size:x}"'
+    headers = {
+        "ETag": etag,
+        "X-Checksum": str(body.checksum),
+        "X-Updated-Date": updated.isoformat(),
+        "Cache-Control": CACHE_CONTROL,
+        "Accept-Ranges": "bytes",
+    }
+    if filename:
+        headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    wanted = _byte_range(request.headers.get("range"), body.size)
+    if wanted is False:
+        headers["Content-Range"] = f"bytes */{body.size}"
+        return Response(status_code=416, headers=headers)
+    status = 200
+    start, end = 0, body.size
+    if isinstance(wanted, tuple):
+        start, end = wanted
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{body.size}"
+    if isinstance(body, provider.MemoryBody):
+        return Response(
+            body.content[start:end], status_code=status, headers=headers, media_type=body.media_type
+        )
+    headers["Content-Length"] = str(end - start)
+    storage: StorageBackend = web.state(request).storage
+    return StreamingResponse(
+        _stream(storage, body.key, start, end),
+        status_code=status,
+        headers=headers,
+        media_type=body.media_type,
+    )
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+async def _data_response(request: Request, media: provider.Media, names: list[str] | None) -> Response:
+    storage: StorageBackend = web.state(request).storage
+    kind = _choice(request, "type", DATA_TYPES)
+    number = _number(request)
+    quality = _quality(request)
+    body: provider.Body
+    if kind == "chunk":
+        body = await provider.chunk(storage, media, quality, number)
+    elif kind == "frame":
+        body = await provider.frame(storage, media, quality, number)
+    else:
+        assert names is not None
+        body = await provider.context_images(storage, media, number, names)
+    return body_response(request, body, media.updated_date())
+
+
+async def _context_names(request: Request, session: AsyncSession, media: provider.Media) -> list[str] | None:
+    """The context image names when they are asked for (read while the session is open)."""
+    if _choice(request, "type", DATA_TYPES) != "context_image":
+        return None
+    return await provider.context_names(session, media, _number(request))
+
+
+@web.operation("Get a task's chunk, frame or context images", tags=["tasks"], query=DATA_QUERY,
+               responses=DATA_RESPONSES)  # fmt: skip
+async def task_data(request: Request) -> Response:
+    _choice(request, "type", DATA_TYPES)
+    _number(request)
+    _quality(request)
+    async with web.transaction(request) as session:
+        task = await task_service.get(session, web.path_int(request))
+        await web.authorize(request, "view:data", await task_service.resource(session, task))
+        media = await provider.task_media(session, task)
+        names = await _context_names(request, session, media)
+    return await _data_response(request, media, names)
+
+
+@web.operation("Get a job's chunk, frame or context images", tags=["jobs"], query=DATA_QUERY,
+               responses=DATA_RESPONSES)  # fmt: skip
+async def job_data(request: Request) -> Response:
+    _choice(request, "type", DATA_TYPES)
+    _number(request)
+    _quality(request)
+    async with web.transaction(request) as session:
+        job = await job_service.get(session, web.path_int(request))
+        await web.authorize(request, "view:data", await job_service.resource(session, job))
+        media = await provider.job_media(session, job)
+        names = await _context_names(request, session, media)
+    return await _data_response(request, media, names)
+
+
+# --- data/meta --------------------------------------------------------------------------------
+
+
+@web.operation("Get a task's media description", tags=["tasks"], response=DataMetaRead)
+async def task_meta(request: Request) -> Response:
+    async with web.transaction(request) as session:
+        task = await task_service.get(session, web.path_int(request))
+        await web.authorize(request, "view:metadata", await task_service.resource(session, task))
+        result = await data_meta.read(session, await provider.task_media(session, task))
+    return web.json_response(result)
+
+
+@web.operation("Get a job's media description", tags=["jobs"], response=DataMetaRead)
+async def job_meta(request: Request) -> Response:
+    async with web.transaction(request) as session:
+        job = await job_service.get(session, web.path_int(request))
+        await web.authorize(request, "view:metadata", await job_service.resource(session, job))
+        result = await data_meta.read(session, await provider.job_media(session, job))
+    return web.json_response(result)
+
+
+@web.operation("Change a task's deleted frames", tags=["tasks"], request=DataMetaWrite, response=DataMetaRead)
+async def update_task_meta(request: Request) -> Response:
+    change = await web.read_json(request, DataMetaWrite)
+    async with web.transaction(request) as session:
+        task = await task_service.get(session, web.path_int(request))
+        await web.authorize(request, "update:metadata", await task_service.resource(session, task))
+        media = await provider.task_media(session, task)
+        result = await data_meta.update(session, task, media, change)
+    return web.json_response(result)
+
+
+@web.operation("Change a job's deleted frames", tags=["jobs"], request=DataMetaWrite, response=DataMetaRead)
+async def update_job_meta(request: Request) -> Response:
+    change = await web.read_json(request, DataMetaWrite)
+    async with web.transaction(request) as session:
+        job = await job_service.get(session, web.path_int(request))
+        await web.authorize(request, "update:metadata", await job_service.resource(session, job))
+        media = await provider.job_media(session, job)
+        task = await task_service.get(session, job.task_id)
+        result = await data_meta.update(session, task, media, change)
+    return web.json_response(result)
+
+
+# --- previews ---------------------------------------------------------------------------------
+
+PREVIEW_RESPONSES = {200: provider.JPEG_MEDIA_TYPE, 304: None}
+
+
+@web.operation("Get a task's preview", tags=["tasks"], responses=PREVIEW_RESPONSES)
+async def task_preview(request: Request) -> Response:
+    async with web.transaction(request) as session:
+        task = await task_service.get(session, web.path_int(request))
+        await web.authorize(request, "view", await task_service.resource(session, task))
+        data = await provider.task_data(session, task)
+    body = await provider.task_preview(web.state(request).storage, data, f"task {task.id}")
+    return body_response(request, body, data.chunks_updated_date)
+
+
+@web.operation("Get a job's preview", tags=["jobs"], responses=PREVIEW_RESPONSES)
+async def job_preview(request: Request) -> Response:
+    async with web.transaction(request) as session:
+        job = await job_service.get(session, web.path_int(request))
+        await web.authorize(request, "view", await job_service.resource(session, job))
+        media = await provider.job_media(session, job)
+    body = await provider.job_preview(web.state(request).storage, media)
+    return body_response(request, body, media.updated_date())
+
+
+@web.operation("Get a project's preview", tags=["projects"], responses=PREVIEW_RESPONSES)
+async def project_preview(request: Request) -> Response:
+    async with web.transaction(request) as session:
+        project = await project_service.get(session, web.path_int(request))
+        await web.authorize(request, "view", project_service.resource(project))
+        data = await provider.project_preview_data(session, project.id)
+    body = await provider.task_preview(web.state(request).storage, data, f"project {project.id}")
+    return body_response(request, body, data.chunks_updated_date)
+
+
+routes = [
+    ("/api/tasks/{id:int}/data", task_data, ["GET"]),
+    ("/api/jobs/{id:int}/data", job_data, ["GET"]),
+    ("/api/tasks/{id:int}/data/meta", task_meta, ["GET"]),
+    ("/api/tasks/{id:int}/data/meta", update_task_meta, ["PATCH"]),
+    ("/api/jobs/{id:int}/data/meta", job_meta, ["GET"]),
+    ("/api/jobs/{id:int}/data/meta", update_job_meta, ["PATCH"]),
+    ("/api/tasks/{id:int}/preview", task_preview, ["GET"]),
+    ("/api/jobs/{id:int}/preview", job_preview, ["GET"]),
+    ("/api/projects/{id:int}/preview", project_preview, ["GET"]),
+]
