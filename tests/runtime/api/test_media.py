@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import update
 
-from annota.core.db.tables import Frame, Task
-from annota.core.media import layout
+from annota.core.db.tables import Task
 from tests.runtime.api.conftest import make_jpeg
 
 VALUES = (0, 50, 100, 150, 200, 250)
@@ -205,32 +204,49 @@ def test_deleted_frames(alice, make_media_task):
     assert alice.patch(meta_url, json={}).json()["deleted_frames"] == [1, 3]
 
 
-def test_context_images(alice, make_media_task, annota_client, run_async):
-    task_id = make_media_task(alice, images(2))
+def test_context_images(alice, make_media_task):
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as writer:
+        for name, content in images(2):
+            writer.writestr(name, content)
+        writer.writestr("related_images/img_1_jpg/right.jpg", b"right image")
+        writer.writestr("related_images/img_1_jpg/left.png", b"left image")
+    task_id = make_media_task(alice, [("scene.zip", archive.getvalue())])
     url = f"/api/tasks/{task_id}/data"
-    missing = get_data(alice, url, type="context_image", number=1)
-    assert missing.status_code == 404 and "Frame 1" in missing.text
-    data_id = alice.get(f"/api/tasks/{task_id}").json()["data"]
-    state = annota_client.app.state.annota
-
-    async def attach() -> None:
-        await state.storage.put(layout.context_image(data_id, 1, "left.png"), b"left image")
-        await state.storage.put(layout.context_image(data_id, 1, "right.jpg"), b"right image")
-        async with state.sessionmaker.begin() as session:
-            await session.execute(
-                update(Frame)
-                .where(Frame.data_id == data_id, Frame.frame == 1)
-                .values(related_files='["right.jpg", "left.png"]')
-            )
-
-    run_async(attach)
+    missing = get_data(alice, url, type="context_image", number=0)
+    assert missing.status_code == 404 and "Frame 0" in missing.text
     response = get_data(alice, url, type="context_image", number=1)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/zip"
-    assert zip_members(response.content) == [("right.jpg", b"right image"), ("left.png", b"left image")]
+    assert zip_members(response.content) == [("left.png", b"left image"), ("right.jpg", b"right image")]
     assert_checksum(response)
     frames = alice.get(f"/api/tasks/{task_id}/data/meta").json()["frames"]
-    assert (frames[1]["related_files"], frames[1]["has_related_context"]) == (2, True)
+    assert [(f["name"], f["related_files"], f["has_related_context"]) for f in frames] == [
+        ("img_0.jpg", 0, False),
+        ("img_1.jpg", 2, True),
+    ]
+
+
+def test_video_meta_has_one_frame_entry(alice, make_media_task, tmp_path):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for number in range(6):
+        writer.write(np.full((48, 64, 3), number * 40, dtype=np.uint8))
+    writer.release()
+    task_id = make_media_task(alice, [("clip.avi", path.read_bytes())], start_frame=1, frame_filter="step=2")
+    meta = alice.get(f"/api/tasks/{task_id}/data/meta").json()
+    assert meta["frames"] == [
+        {"name": "clip.avi", "width": 64, "height": 48, "related_files": 0, "has_related_context": False}
+    ]
+    assert (meta["size"], meta["start_frame"], meta["stop_frame"], meta["frame_filter"]) == (
+        3,
+        1,
+        5,
+        "step=2",
+    )
+    # relative frame 2 is source frame 5, drawn at gray level 200
+    frame = get_data(alice, f"/api/tasks/{task_id}/data", type="frame", number=2, quality="original")
+    assert frame.headers["content-type"] == "image/jpeg" and abs(gray(frame.content) - 200) < 4
 
 
 def test_previews(alice, make_media_task, annota_client, run_async):
