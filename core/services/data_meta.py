@@ -7,28 +7,20 @@ frames in the task's list, so frames of other jobs keep their state.
 
 from __future__ import annotations
 
-import re
-
 import msgspec
 from sqlalchemy import select
 from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from annota.core.db.tables import Frame, Job, Task
+from annota.core.media.sorting import parse_frame_step
 from annota.core.schemas.data import DataMetaRead, DataMetaWrite, FrameMeta
 from annota.core.services import tasks as task_service
 from annota.core.services.frames import Media, check_frame
 
-_STEP = re.compile(r"step\s*=\s*([1-9]\d*)")
 _ints = msgspec.json.Decoder(list[int])
 _names = msgspec.json.Decoder(list[str])
 _encoder = msgspec.json.Encoder()
-
-
-def frame_step(frame_filter: str) -> int:
-    """The ``N`` of a ``step=N`` frame filter (1 without one)."""
-    match = _STEP.search(frame_filter or "")
-    return int(match.group(1)) if match else 1
 
 
 def deleted_frames(media: Media) -> list[int]:
@@ -41,24 +33,26 @@ async def _frames(session: AsyncSession, media: Media) -> list[FrameMeta]:
     query = select(Frame).where(Frame.data_id == media.data.id).order_by(Frame.frame)
     if not media.frames:
         return []
-    if media.data.media_kind == "video":
-        # one element for a video: all its frames have the first one's size
-        query = query.where(Frame.frame == media.frames[0])
-    elif isinstance(media.frames, range):
+    if isinstance(media.frames, range):
         query = query.where(Frame.frame >= media.frames[0], Frame.frame <= media.frames[-1])
     else:
         query = query.where(Frame.frame.in_(list(media.frames)))
     rows = (await session.execute(query)).scalars()
+    # CVAT lists one element for a video, whose chunks are videos; here every chunk is an image
+    # set, and clients reading image sets (cvat-sdk's datasets, auto-annotation) need one element
+    # per frame, so a video's frames are listed one by one, named after their source frame
+    video = media.data.media_kind == "video"
     result = []
     for row in rows:
         related = len(_names.decode(row.related_files or "[]"))
-        result.append(FrameMeta(row.path, row.width, row.height, related, related > 0))
+        name = f"frame_{row.real_frame:06d}" if video else row.path
+        result.append(FrameMeta(name, row.width, row.height, related, related > 0))
     return result
 
 
 async def read(session: AsyncSession, media: Media) -> DataMetaRead:
     data = media.data
-    step = frame_step(data.frame_filter)
+    step = parse_frame_step(data.frame_filter)
     first, last = (media.frames[0], media.frames[-1]) if media.frames else (0, 0)
     return DataMetaRead(
         chunks_updated_date=data.chunks_updated_date,
@@ -97,4 +91,4 @@ async def update(session: AsyncSession, task: Task, media: Media, change: DataMe
     return await read(session, media)
 
 
-__all__ = ["deleted_frames", "frame_step", "read", "update"]
+__all__ = ["deleted_frames", "read", "update"]

@@ -227,7 +227,7 @@ def test_context_images(alice, make_media_task):
     ]
 
 
-def test_video_meta_has_one_frame_entry(alice, make_media_task, tmp_path):
+def test_video_meta_lists_every_frame(alice, make_media_task, tmp_path):
     path = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
     for number in range(6):
@@ -235,8 +235,16 @@ def test_video_meta_has_one_frame_entry(alice, make_media_task, tmp_path):
     writer.release()
     task_id = make_media_task(alice, [("clip.avi", path.read_bytes())], start_frame=1, frame_filter="step=2")
     meta = alice.get(f"/api/tasks/{task_id}/data/meta").json()
+    # one element per frame: the chunks are image sets, which clients read frame by frame
     assert meta["frames"] == [
-        {"name": "clip.avi", "width": 64, "height": 48, "related_files": 0, "has_related_context": False}
+        {
+            "name": f"frame_{n:06d}",
+            "width": 64,
+            "height": 48,
+            "related_files": 0,
+            "has_related_context": False,
+        }
+        for n in (1, 3, 5)
     ]
     assert (meta["size"], meta["start_frame"], meta["stop_frame"], meta["frame_filter"]) == (
         3,
