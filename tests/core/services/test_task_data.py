@@ -188,6 +188,14 @@ def _tar_with_symlink() -> bytes:
     return buffer.getvalue()
 
 
+def _truncated_video() -> bytes:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        video = make_video(Path(directory) / "clip.avi", frames=12)
+    return video[: len(video) // 2]
+
+
 def _zip(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
@@ -204,11 +212,12 @@ def _zip(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> by
         ([("notes.txt", b"hello")], "notes.txt: unsupported media type"),
         ([("a.jpg", make_jpeg()), ("v.avi", b"RIFF0000AVI garbage")], "cannot be mixed"),
         ([("v.avi", b"RIFF0000AVI garbage")], "v.avi"),
+        ([("cut.avi", _truncated_video())], "cut.avi"),
         ([("slip.zip", _zip({"../evil.jpg": make_jpeg()}))], "../evil.jpg"),
         ([("links.tar.gz", _tar_with_symlink())], "evil.jpg"),
         ([("bomb.zip", _zip({"zeros.jpg": bytes(3 * 1024 * 1024)}, zipfile.ZIP_DEFLATED))], "bomb.zip"),
     ],
-    ids=["corrupt", "truncated", "unsupported", "mixed", "bad-video", "zip-slip", "symlink", "zip-bomb"],
+    ids=str.split("corrupt truncated unsupported mixed bad-video truncated-video zip-slip symlink zip-bomb"),
 )
 def test_bad_media_fails_the_request_and_leaves_nothing(
     user_client, run_async, annota_settings, files, reason
