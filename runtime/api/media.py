@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -144,55 +145,64 @@ def body_response(
 # --- data -------------------------------------------------------------------------------------
 
 
-async def _data_response(request: Request, media: provider.Media, names: list[str] | None) -> Response:
+@dataclass(frozen=True)
+class DataQuery:
+    """What ``GET .../data`` asks for, checked before anything is looked up."""
+
+    kind: str
+    number: int
+    quality: Quality
+
+    @classmethod
+    def parse(cls, request: Request) -> DataQuery:
+        return cls(_choice(request, "type", DATA_TYPES), _number(request), _quality(request))
+
+
+async def _data_response(
+    request: Request, load: Callable[[AsyncSession], Awaitable[provider.Media]]
+) -> Response:
+    """The chunk, frame or context images ``DataQuery`` names, of the media ``load`` returns once
+    it has authorized the caller."""
+    query = DataQuery.parse(request)
+    async with web.transaction(request) as session:
+        media = await load(session)
+        # the names are read while the session is open
+        names = (
+            await provider.context_names(session, media, query.number)
+            if query.kind == "context_image"
+            else []
+        )
     storage: StorageBackend = web.state(request).storage
-    kind = _choice(request, "type", DATA_TYPES)
-    number = _number(request)
-    quality = _quality(request)
     body: provider.Body
-    if kind == "chunk":
-        body = await provider.chunk(storage, media, quality, number)
-    elif kind == "frame":
-        body = await provider.frame(storage, media, quality, number)
+    if query.kind == "chunk":
+        body = await provider.chunk(storage, media, query.quality, query.number)
+    elif query.kind == "frame":
+        body = await provider.frame(storage, media, query.quality, query.number)
     else:
-        assert names is not None
-        body = await provider.context_images(storage, media, number, names)
+        body = await provider.context_images(storage, media, query.number, names)
     return body_response(request, body, media.updated_date())
-
-
-async def _context_names(request: Request, session: AsyncSession, media: provider.Media) -> list[str] | None:
-    """The context image names when they are asked for (read while the session is open)."""
-    if _choice(request, "type", DATA_TYPES) != "context_image":
-        return None
-    return await provider.context_names(session, media, _number(request))
 
 
 @web.operation("Get a task's chunk, frame or context images", tags=["tasks"], query=DATA_QUERY,
                responses=DATA_RESPONSES)  # fmt: skip
 async def task_data(request: Request) -> Response:
-    _choice(request, "type", DATA_TYPES)
-    _number(request)
-    _quality(request)
-    async with web.transaction(request) as session:
+    async def load(session: AsyncSession) -> provider.Media:
         task = await task_service.get(session, web.path_int(request))
         await web.authorize(request, "view:data", await task_service.resource(session, task))
-        media = await provider.task_media(session, task)
-        names = await _context_names(request, session, media)
-    return await _data_response(request, media, names)
+        return await provider.task_media(session, task)
+
+    return await _data_response(request, load)
 
 
 @web.operation("Get a job's chunk, frame or context images", tags=["jobs"], query=DATA_QUERY,
                responses=DATA_RESPONSES)  # fmt: skip
 async def job_data(request: Request) -> Response:
-    _choice(request, "type", DATA_TYPES)
-    _number(request)
-    _quality(request)
-    async with web.transaction(request) as session:
+    async def load(session: AsyncSession) -> provider.Media:
         job = await job_service.get(session, web.path_int(request))
         await web.authorize(request, "view:data", await job_service.resource(session, job))
-        media = await provider.job_media(session, job)
-        names = await _context_names(request, session, media)
-    return await _data_response(request, media, names)
+        return await provider.job_media(session, job)
+
+    return await _data_response(request, load)
 
 
 # --- data/meta --------------------------------------------------------------------------------
