@@ -46,6 +46,17 @@ class LiveServer:
             timeout=60,
         )
 
+    def cvat_cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """The unmodified ``cvat-cli``, signed in as the administrator."""
+        server = ["--server-host", "http://127.0.0.1", "--server-port", str(self.port)]
+        return subprocess.run(
+            [str(BIN / "cvat-cli"), *server, "--auth", f"{ADMIN[0]}:{ADMIN[1]}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+        )
+
     def start(self, *args: str) -> subprocess.Popen[bytes]:
         log = open(self.data_dir / f"{args[0]}-{len(self.processes)}.log", "wb")
         process = subprocess.Popen(

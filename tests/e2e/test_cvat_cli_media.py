@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,6 @@ from tests.e2e.conftest import ADMIN, LiveServer
 
 pytestmark = pytest.mark.slow
 
-CVAT_CLI = str(Path(sys.executable).parent / "cvat-cli")
 WIDTH, HEIGHT = 96, 64
 FRAME_COUNT = {"images": 5, "video": 10}
 LABELS = json.dumps([{"name": "car"}, {"name": "person"}])
@@ -82,32 +80,13 @@ def write_video(directory: Path, frames: list[DrawnFrame]) -> list[Path]:
     return [path]
 
 
-def cli(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            CVAT_CLI,
-            "--server-host",
-            "http://127.0.0.1",
-            "--server-port",
-            str(server.port),
-            "--auth",
-            f"{ADMIN[0]}:{ADMIN[1]}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=server.env,
-    )
-
-
 def ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, f"{result.args}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     return result.stdout
 
 
 def listed_ids(server: LiveServer) -> list[int]:
-    return [int(line) for line in ok(cli(server, "task", "ls")).split()]
+    return [int(line) for line in ok(server.cvat_cli("task", "ls")).split()]
 
 
 def assert_frame_file(path: Path, frame: DrawnFrame) -> None:
@@ -154,8 +133,7 @@ def test_cli_creates_serves_annotates_and_deletes_media_tasks(
     media = write_images(media_dir, frames) if kind == "images" else write_video(media_dir, frames)
 
     created = ok(
-        cli(
-            live_server,
+        live_server.cvat_cli(
             "task",
             "create",
             f"{kind} task",
@@ -169,14 +147,14 @@ def test_cli_creates_serves_annotates_and_deletes_media_tasks(
     )
     task_id = int(created.split()[-1])
     assert task_id in listed_ids(live_server)
-    listed = {t["id"]: t for t in json.loads(ok(cli(live_server, "task", "ls", "--json")))}
+    listed = {t["id"]: t for t in json.loads(ok(live_server.cvat_cli("task", "ls", "--json")))}
     assert listed[task_id]["name"] == f"{kind} task"
     assert listed[task_id]["size"] == len(frames)
 
     last = len(frames) - 1
     for quality in ("original", "compressed"):
         out = tmp_path / quality
-        ok(cli(live_server, "task", "frames", str(task_id), "0", "1", str(last), "--outdir", str(out),
+        ok(live_server.cvat_cli("task", "frames", str(task_id), "0", "1", str(last), "--outdir", str(out),
                "--quality", quality))  # fmt: skip
         for number in (0, 1, last):
             saved = sorted(out.glob(f"task_{task_id}_frame_{number:06d}.*"))
@@ -185,13 +163,13 @@ def test_cli_creates_serves_annotates_and_deletes_media_tasks(
 
     function = tmp_path / "bright_box.py"
     function.write_text(DETECTION_FUNCTION)
-    ok(cli(live_server, "task", "auto-annotate", str(task_id), "--function-file", str(function)))
+    ok(live_server.cvat_cli("task", "auto-annotate", str(task_id), "--function-file", str(function)))
     assert_auto_rectangles(live_server, task_id, frames)
-    ok(cli(live_server, "task", "auto-annotate", str(task_id), "--function-file", str(function),
+    ok(live_server.cvat_cli("task", "auto-annotate", str(task_id), "--function-file", str(function),
            "--clear-existing"))  # fmt: skip
     assert_auto_rectangles(live_server, task_id, frames)
 
-    ok(cli(live_server, "task", "delete", str(task_id)))
+    ok(live_server.cvat_cli("task", "delete", str(task_id)))
     assert task_id not in listed_ids(live_server)
     gone = httpx.get(f"{live_server.url}/api/tasks/{task_id}", auth=ADMIN, timeout=30)
     assert gone.status_code == 404, gone.text

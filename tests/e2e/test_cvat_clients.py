@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from cvat_sdk import make_client
@@ -16,27 +13,6 @@ from cvat_sdk.api_client import models
 from tests.e2e.conftest import ADMIN, LiveServer
 
 pytestmark = pytest.mark.slow
-
-CVAT_CLI = str(Path(sys.executable).parent / "cvat-cli")
-
-
-def cli(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            CVAT_CLI,
-            "--server-host",
-            "http://127.0.0.1",
-            "--server-port",
-            str(server.port),
-            "--auth",
-            f"{ADMIN[0]}:{ADMIN[1]}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=server.env,
-    )
 
 
 def test_sdk_and_cli_manage_projects_and_tasks(
@@ -77,9 +53,9 @@ def test_sdk_and_cli_manage_projects_and_tasks(
         assert sorted(t.name for t in client.tasks.list()) == ["crows", "in project"]
         assert [p.name for p in client.projects.list()] == ["birds"]
 
-    listed = cli(live_server, "task", "ls", "--json")
+    listed = live_server.cvat_cli("task", "ls", "--json")
     assert listed.returncode == 0, listed.stderr
     assert sorted(t["name"] for t in json.loads(listed.stdout)) == ["crows", "in project"]
-    plain = cli(live_server, "task", "ls")
+    plain = live_server.cvat_cli("task", "ls")
     assert plain.returncode == 0, plain.stderr
     assert sorted(int(line) for line in plain.stdout.split()) == sorted([task.id, in_project.id])
