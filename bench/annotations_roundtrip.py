@@ -13,11 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,13 +24,12 @@ from typing import Any
 import httpx2 as httpx
 import msgspec
 import psycopg
-import uvicorn
+from serving import serving
 
 from annota.core.db.engine import create_engine
 from annota.core.db.tables import Data, Job, Segment, Task
 from annota.core.schemas.annotations import LabeledData
 from annota.core.services import users as user_service
-from annota.runtime.app import create_app
 from annota.runtime.settings import Settings, finalize
 from annota.testing.databases import (
     create_postgres_database,
@@ -48,13 +45,6 @@ SHAPE_COLUMNS = (
     "job_id", "label_id", "frame", "type", "group", "source", "score", "occluded", "outside", "z_order",
     "rotation", "points", "attributes",
 )  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def prepare(database_url: str) -> tuple[int, list[int]]:
@@ -211,16 +201,8 @@ def run_bench(url: str, directory: Path, count: int, repeat: int) -> dict[str, f
     settings = finalize(
         Settings(data_dir=str(directory / "data"), database_url=url, secret_key="bench-secret")
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=("bench", PASSWORD), timeout=600)
+    with serving(settings) as base_url:
+        client = httpx.Client(base_url=base_url, auth=("bench", PASSWORD), timeout=600)
         labels = [
             {
                 "name": "car",
@@ -257,9 +239,6 @@ def run_bench(url: str, directory: Path, count: int, repeat: int) -> dict[str, f
         raw.connection.close()
         client.close()
         return results
-    finally:
-        server.should_exit = True
-        thread.join()
 
 
 def main() -> int:

@@ -17,10 +17,8 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import zipfile
@@ -34,12 +32,11 @@ from typing import Any
 import cv2
 import httpx2 as httpx
 import numpy as np
-import uvicorn
 from PIL import Image
+from serving import serving
 
 from annota.core.db.engine import create_engine
 from annota.core.services import users as user_service
-from annota.runtime.app import create_app
 from annota.runtime.settings import Settings, finalize
 from annota.testing.databases import (
     create_postgres_database,
@@ -55,13 +52,6 @@ WIDTH, HEIGHT = 1920, 1080
 IMAGE_QUALITY = 70
 #: cvat-sdk puts files into one Upload-Multiple request up to this many bytes
 MAX_REQUEST_SIZE = 100 * 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- media ------------------------------------------------------------------------------------
@@ -143,22 +133,11 @@ def running_server(database: str, directory: Path) -> Iterator[Server]:
         _create_user(url)
         data_dir = directory / "data"
         settings = finalize(Settings(data_dir=str(data_dir), database_url=url, secret_key="bench-secret"))
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        try:
-            with httpx.Client(
-                base_url=f"http://127.0.0.1:{port}", auth=("bench", PASSWORD), timeout=600
-            ) as client:
-                yield Server(client, data_dir / "storage")
-        finally:
-            server.should_exit = True
-            thread.join()
+        with (
+            serving(settings) as base_url,
+            httpx.Client(base_url=base_url, auth=("bench", PASSWORD), timeout=600) as client,
+        ):
+            yield Server(client, data_dir / "storage")
     finally:
         if database != "sqlite":
             drop_postgres_database(POSTGRES_SERVER_URL, url)
