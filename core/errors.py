@@ -2,7 +2,8 @@
 
 AnnotaError
 ├── ValidationError      400  bad input; ``detail`` maps field names to messages
-│   └── MediaError            a media file that cannot be used (corrupt, unsupported, unsafe archive)
+│   ├── MediaError            a media file that cannot be used (corrupt, unsupported, unsafe archive)
+│   └── FormatError           a dataset file that does not follow its format (names file, line, annotation)
 ├── NotAuthenticated     401  missing or wrong credentials
 ├── PermissionDenied     403  authenticated, but the policy says no
 ├── NotFound             404  no such object (or not visible to the caller)
@@ -49,6 +50,52 @@ class ValidationError(AnnotaError):
 
 class MediaError(ValidationError):
     """A media file that cannot be used; the message names the file (and the archive member)."""
+
+
+class FormatError(ValidationError):
+    """A dataset or annotation file that does not follow its format.
+
+    The message is prefixed with where the problem is: the file, then a line (and column) for text
+    formats or a JSON pointer, then the item and the annotation, e.g.
+    ``annotations/instances_default.json: /annotations/12: annotation 12: bbox has a negative width``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        pointer: str | None = None,
+        item: str | None = None,
+        annotation: int | str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.pointer = pointer
+        self.item = item
+        self.annotation = annotation
+        super().__init__(self.located())
+
+    def located(self) -> str:
+        where: list[str] = []
+        if self.file:
+            position = self.file
+            if self.line is not None:
+                position += f":{self.line}"
+                if self.column is not None:
+                    position += f":{self.column}"
+            where.append(position)
+        if self.pointer:
+            where.append(self.pointer)
+        if self.item is not None:
+            where.append(f"item {self.item!r}")
+        if self.annotation is not None:
+            where.append(f"annotation {self.annotation}")
+        return ": ".join([*where, self.message])
 
 
 class NotAuthenticated(AnnotaError):

@@ -74,6 +74,23 @@ def register_storage_backends(register: Any) -> None:
 
 
 @hookspec
+def register_formats(register: Any) -> None:
+    """Add dataset formats (import, export or both).
+
+    Call ``register(annota.core.formats.registry.Format(...))`` once per format. A format has an exact
+    display name ``"<name> <version>"`` (``"COCO 1.0"``), unique across plugins, declares what it
+    carries (``carries``: tags, shape types, masks, skeletons, tracks, attributes, images...), and
+    may give a ``detect(root) -> confidence`` for auto-detection. An exporter is
+    ``export(dataset, output, options)``: it reads ``dataset`` (an ``annota.core.formats.model.Dataset``,
+    streamed frame by frame) and writes files into ``output``. An importer is ``load(root, options)``:
+    it reads the directory ``root`` and returns a ``Dataset`` (usually a ``StreamedDataset``) whose
+    items are bound to frames by name, or by index where the format has no names. Errors are
+    ``annota.core.errors.FormatError`` naming the file, line or JSON pointer and the annotation.
+    The same formats serve the API's import/export and ``annota convert``.
+    """
+
+
+@hookspec
 def register_commands(register: Any) -> None:
     """Add sub-commands to the ``annota`` command line: call ``register(click_command)``."""
 

@@ -98,6 +98,8 @@ class JobContext:
     attempt: int = 1
     #: the server's storage backend (``annota.core.storage.StorageBackend``)
     storage: Any = None
+    #: the dataset formats (``annota.core.formats.registry.FormatRegistry``)
+    formats: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     async def set_progress(self, progress: float, message: str | None = None) -> None:

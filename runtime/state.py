@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from annota.core.db import migrate
 from annota.core.db.engine import create_engine, create_sessionmaker
 from annota.core.errors import ConfigError
+from annota.core.formats.registry import FormatRegistry
 from annota.core.plugins import PluginManager
 from annota.core.queue import JobContext, JobRegistry, QueueBackend
-from annota.core.services import task_data
+from annota.core.services import dataset_jobs, task_data
 from annota.core.storage import StorageBackend, StorageRegistry
 from annota.runtime import housekeeping
 from annota.runtime.api import CORE_ROUTES
@@ -49,6 +50,7 @@ class AppState:
     storage: StorageBackend
     routes: list[PluginRoute] = field(default_factory=list)
     queue: QueueBackend | None = None
+    formats: FormatRegistry = field(default_factory=FormatRegistry)
 
     def job_context(self, request_id: str, attempt: int) -> JobContext:
         return JobContext(
@@ -58,6 +60,7 @@ class AppState:
             plugins=self.plugins,
             attempt=attempt,
             storage=self.storage,
+            formats=self.formats,
         )
 
 
@@ -105,7 +108,14 @@ def collect_jobs(plugins: PluginManager) -> JobRegistry:
     registry = JobRegistry()
     housekeeping.register(registry)
     task_data.register(registry)
+    dataset_jobs.register(registry)
     plugins.collect("register_jobs", registry.register)
+    return registry
+
+
+def collect_formats(plugins: PluginManager) -> FormatRegistry:
+    registry = FormatRegistry()
+    plugins.collect("register_formats", registry.register)
     return registry
 
 
@@ -150,6 +160,7 @@ async def open_state(
     try:
         jobs = collect_jobs(plugins)
         routes = collect_routes(plugins)
+        formats = collect_formats(plugins)
         storage = await create_storage(settings, plugins, storage_backends)
     except BaseException:
         await engine.dispose()
@@ -163,6 +174,7 @@ async def open_state(
         storage_backends=storage_backends,
         storage=storage,
         routes=routes,
+        formats=formats,
     )
     return state
 

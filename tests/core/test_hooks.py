@@ -276,6 +276,61 @@ def test_storage_backend_names_are_unique_across_plugins(annota_settings: Settin
     assert "plugin impostor" in message and "plugin local" in message
 
 
+# --- register_formats -------------------------------------------------------------------------
+
+
+def _export_names(dataset: Any, output: Any, options: Any) -> None:
+    with output.open_text("names.txt") as out:
+        for item in dataset.items():
+            out.write(item.name + "\n")
+
+
+class FormatPlugin:
+    @hookimpl
+    def register_formats(self, register: Any) -> None:
+        from annota.core.formats.registry import Format
+
+        register(Format(name="Names", version="0.1", exporter=_export_names, carries=frozenset({"images"}),
+                        aliases=("names",)))  # fmt: skip
+
+
+@with_plugin(FormatPlugin)
+def test_hook_register_formats(annota_plugins: dict[str, Any], annota_settings: Settings) -> None:
+    app = create_app(annota_settings, extra_plugins=annota_plugins)
+    with TestClient(app) as client:
+        state: AppState = app.state.annota
+        fmt = state.formats.get("Names 0.1", direction="export")
+        assert fmt.plugin == PLUGIN and state.formats.find("NAMES") is fmt
+        with pytest.raises(Exception, match="cannot import"):
+            state.formats.get("names", direction="import")
+        del client
+
+
+@pytest.mark.parametrize(
+    ("fmt", "message"),
+    [
+        ({"name": "Names", "version": "0.1"}, "already taken by format 'Names 0.1' of plugin"),
+        ({"name": "Other", "version": "1.0", "carries": frozenset({"hovercraft"})}, "unknown capabilities"),
+        ({"name": "Empty", "version": "1.0", "exporter": None}, "neither an exporter nor an importer"),
+    ],
+)
+def test_bad_format_registrations_name_the_plugin(
+    annota_settings: Settings, fmt: dict[str, Any], message: str
+) -> None:
+    from annota.core.formats.registry import Format
+
+    class Clash:
+        @hookimpl
+        def register_formats(self, register: Any) -> None:
+            register(Format(**{"exporter": _export_names, **fmt}))
+
+    app = create_app(annota_settings, extra_plugins={PLUGIN: FormatPlugin(), "clash": Clash()})
+    with pytest.raises(ConfigError) as error:
+        start(app)
+    detail = str(error.value.detail)
+    assert message in detail and "plugin clash" in detail, detail
+
+
 # --- register_commands ------------------------------------------------------------------------
 
 COMMAND_PLUGIN = """

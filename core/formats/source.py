@@ -1,0 +1,44 @@
+"""Where an importer reads from: an upload or a path made into a directory.
+
+An archive is extracted safely (zip-slip, links, bombs refused by ``core.media.archives``); a
+single file (``instances.json``, ``annotations.xml``) is placed alone in a fresh directory under its
+own name; a directory is used as it is. Importers always receive a directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from annota.core.errors import ValidationError
+from annota.core.media.archives import ArchiveLimits, extract_archive, is_archive_name
+
+#: used when the caller sets no limits (``annota convert``): generous, but not unbounded
+DEFAULT_LIMITS = ArchiveLimits(max_total_size=64 * 1024**3, max_members=5_000_000)
+
+
+def prepare_input(
+    path: Path, workdir: Path, *, name: str | None = None, limits: ArchiveLimits = DEFAULT_LIMITS
+) -> Path:
+    """The directory an importer reads for ``path``; ``workdir`` must be an empty directory owned
+    by the caller (it holds what is extracted or linked). ``name`` is the user-facing file name."""
+    name = name or path.name
+    if path.is_dir():
+        return path
+    if not path.is_file():
+        raise ValidationError(f"{name}: no such file or directory")
+    root = workdir / "dataset"
+    root.mkdir(parents=True, exist_ok=True)
+    if is_archive_name(name):
+        extract_archive(path, name, root, limits)
+        return root
+    target = root / Path(name).name
+    try:
+        os.link(path, target)
+    except OSError:
+        shutil.copyfile(path, target)
+    return root
+
+
+__all__ = ["DEFAULT_LIMITS", "prepare_input"]

@@ -1,0 +1,1 @@
+"""The built-in dataset formats, one plugin module per format family (see ``docs/formats.md``)."""
