@@ -16,23 +16,46 @@ QUALITIES: tuple[Quality, ...] = ("original", "compressed")
 # --- uploads, before ``Upload-Finish`` --------------------------------------------------------
 
 
-def upload_prefix(task_id: int) -> str:
-    """Everything uploaded for a task's data and not processed yet."""
-    return f"uploads/tasks/{task_id}/"
+#: an upload area: a task's data uploads (by task id) or any other prefix (``import_upload_area``)
+UploadArea = int | str
 
 
-def upload_file(task_id: int, name: str) -> str:
+def upload_prefix(area: UploadArea) -> str:
+    """Everything uploaded to an area and not processed yet; an ``int`` is a task's data uploads."""
+    return f"uploads/tasks/{area}/" if isinstance(area, int) else area
+
+
+def import_upload_area(kind: str, target: str, target_id: int | None, user_id: int) -> str:
+    """Where one user's upload for an import lands: ``kind`` is ``annotations``, ``dataset`` or
+    ``backup``; backups restore into no existing object (``target_id`` None)."""
+    where = f"{target}s/{target_id}" if target_id is not None else f"{target}s"
+    return f"uploads/{kind}/{where}/{user_id}/"
+
+
+def upload_file(area: UploadArea, name: str) -> str:
     """A complete uploaded file (Upload-Multiple, one-shot or a finished TUS upload)."""
-    return f"{upload_prefix(task_id)}files/{name}"
+    return f"{upload_prefix(area)}files/{name}"
 
 
-def upload_files_prefix(task_id: int) -> str:
-    return f"{upload_prefix(task_id)}files/"
+def upload_files_prefix(area: UploadArea) -> str:
+    return f"{upload_prefix(area)}files/"
 
 
-def tus_prefix(task_id: int, file_id: str) -> str:
+def tus_prefix(area: UploadArea, file_id: str) -> str:
     """A TUS upload in progress: ``info.json`` plus one ``parts/<offset>`` object per PATCH."""
-    return f"{upload_prefix(task_id)}tus/{file_id}/"
+    return f"{upload_prefix(area)}tus/{file_id}/"
+
+
+# --- dataset exports ------------------------------------------------------------------------
+
+
+def exports_prefix() -> str:
+    return "exports/"
+
+
+def export_file(target: str, target_id: int, key: str) -> str:
+    """A finished export (dataset, annotations or backup), named by what it was made from."""
+    return f"exports/{target}s/{target_id}/{key}.zip"
 
 
 # --- processed media --------------------------------------------------------------------------
