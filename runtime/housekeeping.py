@@ -1,5 +1,6 @@
 """Periodic clean-up of what expires on its own: finished background requests past their expiry
-date, expired sign-in sessions, media left by interrupted task creations and abandoned uploads.
+date, expired sign-in sessions, media left by interrupted task creations, abandoned uploads and
+expired exports.
 
 It runs hourly whichever queue backend is in use (an arq cron job in ``annota worker``, an asyncio
 task in the in-process runner) and is also a registered job on the ``utils`` queue, so it can be
@@ -9,13 +10,14 @@ started as a request like any other.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from annota.core.queue import JobContext, JobRegistry, JobResult
+from annota.core.services import dataset_jobs, task_data
 from annota.core.services import requests as request_service
-from annota.core.services import task_data
 from annota.core.services import users as user_service
 from annota.core.storage import StorageBackend
 
@@ -26,8 +28,11 @@ INTERVAL = 3600
 JOB_NAME = "annota.housekeeping"
 
 
-async def prune(sessionmaker: async_sessionmaker[AsyncSession], storage: StorageBackend) -> int:
-    """Delete expired requests and sessions and leftover media; returns how many requests were removed."""
+async def prune(
+    sessionmaker: async_sessionmaker[AsyncSession], storage: StorageBackend, export_ttl: float = 24 * 3600
+) -> int:
+    """Delete expired requests and sessions, leftover media and expired exports; returns how many
+    requests were removed."""
     async with sessionmaker.begin() as session:
         removed = await request_service.prune_expired(session)
         await user_service.prune_sessions(session)
@@ -36,11 +41,14 @@ async def prune(sessionmaker: async_sessionmaker[AsyncSession], storage: Storage
     leftovers = await task_data.prune_leftovers(sessionmaker, storage)
     if leftovers:
         logger.info("housekeeping removed %d leftover media objects", leftovers)
+    exports = await dataset_jobs.prune_exports(storage, dt.timedelta(seconds=export_ttl))
+    if exports:
+        logger.info("housekeeping removed %d expired exports", exports)
     return removed
 
 
 async def housekeeping_job(ctx: JobContext) -> JobResult:
-    removed = await prune(ctx.sessionmaker, ctx.storage)
+    removed = await prune(ctx.sessionmaker, ctx.storage, ctx.settings.export_ttl)
     return JobResult(message=f"Removed {removed} expired requests.")
 
 
@@ -50,12 +58,15 @@ def register(registry: JobRegistry) -> None:
 
 
 async def run_periodically(
-    sessionmaker: async_sessionmaker[AsyncSession], storage: StorageBackend, interval: float = INTERVAL
+    sessionmaker: async_sessionmaker[AsyncSession],
+    storage: StorageBackend,
+    interval: float = INTERVAL,
+    export_ttl: float = 24 * 3600,
 ) -> None:
     """Clean up now and then every ``interval`` seconds, until cancelled."""
     while True:
         try:
-            await prune(sessionmaker, storage)
+            await prune(sessionmaker, storage, export_ttl)
         except Exception:
             # a database hiccup must not end the loop: the next round tries again
             logger.exception("housekeeping failed")

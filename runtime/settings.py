@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     session_max_age: int = 14 * 24 * 3600
     #: how long finished background requests are listed, in seconds
     request_ttl: int = 24 * 3600
+    #: how long a finished export (dataset, annotations, backup) is kept for download and reuse, in seconds
+    export_ttl: int = 24 * 3600
     #: concurrent jobs per queue in the in-process runner
     inprocess_concurrency: int = 2
     #: if set, no background job runs longer than this many seconds, whatever its own limit. With

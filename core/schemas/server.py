@@ -21,3 +21,18 @@ class PluginsRead(msgspec.Struct, rename={"analytics": "ANALYTICS", "models": "M
     analytics: bool
     models: bool
     plugins: list[dict[str, Any]]
+
+
+class DatasetFormat(msgspec.Struct):
+    """One entry of ``GET /api/server/annotation/formats``."""
+
+    name: str
+    ext: str
+    version: str
+    enabled: bool
+    dimension: str
+
+
+class DatasetFormats(msgspec.Struct):
+    importers: list[DatasetFormat]
+    exporters: list[DatasetFormat]

@@ -366,11 +366,19 @@ async def read_job(session: AsyncSession, job_id: int) -> JobRows:
             # '...,"elements":[]}' becomes '...,"elements":[child,child]}'
             wire = f"{wire[:-2]}{','.join(children)}]}}"
         result.shapes.append(Framed(frame, Raw(wire)))
+    result.tracks = await read_job_tracks(session, job_id)
+    return result
+
+
+async def read_job_tracks(session: AsyncSession, job_id: int) -> list[TrackOut]:
+    """The tracks of a job with their elements and keyframes, in id order."""
+    Raw = msgspec.Raw
+    top_tracks: list[TrackOut] = []
     tracks: dict[int, SubTrackOut] = {}
     for id_, label, frame, group, source, attributes, parent in await _select(session, _TRACKS_SQL, job_id):
         if parent is None:
             top = TrackOut(id_, label, frame, group, source, [], Raw(attributes), [])
-            result.tracks.append(top)
+            top_tracks.append(top)
             tracks[id_] = top
         else:
             sub_track = SubTrackOut(id_, label, frame, group, source, [], Raw(attributes))
@@ -384,4 +392,4 @@ async def read_job(session: AsyncSession, job_id: int) -> JobRows:
                 row[0], row[1], row[2], bool(row[3]), bool(row[4]), row[5], row[6], Raw(row[7]), Raw(row[8])
             )
         )
-    return result
+    return top_tracks

@@ -300,10 +300,33 @@ def owner(spans: Sequence[JobSpan], frame: int) -> int | None:
     return None
 
 
-async def read_task(session: AsyncSession, task: Task) -> bytes:
-    spans = await _spans(session, task.id)
-    tags: list[msgspec.Raw] = []
-    shapes: list[msgspec.Raw] = []
+class _TrackChains:
+    """Track pieces of consecutive jobs linked into chains, one chain per task-level track."""
+
+    def __init__(self) -> None:
+        self.chains: list[list[track_pieces.Piece]] = []
+        # chains whose last piece came from the previous job: the ones a piece of this job may continue
+        self.open: list[list[track_pieces.Piece]] = []
+
+    def add(self, span: JobSpan, tracks: Sequence[store.TrackOut]) -> None:
+        continuing: list[list[track_pieces.Piece]] = []
+        for track in tracks:
+            chain = next((c for c in self.open if track_pieces.continues(c[-1], track, span)), None)
+            if chain is None:
+                chain = []
+                self.chains.append(chain)
+            else:
+                self.open.remove(chain)
+            chain.append(track_pieces.Piece(track, span))
+            continuing.append(chain)
+        self.open = continuing
+
+    def joined(self, owned: track_pieces.Owned) -> list[store.TrackOut]:
+        return [joined for chain in self.chains if (joined := track_pieces.join(chain, owned)) is not None]
+
+
+def frame_owner(spans: Sequence[JobSpan]) -> track_pieces.Owned:
+    """``owned(frame, job_id)``: whether the job owns the frame (memoised per frame)."""
     owners: dict[int, int | None] = {}
 
     def owned(frame: int, job_id: int) -> bool:
@@ -311,25 +334,37 @@ async def read_task(session: AsyncSession, task: Task) -> bytes:
             owners[frame] = owner(spans, frame)
         return owners[frame] == job_id
 
-    chains: list[list[track_pieces.Piece]] = []
-    # chains whose last piece came from the previous job: the ones a piece of this job may continue
-    open_chains: list[list[track_pieces.Piece]] = []
+    return owned
+
+
+async def read_task_tracks(session: AsyncSession, spans: Sequence[JobSpan]) -> list[store.TrackOut]:
+    """The tracks of a task's jobs (``spans``) joined across segments, without tags and shapes."""
+    chains = _TrackChains()
+    for span in spans:
+        chains.add(span, await store.read_job_tracks(session, span.job_id))
+    return chains.joined(frame_owner(spans))
+
+
+async def task_spans(session: AsyncSession, task_id: int) -> list[JobSpan]:
+    return await _spans(session, task_id)
+
+
+async def job_span(session: AsyncSession, job: Job) -> JobSpan:
+    return await _job_span(session, job)
+
+
+async def read_task(session: AsyncSession, task: Task) -> bytes:
+    spans = await _spans(session, task.id)
+    tags: list[msgspec.Raw] = []
+    shapes: list[msgspec.Raw] = []
+    owned = frame_owner(spans)
+    chains = _TrackChains()
     for span in spans:
         rows = await store.read_job(session, span.job_id)
         tags.extend(tag.json for tag in rows.tags if owned(tag.frame, span.job_id))
         shapes.extend(shape.json for shape in rows.shapes if owned(shape.frame, span.job_id))
-        continuing: list[list[track_pieces.Piece]] = []
-        for track in rows.tracks:
-            chain = next((c for c in open_chains if track_pieces.continues(c[-1], track, span)), None)
-            if chain is None:
-                chain = []
-                chains.append(chain)
-            else:
-                open_chains.remove(chain)
-            chain.append(track_pieces.Piece(track, span))
-            continuing.append(chain)
-        open_chains = continuing
-    tracks = [joined for chain in chains if (joined := track_pieces.join(chain, owned)) is not None]
+        chains.add(span, rows.tracks)
+    tracks = chains.joined(owned)
     return _encoder.encode({"version": 0, "tags": tags, "shapes": shapes, "tracks": tracks, "intervals": []})
 
 

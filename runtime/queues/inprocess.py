@@ -47,7 +47,9 @@ class InProcessQueue:
         for request_id, queue_name in queued:
             await self.enqueue(request_id, queue_name)
         self.housekeeping = asyncio.create_task(
-            housekeeping.run_periodically(self.state.sessionmaker, self.state.storage),
+            housekeeping.run_periodically(
+                self.state.sessionmaker, self.state.storage, export_ttl=self.state.settings.export_ttl
+            ),
             name="annota-housekeeping",
         )
 

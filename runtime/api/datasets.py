@@ -1,0 +1,306 @@
+"""Dataset export and annotation import over HTTP (CVAT's API), on top of the format plugins.
+
+- ``GET /api/server/annotation/formats`` lists every registered format with its exact name.
+- ``POST /api/{tasks,jobs,projects}/{id}/dataset/export?format=&save_images=&location=local`` starts an
+  export on the ``export`` queue (202 ``{"rq_id"}``); the finished request carries an absolute
+  ``result_url`` that downloads the ZIP (``.../dataset/download?rq_id=``) with a
+  ``Content-Disposition`` file name.
+- ``POST /api/{tasks,jobs}/{id}/annotations?format=`` imports annotations with CVAT's upload
+  protocol (Upload-Start, TUS, Upload-Finish) or in one multipart request (``annotation_file``),
+  on the ``import`` queue; ``import_mode`` is ``replace`` (default) or ``append``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from annota.core.access import Resource
+from annota.core.errors import Gone, NotFound, ObjectNotFound, ValidationError
+from annota.core.formats.registry import Format, FormatRegistry
+from annota.core.media import layout
+from annota.core.schemas.common import RqId
+from annota.core.schemas.server import DatasetFormat, DatasetFormats
+from annota.core.services import dataset_import, dataset_jobs, uploads
+from annota.core.services import jobs as job_service
+from annota.core.services import projects as project_service
+from annota.core.services import requests as request_service
+from annota.core.services import tasks as task_service
+from annota.runtime import web
+from annota.runtime.api import uploads as upload
+
+TAGS = ["datasets"]
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def _registry(request: Request) -> FormatRegistry:
+    registry: FormatRegistry = web.state(request).formats
+    return registry
+
+
+def _entry(fmt: Format, ext: str) -> DatasetFormat:
+    return DatasetFormat(
+        name=fmt.display_name, ext=ext, version=fmt.version, enabled=True, dimension=fmt.dimension
+    )
+
+
+@web.operation(
+    "The dataset formats this server imports and exports", tags=["server"], response=DatasetFormats
+)
+async def annotation_formats(request: Request) -> Response:
+    web.require_user(request)
+    registry = _registry(request)
+    return web.json_response(
+        DatasetFormats(
+            importers=[_entry(fmt, fmt.import_ext) for fmt in registry.importers()],
+            exporters=[_entry(fmt, fmt.export_ext) for fmt in registry.exporters()],
+        )
+    )
+
+
+# --- targets --------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    kind: str
+    id: int
+    resource: Resource
+    task_id: int | None = None
+    job_id: int | None = None
+    project_id: int | None = None
+
+
+async def _target(request: Request, kind: str) -> Target:
+    target_id = web.path_int(request)
+    async with web.transaction(request) as session:
+        if kind == "task":
+            task = await task_service.get(session, target_id)
+            resource = await task_service.resource(session, task)
+            ids: dict[str, int | None] = {"task_id": task.id, "project_id": task.project_id}
+        elif kind == "job":
+            job = await job_service.get(session, target_id)
+            resource = await job_service.resource(session, job)
+            ids = {"job_id": job.id, "task_id": job.task_id}
+        else:
+            project = await project_service.get(session, target_id)
+            resource = project_service.resource(project)
+            ids = {"project_id": project.id}
+    return Target(kind, target_id, resource, **ids)
+
+
+def _kind(request: Request) -> str:
+    return {"tasks": "task", "jobs": "job", "projects": "project"}[request.url.path.split("/")[2]]
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def _format_param(request: Request, direction: str) -> Format:
+    name = request.query_params.get("format", "")
+    if not name:
+        raise ValidationError.for_field("format", "The format is required.")
+    return _registry(request).get(name, direction=direction)
+
+
+def _check_location(request: Request) -> None:
+    location = request.query_params.get("location", "local") or "local"
+    if location != "local":
+        raise ValidationError.for_field(
+            "location", f"Only location=local is supported here (results are downloaded), got {location!r}."
+        )
+
+
+@web.operation(
+    "Export a dataset (annotations, and images with save_images=true) in a format",
+    tags=TAGS,
+    response=RqId,
+    status=202,
+    query={"format": "exact format name", "save_images": "true/false", "location": "local"},
+)
+async def export_dataset(request: Request) -> Response:
+    kind = _kind(request)
+    fmt = _format_param(request, "export")
+    save_images = web.query_bool(request, "save_images")
+    _check_location(request)
+    target = await _target(request, kind)
+    subresource = "dataset" if save_images else "annotations"
+    await web.authorize(request, f"export:{subresource}", target.resource)
+    rq_id = await web.start_request(
+        request,
+        action="export",
+        target=kind,
+        target_id=target.id,
+        job_name=dataset_jobs.EXPORT_JOB,
+        subresource=subresource,
+        format=fmt.display_name,
+        kwargs={
+            "target": kind,
+            "target_id": target.id,
+            "format": fmt.display_name,
+            "save_images": save_images,
+            "base_url": web.base_url(request),
+        },
+        task_id=target.task_id,
+        job_id=target.job_id,
+        project_id=target.project_id,
+    )
+    return web.json_response({"rq_id": rq_id}, status_code=202)
+
+
+def _filename(kind: str, target_id: int, subresource: str, fmt: str, finished: Any) -> str:
+    stamp = finished.strftime("%Y_%m_%d_%H_%M_%S") if finished is not None else "export"
+    slug = _UNSAFE_NAME.sub("-", fmt.lower()).strip("-.")
+    return f"{kind}_{target_id}_{subresource}_{stamp}_{slug}.zip"
+
+
+async def _stream(request: Request, key: str) -> AsyncIterator[bytes]:
+    async with await web.state(request).storage.get(key) as stream:
+        async for chunk in stream:
+            yield chunk
+
+
+@web.operation("Download a finished export", tags=TAGS, query={"rq_id": "the export request"})
+async def download_dataset(request: Request) -> Response:
+    kind = _kind(request)
+    target_id = web.path_int(request)
+    rq_id = request.query_params.get("rq_id", "")
+    if not rq_id:
+        raise ValidationError.for_field("rq_id", "The export request id is required.")
+    web.require_user(request)
+    async with web.transaction(request) as session:
+        row = await request_service.get(session, rq_id)
+        await web.authorize(request, "download:exported_file", request_service.resource(row))
+    if row.action != "export" or row.target != kind or f"target_id={target_id}&" not in row.id + "&":
+        raise NotFound(f"Request {rq_id} is not an export of {kind} {target_id}.")
+    if row.status != "finished" or not row.result_file:
+        raise ValidationError.for_field("rq_id", f"The export is {row.status}, not finished.")
+    storage = web.state(request).storage
+    try:
+        info = await storage.stat(row.result_file)
+    except ObjectNotFound:
+        raise Gone("The exported file has expired; export again.") from None
+    name = _filename(kind, target_id, row.subresource or "dataset", row.format or "export", row.finished_date)
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(info.size)}
+    return StreamingResponse(_stream(request, row.result_file), media_type="application/zip", headers=headers)
+
+
+# --- annotation import ----------------------------------------------------------------------
+
+
+async def _import_target(request: Request) -> tuple[Target, str]:
+    target = await _target(request, _kind(request))
+    await web.authorize(request, "import:annotations", target.resource)
+    area = layout.import_upload_area("annotations", target.kind, target.id, upload.user_id(request))
+    return target, area
+
+
+def _mode(request: Request) -> str:
+    mode = request.query_params.get("import_mode", "replace") or "replace"
+    if mode not in dataset_import.MODES:
+        raise ValidationError.for_field("import_mode", f"Must be one of replace, append; got {mode!r}.")
+    return mode
+
+
+async def _start_import(request: Request, target: Target, area: str, filename: str) -> Response:
+    fmt = _format_param(request, "import")
+    mode = _mode(request)
+    conv_mask_to_poly = web.query_bool(request, "conv_mask_to_poly")
+    rq_id = await web.start_request(
+        request,
+        action="import",
+        target=target.kind,
+        target_id=target.id,
+        job_name=dataset_jobs.IMPORT_JOB,
+        subresource="annotations",
+        format=fmt.display_name,
+        kwargs={
+            "target": target.kind,
+            "target_id": target.id,
+            "format": fmt.display_name,
+            "area": area,
+            "filename": filename,
+            "mode": mode,
+            "conv_mask_to_poly": conv_mask_to_poly,
+        },
+        task_id=target.task_id,
+        job_id=target.job_id,
+        project_id=target.project_id,
+    )
+    return web.json_response({"rq_id": rq_id}, status_code=202)
+
+
+async def _one_shot(request: Request, target: Target, area: str) -> Response:
+    if not upload.is_form(request):
+        raise ValidationError.for_field(
+            "annotation_file", "Send the file as multipart/form-data (annotation_file)."
+        )
+    _format_param(request, "import")
+    storage = web.state(request).storage
+    await uploads.clear(storage, area)
+    form = await upload.read_form(request)
+    try:
+        stored = await upload.store_form_files(request, area, form.multi_items())
+    finally:
+        await form.close()
+    if len(stored) != 1:
+        raise ValidationError.for_field("annotation_file", f"Send exactly one file, got {len(stored)}.")
+    return await _start_import(request, target, area, stored[0])
+
+
+@web.operation(
+    "Import annotations from a file in a format (upload protocol or one multipart request)",
+    tags=TAGS,
+    response=RqId,
+    status=202,
+    responses={201: None},
+    query={"format": "exact format name", "filename": "the uploaded file (Upload-Finish)",
+           "import_mode": "replace or append", "conv_mask_to_poly": "true/false"},
+)  # fmt: skip
+async def import_annotations(request: Request) -> Response:
+    target, area = await _import_target(request)
+    headers = request.headers
+    if "upload-finish" in headers:
+        filename = request.query_params.get("filename", "")
+        if not filename:
+            raise ValidationError.for_field("filename", "The uploaded file's name is required.")
+        return await _start_import(request, target, area, uploads.client_basename(filename))
+    if "upload-start" in headers:
+        _format_param(request, "import")
+        await uploads.clear(web.state(request).storage, area)
+        return Response(status_code=202)
+    if "upload-length" in headers:
+        location = f"{web.base_url(request)}/api/{target.kind}s/{target.id}/annotations"
+        return await upload.tus_create(request, area, location)
+    return await _one_shot(request, target, area)
+
+
+@web.operation("The offset and length of an annotation upload in progress", tags=TAGS)
+async def import_upload_status(request: Request) -> Response:
+    _, area = await _import_target(request)
+    return await upload.tus_status(request, area)
+
+
+@web.operation("Append a chunk to an annotation upload", tags=TAGS, status=204)
+async def import_upload_chunk(request: Request) -> Response:
+    _, area = await _import_target(request)
+    return await upload.tus_append(request, area)
+
+
+routes = [("/api/server/annotation/formats", annotation_formats, ["GET"])]
+for _kind_path in ("tasks", "jobs", "projects"):
+    routes += [
+        (f"/api/{_kind_path}/{{id:int}}/dataset/export", export_dataset, ["POST"]),
+        (f"/api/{_kind_path}/{{id:int}}/dataset/download", download_dataset, ["GET"]),
+    ]
+for _kind_path in ("tasks", "jobs"):
+    routes += [
+        (f"/api/{_kind_path}/{{id:int}}/annotations", import_annotations, ["POST"]),
+        (f"/api/{_kind_path}/{{id:int}}/annotations/{{file_id:tus_file_id}}", import_upload_status, ["HEAD"]),
+        (f"/api/{_kind_path}/{{id:int}}/annotations/{{file_id:tus_file_id}}", import_upload_chunk, ["PATCH"]),
+    ]
