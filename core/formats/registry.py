@@ -43,14 +43,14 @@ class ImportOptions:
 
 
 class Exporter(Protocol):
-    def __call__(self, dataset: Dataset, output: Output, options: ExportOptions) -> None: ...
+    def __call__(self, dataset: Dataset, output: Output, options: ExportOptions, /) -> None: ...
 
 
 class Importer(Protocol):
     """Read the dataset under ``root`` (a directory: an extracted archive, or holding the one
     uploaded file). Raise ``FormatError`` naming the file, line or pointer and annotation."""
 
-    def __call__(self, root: Path, options: ImportOptions) -> Dataset: ...
+    def __call__(self, root: Path, options: ImportOptions, /) -> Dataset: ...
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
+import msgspec
+
 from annota.core.formats.model import Item, Shape, Track, TrackShape
 from annota.core.interpolation import InterpolatedShape, Keyframe, shape_at
 
@@ -101,7 +103,8 @@ def with_track_shapes(items: Iterable[Item], tracks: Sequence[Track]) -> Iterato
         if item.frame is not None:
             extra = flattener.shapes_at(item.frame)
             if extra:
-                item.shapes = [*item.shapes, *extra]
+                # a copy: the caller's item may be read again (an in-memory dataset)
+                item = msgspec.structs.replace(item, shapes=[*item.shapes, *extra])
         yield item
 
 
