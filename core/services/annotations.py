@@ -370,10 +370,26 @@ async def read_task(session: AsyncSession, task: Task) -> bytes:
 
 def _split(data: LabeledData, spans: Sequence[JobSpan]) -> dict[int, LabeledData]:
     parts = {span.job_id: LabeledData() for span in spans}
+    holders: dict[int, list[int]] = {}
+
+    def jobs_of(frame: int) -> list[int]:
+        if frame not in holders:
+            holders[frame] = [span.job_id for span in spans if span.contains(frame)]
+        return holders[frame]
+
+    # an object written to several jobs (overlaps) gets its own struct in each: ids are set on them
+    for tag in data.tags:
+        for number, job_id in enumerate(jobs_of(tag.frame)):
+            parts[job_id].tags.append(tag if number == 0 else msgspec.structs.replace(tag))
+    for shape in data.shapes:
+        for number, job_id in enumerate(jobs_of(shape.frame)):
+            if number:
+                shape = msgspec.structs.replace(
+                    shape, elements=[msgspec.structs.replace(e) for e in shape.elements]
+                )
+            parts[job_id].shapes.append(shape)
     for span in spans:
         part = parts[span.job_id]
-        part.tags = [tag for tag in data.tags if span.contains(tag.frame)]
-        part.shapes = [shape for shape in data.shapes if span.contains(shape.frame)]
         for track in data.tracks:
             keyframes = track_pieces.split_track(track, span)
             if not keyframes:
@@ -396,13 +412,6 @@ def _split(data: LabeledData, spans: Sequence[JobSpan]) -> dict[int, LabeledData
                     elements=elements,
                 )  # fmt: skip
             )
-    # objects written to several jobs (overlaps) must not share struct instances: ids are set on them
-    for part in parts.values():
-        part.tags = [msgspec.structs.replace(tag) for tag in part.tags]
-        part.shapes = [
-            msgspec.structs.replace(shape, elements=[msgspec.structs.replace(e) for e in shape.elements])
-            for shape in part.shapes
-        ]
     return {job_id: part for job_id, part in parts.items() if part.tags or part.shapes or part.tracks}
 
 
