@@ -49,6 +49,10 @@ def _entry(fmt: Format, ext: str) -> DatasetFormat:
     )
 
 
+def _by_name(formats: list[Format]) -> list[Format]:
+    return sorted(formats, key=lambda fmt: fmt.display_name.lower())
+
+
 @web.operation(
     "The dataset formats this server imports and exports", tags=["server"], response=DatasetFormats
 )
@@ -57,8 +61,8 @@ async def annotation_formats(request: Request) -> Response:
     registry = _registry(request)
     return web.json_response(
         DatasetFormats(
-            importers=[_entry(fmt, fmt.import_ext) for fmt in registry.importers()],
-            exporters=[_entry(fmt, fmt.export_ext) for fmt in registry.exporters()],
+            importers=[_entry(fmt, fmt.import_ext) for fmt in _by_name(registry.importers())],
+            exporters=[_entry(fmt, fmt.export_ext) for fmt in _by_name(registry.exporters())],
         )
     )
 

@@ -161,6 +161,27 @@ def test_formats_endpoint_lists_installed_plugins(admin_client: Any) -> None:
     assert FORMAT in [entry["name"] for entry in body["exporters"]]
 
 
+CORE_EXPORTERS = {
+    "CVAT for images 1.1", "CVAT for video 1.1", "COCO 1.0", "COCO Keypoints 1.0", "Datumaro 1.0",
+    "PASCAL VOC 1.1", "Segmentation mask 1.1", "YOLO 1.1", "Ultralytics YOLO Detection 1.0",
+    "Ultralytics YOLO Segmentation 1.0", "Ultralytics YOLO Oriented Bounding Boxes 1.0",
+    "Ultralytics YOLO Pose 1.0", "Ultralytics YOLO Classification 1.0",
+    "Ultralytics YOLO Detection Track 1.0", "MOT 1.1", "LabelMe 3.0", "ImageNet 1.0",
+}  # fmt: skip
+EXPORT_ONLY = {"CVAT for images 1.1", "CVAT for video 1.1", "Ultralytics YOLO Detection Track 1.0"}
+
+
+def test_the_core_format_set_is_listed_with_exact_names(admin_client: Any) -> None:
+    body = admin_client.get("/api/server/annotation/formats").json()
+    exporters = {entry["name"] for entry in body["exporters"]}
+    importers = {entry["name"] for entry in body["importers"]}
+    assert CORE_EXPORTERS <= exporters
+    assert (CORE_EXPORTERS - EXPORT_ONLY) | {"CVAT 1.1"} <= importers
+    assert "CVAT 1.1" not in exporters and not EXPORT_ONLY & importers
+    names = [entry["name"] for entry in body["exporters"]]
+    assert names == sorted(names, key=str.lower)
+
+
 def test_task_export_streams_frames_with_tracks_interpolated(admin_client: Any, task: Any) -> None:
     task_id, _, _ = task
     car, sky, color = _label_ids(admin_client, task_id)
@@ -346,3 +367,15 @@ def test_annotations_are_written_in_bulk(admin_client: Any, task: Any, run_async
             return int(await session.scalar(select(func.count()).select_from(Shape)) or 0)
 
     assert run_async(count) == 500
+
+
+def test_unsafe_archives_are_refused(admin_client: Any, task: Any, tmp_path: Any) -> None:
+    task_id, _, _ = task
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("annotations.jsonl", "")
+        archive.writestr("../../escape.txt", "x")
+    request = _import_one_shot(admin_client, task_id, buffer.getvalue())
+    assert request["status"] == "failed"
+    assert "dataset.zip" in request["message"] and "escape.txt" in request["message"], request["message"]
+    assert not any(tmp_path.rglob("escape.txt"))
