@@ -201,7 +201,14 @@ async def read_job(session: AsyncSession, job: Job) -> bytes:
 
 
 async def replace_job(session: AsyncSession, job: Job, data: LabeledData) -> bytes:
-    """``PUT``: validate everything, then replace all of the job's annotations."""
+    """``PUT``: validate everything, then replace all of the job's annotations; answers them as stored."""
+    await store_job(session, job, data)
+    await session.refresh(job)
+    return await read_job(session, job)
+
+
+async def store_job(session: AsyncSession, job: Job, data: LabeledData) -> None:
+    """Validate ``data``, then replace all of the job's annotations with it."""
     span = await _job_span(session, job)
     _validate_job(data, await _labels(session, await _task(session, job.task_id)), span)
     previous = (await _lock(session, [job.id], job.task_id))[job.id]
@@ -214,8 +221,6 @@ async def replace_job(session: AsyncSession, job: Job, data: LabeledData) -> byt
     writer = store.Writer(job.id)
     writer.tags, writer.shapes, writer.tracks = data.tags, data.shapes, data.tracks
     await writer.write(session)
-    await session.refresh(job)
-    return await read_job(session, job)
 
 
 async def patch_job(session: AsyncSession, job: Job, data: LabeledData, action: str) -> LabeledData:
@@ -427,6 +432,14 @@ def _bounds(spans: Sequence[JobSpan]) -> tuple[int, int, frozenset[int] | None]:
 
 
 async def replace_task(session: AsyncSession, task: Task, data: LabeledData) -> bytes:
+    """``PUT``: replace all of the task's annotations; answers them as stored."""
+    await store_task(session, task, data)
+    return await read_task(session, task)
+
+
+async def store_task(session: AsyncSession, task: Task, data: LabeledData) -> None:
+    """Validate ``data``, then replace all of the task's annotations with it (imports use this:
+    they do not read the result back)."""
     spans = await _spans(session, task.id)
     start, stop, frames = _bounds(spans)
     _validate(data, await _labels(session, task), start, stop, frames)
@@ -438,7 +451,6 @@ async def replace_task(session: AsyncSession, task: Task, data: LabeledData) -> 
         writer = store.Writer(job_id)
         writer.tags, writer.shapes, writer.tracks = part.tags, part.shapes, part.tracks
         await writer.write(session)
-    return await read_task(session, task)
 
 
 async def patch_task(session: AsyncSession, task: Task, data: LabeledData, action: str) -> LabeledData:

@@ -213,8 +213,38 @@ class _Binder:
             raise FormatError(f"unknown shape type {shape_type!r}", item=item.name, annotation=index)
 
     def shapes(self, shape: Shape, frame: int, item: Item, index: int) -> list[LabeledShape]:
-        self._check_type(shape.type, item, index)
-        entry = self.label(shape.label, item, index)
+        if shape.type not in SHAPE_TYPES:
+            self._check_type(shape.type, item, index)
+        entry = self.target.labels.by_name.get(shape.label) or self.label(shape.label, item, index)
+        source = _source(shape.source)
+        attributes = self.attributes(entry, shape.attributes) if shape.attributes else []
+        if shape.type == "mask" and self.conv_mask_to_poly:
+            polygons = _mask_polygons(shape.points, item, index)
+            group = shape.group
+            if len(polygons) > 1 and not group:
+                group = self.next_group
+                self.next_group += 1
+            return [
+                LabeledShape(
+                    type="polygon", label_id=entry.id, frame=frame, group=group, source=source,
+                    score=shape.score, occluded=shape.occluded, outside=shape.outside, z_order=shape.z_order,
+                    points=points, attributes=list(attributes),
+                )
+                for points in polygons
+            ]  # fmt: skip
+        return [
+            LabeledShape(
+                type=shape.type,  # type: ignore[arg-type]
+                label_id=entry.id, frame=frame, group=shape.group, source=source, score=shape.score,
+                occluded=shape.occluded, outside=shape.outside, z_order=shape.z_order,
+                rotation=shape.rotation, points=list(shape.points), attributes=attributes,
+                elements=self.elements(shape, entry, frame, source, item, index) if shape.elements else [],
+            )
+        ]  # fmt: skip
+
+    def elements(
+        self, shape: Shape, entry: LabelEntry, frame: int, source: Source, item: Item, index: int
+    ) -> list[SubLabeledShape]:
         elements = []
         for element in shape.elements:
             sub = entry.sublabels.get(element.label)
@@ -229,35 +259,14 @@ class _Binder:
                     type="points",
                     label_id=sub.id,
                     frame=frame,
-                    source=_source(shape.source),
+                    source=source,
                     occluded=element.occluded,
                     outside=element.outside,
                     points=list(element.points),
                     attributes=self.attributes(sub, element.attributes),
                 )  # fmt: skip
             )
-        common = dict(
-            label_id=entry.id, frame=frame, source=_source(shape.source), score=shape.score,
-            occluded=shape.occluded, outside=shape.outside, z_order=shape.z_order,
-            attributes=self.attributes(entry, shape.attributes),
-        )  # fmt: skip
-        if shape.type == "mask" and self.conv_mask_to_poly:
-            polygons = _mask_polygons(shape.points, item, index)
-            group = shape.group
-            if len(polygons) > 1 and not group:
-                group = self.next_group
-                self.next_group += 1
-            return [LabeledShape(type="polygon", group=group, points=p, **common) for p in polygons]  # type: ignore[arg-type]
-        return [
-            LabeledShape(
-                type=shape.type,  # type: ignore[arg-type]
-                group=shape.group,
-                rotation=shape.rotation,
-                points=list(shape.points),
-                elements=elements,
-                **common,  # type: ignore[arg-type]
-            )
-        ]
+        return elements
 
     def add_track(self, track: Track, origin: _Origin) -> None:
         item = Item(name=origin.item)
@@ -358,11 +367,11 @@ async def write(session: AsyncSession, target: ImportTarget, bound: Bound, mode:
     try:
         if target.job is not None:
             if mode == "replace":
-                await annotation_service.replace_job(session, target.job, bound.data)
+                await annotation_service.store_job(session, target.job, bound.data)
             else:
                 await annotation_service.patch_job(session, target.job, bound.data, "create")
         elif mode == "replace":
-            await annotation_service.replace_task(session, target.task, bound.data)
+            await annotation_service.store_task(session, target.task, bound.data)
         else:
             await annotation_service.patch_task(session, target.task, bound.data, "create")
     except FormatError:
