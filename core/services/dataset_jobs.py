@@ -14,21 +14,18 @@ import datetime as dt
 import hashlib
 import logging
 import shutil
-import tempfile
-from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from annota.core.db.tables import Job, Project, Task
 from annota.core.db.types import utcnow
-from annota.core.errors import NotFound, ObjectNotFound, ValidationError
+from annota.core.errors import NotFound, ObjectNotFound
 from annota.core.formats.output import ZipOutput
 from annota.core.formats.registry import ExportOptions, FormatRegistry, ImportOptions
 from annota.core.formats.source import prepare_input
 from annota.core.media import layout
 from annota.core.media.archives import ArchiveLimits
 from annota.core.queue import JobContext, JobRegistry, JobResult
-from annota.core.services import dataset_import
+from annota.core.services import dataset_import, job_files
 from annota.core.services.dataset_export import DatabaseDataset, plan_export
 from annota.core.storage import StorageBackend
 
@@ -36,12 +33,6 @@ logger = logging.getLogger(__name__)
 
 EXPORT_JOB = "export_dataset"
 IMPORT_JOB = "import_annotations"
-
-
-def _scratch(ctx: JobContext, prefix: str) -> Path:
-    root = Path(ctx.settings.data_dir) / "tmp"
-    root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
 
 
 def export_key(fingerprint: str, format_name: str, save_images: bool) -> str:
@@ -54,15 +45,6 @@ async def _fresh(storage: StorageBackend, key: str, ttl: dt.timedelta) -> bool:
     except ObjectNotFound:
         return False
     return info.last_modified > utcnow() - ttl
-
-
-async def _upload_file(storage: StorageBackend, key: str, path: Path) -> None:
-    async def content() -> Any:
-        with path.open("rb") as stream:
-            while chunk := await asyncio.to_thread(stream.read, 1 << 20):
-                yield chunk
-
-    await storage.put(key, content(), content_type="application/zip")
 
 
 async def export_dataset(
@@ -90,7 +72,7 @@ async def export_dataset(
                 result_url=result_url, result_file=key, message="An identical export was reused."
             )
         await ctx.set_progress(0.0, f"Exporting {kind} as {fmt.display_name}")
-        workspace = _scratch(ctx, f"export-{target}-{target_id}-")
+        workspace = job_files.scratch(ctx, f"export-{target}-{target_id}-")
         try:
             archive = workspace / "export.zip"
 
@@ -104,7 +86,7 @@ async def export_dataset(
                     fmt.exporter(dataset, output, ExportOptions(save_images=save_images))  # type: ignore[misc]
 
             await asyncio.to_thread(run)
-            await _upload_file(storage, key, archive)
+            await job_files.store_file(storage, key, archive)
         finally:
             shutil.rmtree(workspace, ignore_errors=True)
     return JobResult(result_url=result_url, result_file=key, message="")
@@ -125,17 +107,10 @@ async def import_annotations(
     fmt = formats.get(format, direction="import")
     assert fmt.importer is not None
     storage: StorageBackend = ctx.storage
-    workspace = _scratch(ctx, f"import-{target}-{target_id}-")
+    workspace = job_files.scratch(ctx, f"import-{target}-{target_id}-")
     try:
         await ctx.set_progress(0.0, f"Reading {filename} as {fmt.display_name}")
-        local = workspace / "upload"
-        try:
-            async with await storage.get(layout.upload_file(area, filename)) as stream:
-                with local.open("wb") as out:
-                    async for chunk in stream:
-                        out.write(chunk)
-        except ObjectNotFound:
-            raise ValidationError.for_field("filename", f"No uploaded file named {filename!r}.") from None
+        local = await job_files.fetch_upload(storage, area, filename, workspace / "upload")
         limits = ArchiveLimits(ctx.settings.max_archive_expanded_size, ctx.settings.max_archive_members)
         root = await asyncio.to_thread(prepare_input, local, workspace, name=filename, limits=limits)
         async with ctx.sessionmaker.begin() as session:
@@ -176,6 +151,15 @@ async def prune_exports(storage: StorageBackend, ttl: dt.timedelta) -> int:
 
 
 def register(registry: JobRegistry) -> None:
+    from annota.core.services import project_import
+
+    registry.register(
+        "annota",
+        project_import.JOB_NAME,
+        project_import.import_project_dataset,
+        queue="import",
+        timeout=6 * 3600,
+    )
     registry.register("annota", EXPORT_JOB, export_dataset, queue="export", timeout=6 * 3600, max_tries=3)
     registry.register("annota", IMPORT_JOB, import_annotations, queue="import", timeout=6 * 3600, max_tries=3)
 

@@ -1,0 +1,49 @@
+"""Files that background jobs work on: a private scratch directory under the data dir, uploads
+fetched from the storage backend to it, and results put back."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from annota.core.errors import ObjectNotFound, ValidationError
+from annota.core.media import layout
+from annota.core.queue import JobContext
+from annota.core.storage import StorageBackend
+
+
+def scratch(ctx: JobContext, prefix: str) -> Path:
+    """A fresh directory for one job (the caller removes it)."""
+    root = Path(ctx.settings.data_dir) / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+
+
+async def fetch_upload(storage: StorageBackend, area: str, filename: str, target: Path) -> Path:
+    """Copy the uploaded ``filename`` of ``area`` to ``target``; a 400 naming it when it is missing."""
+    try:
+        async with await storage.get(layout.upload_file(area, filename)) as stream:
+            with target.open("wb") as out:
+                async for chunk in stream:
+                    out.write(chunk)
+    except ObjectNotFound:
+        raise ValidationError.for_field("filename", f"No uploaded file named {filename!r}.") from None
+    return target
+
+
+async def store_file(
+    storage: StorageBackend, key: str, path: Path, content_type: str = "application/zip"
+) -> None:
+    """Put a local file into the storage backend, read in 1 MiB blocks off the event loop."""
+
+    async def content() -> Any:
+        with path.open("rb") as stream:
+            while chunk := await asyncio.to_thread(stream.read, 1 << 20):
+                yield chunk
+
+    await storage.put(key, content(), content_type=content_type)
+
+
+__all__ = ["fetch_upload", "scratch", "store_file"]
