@@ -20,7 +20,7 @@ from annota.core.errors import ConfigError
 from annota.core.formats.registry import FormatRegistry
 from annota.core.plugins import PluginManager
 from annota.core.queue import JobContext, JobRegistry, QueueBackend
-from annota.core.services import dataset_jobs, task_data
+from annota.core.services import backups, dataset_jobs, task_data
 from annota.core.storage import StorageBackend, StorageRegistry
 from annota.runtime import housekeeping
 from annota.runtime.api import CORE_ROUTES
@@ -109,6 +109,7 @@ def collect_jobs(plugins: PluginManager) -> JobRegistry:
     housekeeping.register(registry)
     task_data.register(registry)
     dataset_jobs.register(registry)
+    backups.register(registry)
     plugins.collect("register_jobs", registry.register)
     return registry
 

@@ -7,6 +7,7 @@ from typing import Any
 # a plain ``from … import annotations`` would find this module's ``__future__`` feature instead
 import annota.runtime.api.annotations as annotations_api
 from annota.runtime.api import (
+    backups,
     datasets,
     jobs,
     labels,
@@ -30,6 +31,7 @@ CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *media.routes,
     *annotations_api.routes,
     *datasets.routes,
+    *backups.routes,
     *labels.routes,
     *users.routes,
     *requests.routes,
