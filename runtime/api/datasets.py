@@ -8,6 +8,8 @@
 - ``POST /api/{tasks,jobs}/{id}/annotations?format=`` imports annotations with CVAT's upload
   protocol (Upload-Start, TUS, Upload-Finish) or in one multipart request (``annotation_file``),
   on the ``import`` queue; ``import_mode`` is ``replace`` (default) or ``append``.
+- ``POST /api/projects/{id}/dataset?format=`` imports a dataset with its images into a project (same
+  protocol, ``dataset_file``): one new task per subset (``core.services.project_import``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from annota.core.formats.registry import Format, FormatRegistry
 from annota.core.media import layout
 from annota.core.schemas.common import RqId
 from annota.core.schemas.server import DatasetFormat, DatasetFormats
-from annota.core.services import dataset_import, dataset_jobs, uploads
+from annota.core.services import dataset_import, dataset_jobs, project_import, uploads
 from annota.core.services import jobs as job_service
 from annota.core.services import projects as project_service
 from annota.core.services import requests as request_service
@@ -198,9 +200,11 @@ async def download_dataset(request: Request) -> Response:
 
 
 async def _import_target(request: Request) -> tuple[Target, str]:
+    """The task/job (annotations) or project (dataset) imported into, and the caller's upload area."""
     target = await _target(request, _kind(request))
-    await web.authorize(request, "import:annotations", target.resource)
-    area = layout.import_upload_area("annotations", target.kind, target.id, upload.user_id(request))
+    what = "dataset" if target.kind == "project" else "annotations"
+    await web.authorize(request, f"import:{what}", target.resource)
+    area = layout.import_upload_area(what, target.kind, target.id, upload.user_id(request))
     return target, area
 
 
@@ -215,6 +219,8 @@ async def _start_import(request: Request, target: Target, area: str, filename: s
     fmt = _format_param(request, "import")
     mode = _mode(request)
     conv_mask_to_poly = web.query_bool(request, "conv_mask_to_poly")
+    if target.kind == "project":
+        return await _start_project_import(request, target, area, filename, fmt, conv_mask_to_poly)
     rq_id = await web.start_request(
         request,
         action="import",
@@ -239,11 +245,34 @@ async def _start_import(request: Request, target: Target, area: str, filename: s
     return web.json_response({"rq_id": rq_id}, status_code=202)
 
 
+async def _start_project_import(
+    request: Request, target: Target, area: str, filename: str, fmt: Format, conv_mask_to_poly: bool
+) -> Response:
+    rq_id = await web.start_request(
+        request,
+        action="import",
+        target="project",
+        target_id=target.id,
+        job_name=project_import.JOB_NAME,
+        subresource="dataset",
+        format=fmt.display_name,
+        kwargs={
+            "project_id": target.id,
+            "format": fmt.display_name,
+            "area": area,
+            "filename": filename,
+            "user_id": upload.user_id(request),
+            "conv_mask_to_poly": conv_mask_to_poly,
+        },
+        project_id=target.id,
+    )
+    return web.json_response({"rq_id": rq_id}, status_code=202)
+
+
 async def _one_shot(request: Request, target: Target, area: str) -> Response:
+    field = "dataset_file" if target.kind == "project" else "annotation_file"
     if not upload.is_form(request):
-        raise ValidationError.for_field(
-            "annotation_file", "Send the file as multipart/form-data (annotation_file)."
-        )
+        raise ValidationError.for_field(field, f"Send the file as multipart/form-data ({field}).")
     _format_param(request, "import")
     storage = web.state(request).storage
     await uploads.clear(storage, area)
@@ -253,7 +282,7 @@ async def _one_shot(request: Request, target: Target, area: str) -> Response:
     finally:
         await form.close()
     if len(stored) != 1:
-        raise ValidationError.for_field("annotation_file", f"Send exactly one file, got {len(stored)}.")
+        raise ValidationError.for_field(field, f"Send exactly one file, got {len(stored)}.")
     return await _start_import(request, target, area, stored[0])
 
 
@@ -279,7 +308,8 @@ async def import_annotations(request: Request) -> Response:
         await uploads.clear(web.state(request).storage, area)
         return Response(status_code=202)
     if "upload-length" in headers:
-        location = f"{web.base_url(request)}/api/{target.kind}s/{target.id}/annotations"
+        endpoint = "dataset" if target.kind == "project" else "annotations"
+        location = f"{web.base_url(request)}/api/{target.kind}s/{target.id}/{endpoint}"
         return await upload.tus_create(request, area, location)
     return await _one_shot(request, target, area)
 
@@ -302,9 +332,9 @@ for _kind_path in ("tasks", "jobs", "projects"):
         (f"/api/{_kind_path}/{{id:int}}/dataset/export", export_dataset, ["POST"]),
         (f"/api/{_kind_path}/{{id:int}}/dataset/download", download_dataset, ["GET"]),
     ]
-for _kind_path in ("tasks", "jobs"):
+for _kind_path, _endpoint in (("tasks", "annotations"), ("jobs", "annotations"), ("projects", "dataset")):
     routes += [
-        (f"/api/{_kind_path}/{{id:int}}/annotations", import_annotations, ["POST"]),
-        (f"/api/{_kind_path}/{{id:int}}/annotations/{{file_id:tus_file_id}}", import_upload_status, ["HEAD"]),
-        (f"/api/{_kind_path}/{{id:int}}/annotations/{{file_id:tus_file_id}}", import_upload_chunk, ["PATCH"]),
+        (f"/api/{_kind_path}/{{id:int}}/{_endpoint}", import_annotations, ["POST"]),
+        (f"/api/{_kind_path}/{{id:int}}/{_endpoint}/{{file_id:tus_file_id}}", import_upload_status, ["HEAD"]),
+        (f"/api/{_kind_path}/{{id:int}}/{_endpoint}/{{file_id:tus_file_id}}", import_upload_chunk, ["PATCH"]),
     ]
