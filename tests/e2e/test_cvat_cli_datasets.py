@@ -104,3 +104,27 @@ def test_cli_exports_and_imports_datasets(live_server: LiveServer, tmp_path: Pat
     polygons = [s for s in api(live_server, "GET", f"/api/tasks/{task_id}/annotations")["shapes"]
                 if s["type"] == "polygon"]  # fmt: skip
     assert len(polygons) == 1 and polygons[0]["frame"] == 1
+
+
+def test_cli_creates_a_project_from_a_dataset_and_exports_it(live_server: LiveServer, tmp_path: Path) -> None:
+    from tests.runtime.api.test_project_dataset_import import coco_dataset
+
+    dataset = tmp_path / "coco.zip"
+    dataset.write_bytes(coco_dataset({"train": 3, "val": 2}))
+    created = ok(live_server.cvat_cli("project", "create", "from coco", "--labels", '[{"name": "car"}]',
+                                      "--dataset_path", str(dataset), "--dataset_format", "COCO 1.0",
+                                      "--completion_verification_period", "0.2"))  # fmt: skip
+    project_id = int(created.split()[-1])
+    tasks = api(live_server, "GET", f"/api/tasks?project_id={project_id}")["results"]
+    assert sorted((t["name"], t["size"]) for t in tasks) == [("train", 3), ("val", 2)]
+
+    exported = tmp_path / "export.zip"
+    ok(live_server.cvat_cli("project", "export-dataset", str(project_id), str(exported),
+                            "--format", "COCO 1.0", "--completion_verification_period", "0.2"))  # fmt: skip
+    with zipfile.ZipFile(exported) as archive:
+        counts = {
+            name: len(json.loads(archive.read(name))["annotations"])
+            for name in archive.namelist()
+            if name.startswith("annotations/")
+        }
+    assert counts == {"annotations/instances_train.json": 6, "annotations/instances_val.json": 4}
