@@ -595,6 +595,7 @@ class _Source:
     def __init__(self, root: Path, path: Path) -> None:
         self.file = path.relative_to(root).as_posix()
         self.data: _File = _decode(path, root, path.read_bytes(), _File)
+        self.tracked = any("track_id" in ann.attributes for ann in self.data.annotations)
         self.categories = {category.id: category for category in self.data.categories}
         self.by_image: dict[int | str, list[int]] = {image.id: [] for image in self.data.images}
         for index, ann in enumerate(self.data.annotations):
@@ -628,12 +629,27 @@ class _Source:
         return shapes
 
 
-def _read(root: Path, options: ImportOptions, kind: str) -> Iterator[Item]:
+class _Sources:
+    """Decoded annotation files; the last one is kept, so the passes over a dataset of one file
+    (items, then tracks) decode it once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.last: tuple[Path, _Source] | None = None
+
+    def get(self, path: Path) -> _Source:
+        if self.last is None or self.last[0] != path:
+            self.last = None  # the previous file can go before the next is decoded
+            self.last = (path, _Source(self.root, path))
+        return self.last[1]
+
+
+def _read(root: Path, options: ImportOptions, kind: str, sources: _Sources) -> Iterator[Item]:
     """The items with the shapes that carry no ``track_id`` (those go to tracks)."""
     reader = _Reader(options, kind == KEYPOINTS)
     frame = 0
     for path, subset in annotation_files(root, kind):
-        source = _Source(root, path)
+        source = sources.get(path)
         for image in source.data.images:
             yield Item(
                 name=image.file_name,
@@ -647,12 +663,15 @@ def _read(root: Path, options: ImportOptions, kind: str) -> Iterator[Item]:
             frame += 1
 
 
-def _tracks(root: Path, options: ImportOptions, kind: str) -> list[Track]:
+def _tracks(root: Path, options: ImportOptions, kind: str, sources: _Sources) -> list[Track]:
     reader = _Reader(options, kind == KEYPOINTS)
     seen: dict[int, list[tuple[int, Shape]]] = {}
     frame = 0
     for path, _ in annotation_files(root, kind):
-        source = _Source(root, path)
+        source = sources.get(path)
+        if not source.tracked:
+            frame += len(source.data.images)
+            continue
         for image in source.data.images:
             for shape in source.shapes(reader, source.by_image[image.id], tracked=True):
                 assert shape.track_id is not None
@@ -737,11 +756,13 @@ def _load(root: Path, options: ImportOptions, kind: str) -> Dataset:
         raise FormatError(f"no annotations/{kind}_<subset>.json file found", file=root.name or ".")
     labels = _labels(root, files, options)
 
+    sources = _Sources(root)
+
     def items() -> Iterator[Item]:
-        return _read(root, options, kind)
+        return _read(root, options, kind, sources)
 
     def tracks() -> Iterator[Track]:
-        return iter(_tracks(root, options, kind))
+        return iter(_tracks(root, options, kind, sources))
 
     return StreamedDataset(files[0][0].stem, labels, items, tracks)
 
