@@ -384,5 +384,12 @@ def _toml_key(key: str) -> str:
     return key if key and all(c.isalnum() or c in "-_" for c in key) else json.dumps(key)
 
 
+# the conversion commands import what they need when they run, not when the command line starts
+from annota.runtime.convert import convert, detect_format, formats_command  # noqa: E402
+
+main.add_command(convert)
+main.add_command(detect_format)
+main.add_command(formats_command)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
