@@ -56,12 +56,12 @@ def _extent(flags: NDArray[np.bool_]) -> tuple[int, int]:
 def bitmap_to_cvat(bitmap: Bitmap) -> list[float]:
     """A full-image boolean bitmap as CVAT mask points (cropped to its foreground)."""
     # the box from row and column projections: far cheaper than the coordinates of every pixel
-    rows = bitmap.any(axis=1)
+    rows = np.asarray(bitmap.any(axis=1))
     if not rows.any():
         left = top = right = bottom = 0
     else:
         top, bottom = _extent(rows)
-        left, right = _extent(bitmap.any(axis=0))
+        left, right = _extent(np.asarray(bitmap.any(axis=0)))
     crop = bitmap[top : bottom + 1, left : right + 1]
     return [*map(float, _runs(crop.ravel())), float(left), float(top), float(right), float(bottom)]
 
