@@ -12,20 +12,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from annota.core.access import Resource
-from annota.core.errors import Gone, NotFound, ObjectNotFound, ValidationError
+from annota.core.errors import ValidationError
 from annota.core.media import layout
 from annota.core.schemas.common import RqId
 from annota.core.services import backups, uploads
 from annota.core.services import projects as project_service
-from annota.core.services import requests as request_service
 from annota.core.services import tasks as task_service
 from annota.runtime import web
+from annota.runtime.api import exported_files
 from annota.runtime.api import uploads as upload
 
 TAGS = ["backups"]
@@ -79,37 +78,13 @@ async def export_backup(request: Request) -> Response:
     return web.json_response({"rq_id": rq_id}, status_code=202)
 
 
-async def _stream(request: Request, key: str) -> AsyncIterator[bytes]:
-    async with await web.state(request).storage.get(key) as stream:
-        async for chunk in stream:
-            yield chunk
-
-
 @web.operation("Download a finished backup", tags=TAGS, query={"rq_id": "the backup request"})
 async def download_backup(request: Request) -> Response:
     kind = _kind(request)
     target_id = web.path_int(request)
-    rq_id = request.query_params.get("rq_id", "")
-    if not rq_id:
-        raise ValidationError.for_field("rq_id", "The backup request id is required.")
-    web.require_user(request)
-    async with web.transaction(request) as session:
-        row = await request_service.get(session, rq_id)
-        await web.authorize(request, "download:exported_file", request_service.resource(row))
-    belongs = f"target_id={target_id}&" in row.id + "&"
-    if row.action != "export" or row.target != kind or row.subresource != "backup" or not belongs:
-        raise NotFound(f"Request {rq_id} is not a backup of {kind} {target_id}.")
-    if row.status != "finished" or not row.result_file:
-        raise ValidationError.for_field("rq_id", f"The backup is {row.status}, not finished.")
-    storage = web.state(request).storage
-    try:
-        info = await storage.stat(row.result_file)
-    except ObjectNotFound:
-        raise Gone("The backup file has expired; back up again.") from None
-    stamp = row.finished_date.strftime("%Y_%m_%d_%H_%M_%S") if row.finished_date is not None else "backup"
-    name = f"{kind}_{target_id}_backup_{stamp}.zip"
-    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(info.size)}
-    return StreamingResponse(_stream(request, row.result_file), media_type="application/zip", headers=headers)
+    return await exported_files.download(
+        request, kind, ("backup",), lambda row: exported_files.file_name(row, kind, target_id, "backup")
+    )
 
 
 # --- restore --------------------------------------------------------------------------------

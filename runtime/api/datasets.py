@@ -14,16 +14,13 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from annota.core.access import Resource
-from annota.core.errors import Gone, NotFound, ObjectNotFound, ValidationError
+from annota.core.errors import ValidationError
 from annota.core.formats.registry import Format, FormatRegistry
 from annota.core.media import layout
 from annota.core.schemas.common import RqId
@@ -31,13 +28,12 @@ from annota.core.schemas.server import DatasetFormat, DatasetFormats
 from annota.core.services import dataset_import, dataset_jobs, project_import, uploads
 from annota.core.services import jobs as job_service
 from annota.core.services import projects as project_service
-from annota.core.services import requests as request_service
 from annota.core.services import tasks as task_service
 from annota.runtime import web
+from annota.runtime.api import exported_files
 from annota.runtime.api import uploads as upload
 
 TAGS = ["datasets"]
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
 def _registry(request: Request) -> FormatRegistry:
@@ -159,41 +155,16 @@ async def export_dataset(request: Request) -> Response:
     return web.json_response({"rq_id": rq_id}, status_code=202)
 
 
-def _filename(kind: str, target_id: int, subresource: str, fmt: str, finished: Any) -> str:
-    stamp = finished.strftime("%Y_%m_%d_%H_%M_%S") if finished is not None else "export"
-    slug = _UNSAFE_NAME.sub("-", fmt.lower()).strip("-.")
-    return f"{kind}_{target_id}_{subresource}_{stamp}_{slug}.zip"
-
-
-async def _stream(request: Request, key: str) -> AsyncIterator[bytes]:
-    async with await web.state(request).storage.get(key) as stream:
-        async for chunk in stream:
-            yield chunk
-
-
 @web.operation("Download a finished export", tags=TAGS, query={"rq_id": "the export request"})
 async def download_dataset(request: Request) -> Response:
     kind = _kind(request)
     target_id = web.path_int(request)
-    rq_id = request.query_params.get("rq_id", "")
-    if not rq_id:
-        raise ValidationError.for_field("rq_id", "The export request id is required.")
-    web.require_user(request)
-    async with web.transaction(request) as session:
-        row = await request_service.get(session, rq_id)
-        await web.authorize(request, "download:exported_file", request_service.resource(row))
-    if row.action != "export" or row.target != kind or f"target_id={target_id}&" not in row.id + "&":
-        raise NotFound(f"Request {rq_id} is not an export of {kind} {target_id}.")
-    if row.status != "finished" or not row.result_file:
-        raise ValidationError.for_field("rq_id", f"The export is {row.status}, not finished.")
-    storage = web.state(request).storage
-    try:
-        info = await storage.stat(row.result_file)
-    except ObjectNotFound:
-        raise Gone("The exported file has expired; export again.") from None
-    name = _filename(kind, target_id, row.subresource or "dataset", row.format or "export", row.finished_date)
-    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(info.size)}
-    return StreamingResponse(_stream(request, row.result_file), media_type="application/zip", headers=headers)
+    return await exported_files.download(
+        request,
+        kind,
+        ("dataset", "annotations"),
+        lambda row: exported_files.file_name(row, kind, target_id, row.subresource or "dataset"),
+    )
 
 
 # --- annotation import ----------------------------------------------------------------------
