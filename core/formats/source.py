@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 from annota.core.errors import ValidationError
@@ -41,4 +42,22 @@ def prepare_input(
     return root
 
 
-__all__ = ["DEFAULT_LIMITS", "prepare_input"]
+def inside(root: Path, path: Path) -> bool:
+    """Whether ``path`` stays inside the dataset ``root``: names read from dataset files must not
+    reach elsewhere (``../``, absolute paths, links)."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def first_file(root: Path, candidates: Iterable[Path]) -> Path | None:
+    """The first candidate that is a file inside ``root`` (resolved), or ``None``."""
+    for candidate in candidates:
+        if inside(root, candidate) and candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+__all__ = ["DEFAULT_LIMITS", "first_file", "inside", "prepare_input"]

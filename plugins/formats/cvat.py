@@ -62,6 +62,7 @@ from annota.core.formats.model import (
 )
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
+from annota.core.formats.source import first_file
 from annota.core.interpolation import Keyframe, interpolate_track
 
 ANNOTATIONS_FILE = "annotations.xml"
@@ -820,15 +821,9 @@ def _as_polygons(shape: Shape) -> list[Shape]:
 
 
 def _find_image(base: Path, name: str, subset: str) -> str | None:
-    images = (base / IMAGES_DIR).resolve()
-    for candidate in (images / name, images / subset / name):
-        try:
-            resolved = candidate.resolve()
-        except OSError:
-            continue
-        if resolved.is_relative_to(images) and resolved.is_file():
-            return str(resolved)
-    return None
+    images = base / IMAGES_DIR
+    found = first_file(images, (images / name, images / subset / name))
+    return str(found) if found else None
 
 
 def _track_attributes(shapes: Sequence[TrackShape], spec: LabelSpec | None) -> dict[str, str]:

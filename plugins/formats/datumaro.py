@@ -53,6 +53,7 @@ from annota.core.formats.masks import (
 from annota.core.formats.model import DEFAULT_SUBSET, AttributeSpec, Dataset, Item, LabelSpec, Shape, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
+from annota.core.formats.source import first_file
 
 FORMAT_VERSION = "1.0"
 ANNOTATIONS_DIR = "annotations"
@@ -508,15 +509,9 @@ class _SubsetFile:
             yield self._item(described, number)
 
     def _image(self, path: str) -> str | None:
-        images = (self.root / IMAGES_DIR).resolve()
-        for candidate in (images / self.subset / path, images / path):
-            try:
-                resolved = candidate.resolve()
-            except OSError:
-                continue
-            if resolved.is_relative_to(images) and resolved.is_file():
-                return str(resolved)
-        return None
+        images = self.root / IMAGES_DIR
+        found = first_file(images, (images / self.subset / path, images / path))
+        return str(found) if found else None
 
     def _item(self, described: Any, number: int) -> Item:
         pointer = f"/items/{number}"

@@ -24,6 +24,7 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import DEFAULT_SUBSET, Dataset, Item, LabelSpec, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
+from annota.core.formats.source import inside
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".jfif"})
 NO_LABEL = "no_label"
@@ -84,15 +85,6 @@ def _parse_line(line: str, file: str, lineno: int) -> tuple[str, list[int]]:
         raise FormatError(f"label index {bad!r} is not an integer", file=file, line=lineno) from None
 
 
-def _inside(root: Path, path: Path) -> bool:
-    """Whether ``path`` stays inside the dataset: names read from files must not reach elsewhere."""
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
-
-
 def _image_size(path: Path) -> tuple[int, int]:
     from PIL import Image
 
@@ -125,7 +117,7 @@ def _import_lists(root: Path, options: ImportOptions) -> Dataset:
                                 line=lineno,
                             )
                     candidates = (root / "images" / name, root / name)
-                    image = next((p for p in candidates if _inside(root, p) and p.is_file()), None)
+                    image = next((p for p in candidates if inside(root, p) and p.is_file()), None)
                     width, height = _image_size(image) if image else (None, None)
                     yield Item(
                         name=name,

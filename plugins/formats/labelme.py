@@ -36,6 +36,7 @@ from annota.core.formats.masks import bitmap_to_cvat, bitmap_to_polygons, cvat_t
 from annota.core.formats.model import DEFAULT_SUBSET, Dataset, Item, LabelSpec, Shape
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
+from annota.core.formats.source import first_file
 
 _EXPORT_ESCAPES = (("\\", "\\\\"), ("=", "\\="), ('"', '\\"'), (",", "\\,"))
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -286,22 +287,6 @@ def _parse(path: Path, root: Path) -> tuple[Element, dict[int, int]]:
     return element, recorder.lines
 
 
-def _inside(root: Path, path: Path) -> bool:
-    """Whether ``path`` stays inside the dataset: names read from files must not reach elsewhere."""
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
-
-
-def _find_first(root: Path, candidates: Sequence[Path]) -> Path | None:
-    for candidate in candidates:
-        if _inside(root, candidate) and candidate.is_file():
-            return candidate
-    return None
-
-
 class _Reader:
     def __init__(self, root: Path, options: ImportOptions) -> None:
         self.root = root
@@ -327,7 +312,7 @@ class _Reader:
                 raise FormatError("<imagesize> holds a value that is not an integer", file=file) from None
             if width <= 0 or height <= 0:
                 raise FormatError("<imagesize> is not positive", file=file)
-        image = _find_first(
+        image = first_file(
             root,
             [
                 path.parent / filename,
@@ -442,7 +427,7 @@ class _Reader:
         from PIL import Image
 
         name = _child_text(segm, "mask")
-        path = _find_first(self.root, [folder / name for folder in mask_dirs]) if name else None
+        path = first_file(self.root, [folder / name for folder in mask_dirs]) if name else None
         if path is None:
             raise FormatError(f"the mask file {name!r} is missing", **where)
         try:

@@ -42,6 +42,7 @@ from annota.core.formats.masks import bitmap_to_polygons, cvat_to_bitmap
 from annota.core.formats.model import DEFAULT_SUBSET, Dataset, Item, LabelSpec, Shape, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
+from annota.core.formats.source import inside
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".jfif"})
 #: obj.data keys that are not subsets
@@ -97,15 +98,6 @@ def _rel(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return path.name
-
-
-def _inside(root: Path, path: Path) -> bool:
-    """Whether ``path`` stays inside the dataset: paths read from files must not reach elsewhere."""
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
 
 
 def _images_under(folder: Path) -> dict[str, Path]:
@@ -312,7 +304,7 @@ def import_yolo(root: Path, options: ImportOptions) -> Dataset:
     names_path = base / _localize(config.get("names", "obj.names"))
     subsets = [(key, base / _localize(value)) for key, value in config.items() if key not in _RESERVED]
     for path in [names_path, *(list_path for _, list_path in subsets)]:
-        if not _inside(root, path):
+        if not inside(root, path):
             raise FormatError(
                 f"the path {_rel(path, root)!r} leads outside the dataset", file=_rel(config_path, root)
             )
@@ -330,7 +322,7 @@ def import_yolo(root: Path, options: ImportOptions) -> Dataset:
                     continue
                 relative = _localize(line)
                 image_path = base / relative
-                if not _inside(root, image_path):
+                if not inside(root, image_path):
                     raise FormatError("the image path leads outside the dataset", file=list_file, line=lineno)
                 parts = relative.split("/", 1)
                 name = parts[1] if len(parts) > 1 else parts[0]
