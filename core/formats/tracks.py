@@ -18,7 +18,8 @@ from annota.core.formats.model import Item, Shape, Track, TrackShape
 from annota.core.interpolation import InterpolatedShape, Keyframe, shape_at
 
 
-def _keyframes(track: Track) -> list[Keyframe]:
+def keyframes(track: Track) -> list[Keyframe]:
+    """A track's shapes as ``core.interpolation`` keyframes, in frame order (attributes keep their names)."""
     return [
         Keyframe(
             frame=s.frame,
@@ -56,7 +57,7 @@ def _shape(track: Track, at: InterpolatedShape, elements: list[Shape]) -> Shape:
 class _Cursor:
     def __init__(self, track: Track) -> None:
         self.track = track
-        self.keyframes = _keyframes(track)
+        self.keyframes = keyframes(track)
         self.first = self.keyframes[0].frame if self.keyframes else 0
         self.elements = [_Cursor(element) for element in track.elements]
 
@@ -154,4 +155,4 @@ def gather_tracks(frames: Iterable[tuple[int, Shape]]) -> list[Track]:
     return tracks
 
 
-__all__ = ["TrackFlattener", "gather_tracks", "with_track_shapes"]
+__all__ = ["TrackFlattener", "gather_tracks", "keyframes", "with_track_shapes"]

@@ -63,7 +63,8 @@ from annota.core.formats.model import (
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
 from annota.core.formats.source import first_file
-from annota.core.interpolation import Keyframe, interpolate_track
+from annota.core.formats.tracks import keyframes
+from annota.core.interpolation import interpolate_track
 
 ANNOTATIONS_FILE = "annotations.xml"
 IMAGES_DIR = "images"
@@ -375,22 +376,6 @@ def _track_frames(track: Track, frames: Sequence[int]) -> Iterator[_FrameShape]:
         return
     start, stop = frames[0], frames[-1]
     included = set(frames)
-
-    def keyframes(of: Track) -> list[Keyframe]:
-        return [
-            Keyframe(
-                frame=s.frame,
-                type=s.type,
-                points=s.points,
-                rotation=s.rotation,
-                occluded=s.occluded,
-                outside=s.outside,
-                z_order=s.z_order,
-                # interpolation passes attribute keys through: names here
-                attributes=cast(Any, tuple(s.attributes.items())),
-            )
-            for s in of.shapes
-        ]
 
     elements = [
         (
