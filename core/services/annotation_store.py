@@ -106,6 +106,28 @@ async def _executemany(session: AsyncSession, sql: str, rows: list[tuple[Any, ..
         await connection.exec_driver_sql(sql, rows)
 
 
+#: from this many rows on, PostgreSQL gets them through COPY, several times faster than INSERTs
+COPY_THRESHOLD = 1000
+
+
+async def _insert(
+    session: AsyncSession, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert rows in bulk: one ``executemany``, or ``COPY`` for many rows on PostgreSQL."""
+    if len(rows) < COPY_THRESHOLD or session.get_bind().dialect.name != "postgresql":
+        await _executemany(session, _insert_sql(session, table, columns), rows)
+        return
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    names = ", ".join(f'"{name}"' for name in columns)
+    # the session's own connection, so the rows are part of its transaction
+    async with driver.cursor() as cursor:
+        async with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                await copy.write_row(row)
+
+
 async def _select(session: AsyncSession, sql: str, job_id: int) -> Sequence[Any]:
     connection = await session.connection()
     result = await connection.exec_driver_sql(sql.replace(":job", _marks(session, 1)), (job_id,))
@@ -200,10 +222,10 @@ class Writer:
             for sub_track in track.elements:
                 sub_track.id = next(track_ids)
                 self._track_rows(sub_track, track.id, track_rows, keyframe_rows, keyframe_ids)
-        await _executemany(session, _insert_sql(session, "tags", TAG_COLUMNS), tag_rows)
-        await _executemany(session, _insert_sql(session, "shapes", SHAPE_COLUMNS), shape_rows)
-        await _executemany(session, _insert_sql(session, "tracks", TRACK_COLUMNS), track_rows)
-        await _executemany(session, _insert_sql(session, "tracked_shapes", KEYFRAME_COLUMNS), keyframe_rows)
+        await _insert(session, "tags", TAG_COLUMNS, tag_rows)
+        await _insert(session, "shapes", SHAPE_COLUMNS, shape_rows)
+        await _insert(session, "tracks", TRACK_COLUMNS, track_rows)
+        await _insert(session, "tracked_shapes", KEYFRAME_COLUMNS, keyframe_rows)
 
     def _shape_row(self, shape: SubLabeledShape, parent_id: int | None) -> tuple[Any, ...]:
         return (

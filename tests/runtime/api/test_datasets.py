@@ -354,19 +354,22 @@ def test_downloads_belong_to_who_exported(admin_client: Any, task: Any, make_use
     assert other.get(request["result_url"]).status_code in (403, 404)
 
 
-def test_annotations_are_written_in_bulk(admin_client: Any, task: Any, run_async: Callable[..., Any]) -> None:
+def test_annotations_are_written_in_bulk(
+    admin_client: Any, task: Any, run_async: Callable[..., Any]
+) -> None:
     task_id, _, _ = task
+    # 1,200 rows: enough for PostgreSQL to take them through COPY
     box = {"label": "car", "type": "rectangle", "points": [1, 1, 6, 6]}
-    lines = [json.dumps({"name": f"f{i}", "frame": i, "tags": [], "shapes": [box] * 50}) for i in range(10)]
+    lines = [json.dumps({"name": f"f{i}", "frame": i, "tags": [], "shapes": [box] * 120}) for i in range(10)]
     request = _import_one_shot(admin_client, task_id, _zip(lines))
     assert request["status"] == "finished", request["message"]
-    assert request["message"].startswith("Imported 0 tags, 500 shapes")
+    assert request["message"].startswith("Imported 0 tags, 1200 shapes")
 
     async def count() -> int:
         async with admin_client.app.state.annota.sessionmaker() as session:
             return int(await session.scalar(select(func.count()).select_from(Shape)) or 0)
 
-    assert run_async(count) == 500
+    assert run_async(count) == 1200
 
 
 def test_unsafe_archives_are_refused(admin_client: Any, task: Any, tmp_path: Any) -> None:
