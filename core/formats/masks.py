@@ -161,6 +161,31 @@ def coco_rle_to_bitmap(rle: dict[str, Any]) -> Bitmap:
     return coco_counts_to_bitmap(counts, height, width)
 
 
+def cvat_to_coco_counts(points: Sequence[float], height: int, width: int) -> list[int]:
+    """COCO RLE counts of CVAT mask points on a ``height x width`` image, from the crop alone (no
+    full-image bitmap): in column-major order each crop column is one stretch of its image column."""
+    crop, left, top = cvat_crop(points)
+    if left < 0 or top < 0:
+        return bitmap_to_coco_counts(cvat_to_bitmap(points, width, height))
+    crop = crop[: max(0, height - top), : max(0, width - left)]
+    total = height * width
+    if crop.size == 0 or not crop.any():
+        return [total]
+    rows = crop.shape[0]
+    columns = np.zeros((crop.shape[1], rows + 2), dtype=np.int8)
+    columns[:, 1:-1] = crop.T
+    # a change between padded rows j and j + 1 starts a run at crop row j of that column
+    column, row = np.nonzero(np.diff(columns, axis=1))
+    starts = (left + column).astype(np.int64) * height + top + row
+    # a run ending at the bottom of a column and one starting at the top of the next one meet
+    same = np.flatnonzero(starts[1:] == starts[:-1])
+    if same.size:
+        starts = np.delete(starts, np.concatenate((same, same + 1)))
+    # a run reaching the image's last pixel ends with the image, not at a change
+    bounds = np.concatenate(([0], starts[starts < total], [total]))
+    return [int(count) for count in np.diff(bounds)]
+
+
 def bitmap_to_coco_rle(bitmap: Bitmap, *, compressed: bool = True) -> dict[str, Any]:
     height, width = bitmap.shape
     counts = bitmap_to_coco_counts(bitmap)
@@ -216,6 +241,7 @@ __all__ = [
     "cvat_bbox",
     "cvat_crop",
     "cvat_to_bitmap",
+    "cvat_to_coco_counts",
     "decompress_counts",
     "polygons_to_bitmap",
 ]

@@ -157,12 +157,15 @@ def _instance(shape: Shape, item: Item) -> tuple[list[Any] | dict[str, Any], lis
         left, top, right, bottom = masks.cvat_bbox(points)
         width = item.width or right + 1
         height = item.height or bottom + 1
-        bitmap = masks.cvat_to_bitmap(points, width, height)
-        box = masks.bbox_of_bitmap(bitmap)
+        # from the mask's crop: a full-image bitmap per mask would dominate the export
+        counts = masks.cvat_to_coco_counts(points, height, width)
+        crop, x, y = masks.cvat_crop(points)
+        crop = crop[: max(0, height - y), : max(0, width - x)] if x >= 0 and y >= 0 else crop
+        box = masks.bbox_of_bitmap(crop)
         return (
-            masks.bitmap_to_coco_rle(bitmap),
-            list(box) if box else [0.0, 0.0, 0.0, 0.0],
-            float(bitmap.sum()),
+            {"size": [height, width], "counts": masks.compress_counts(counts)},
+            [box[0] + x, box[1] + y, box[2], box[3]] if box else [0.0, 0.0, 0.0, 0.0],
+            float(sum(counts[1::2])),
             1,
         )
     return None

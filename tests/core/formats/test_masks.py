@@ -94,3 +94,19 @@ def test_bbox_and_polygons_of_bitmap() -> None:
     assert masks.bbox_of_bitmap(np.zeros((3, 3), dtype=bool)) is None
     (polygon,) = masks.bitmap_to_polygons(bitmap)
     assert np.array_equal(masks.polygons_to_bitmap([polygon], 10, 10), bitmap)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_coco_counts_from_a_cvat_crop_match_the_full_bitmap(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    height, width = (int(v) for v in rng.integers(1, 30, size=2))
+    bitmap = rng.random((height, width)) > rng.random()
+    if seed % 4 == 0:
+        bitmap[:] = True  # runs touching the image's first and last pixels and every column edge
+    points = masks.bitmap_to_cvat(bitmap)
+    assert masks.cvat_to_coco_counts(points, height, width) == masks.bitmap_to_coco_counts(bitmap)
+    # the crop cut by a smaller image
+    smaller = masks.cvat_to_bitmap(points, max(1, width - 3), max(1, height - 2))
+    assert masks.cvat_to_coco_counts(
+        points, max(1, height - 2), max(1, width - 3)
+    ) == masks.bitmap_to_coco_counts(smaller)
