@@ -325,7 +325,8 @@ class DatabaseDataset:
         self._progress = progress
         self._reader = _Reader(plan.labels)
         self._tracks: dict[int, list[Track]] = {}
-        self._data_of: dict[tuple[str, int], Data] = {}
+        #: the part the item last yielded belongs to: ``image()`` reads from its media
+        self._current: ExportPart | None = None
 
     def _run(self, coro: Awaitable[T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
@@ -348,8 +349,6 @@ class DatabaseDataset:
                 else (lambda frame, job_id: True)
             )
             flattener = None if tracks else TrackFlattener(self._part_tracks(index))
-            if part.data is not None:
-                self._data_of[(part.subset, part.task.id)] = part.data
             for start in range(0, len(part.frames), WINDOW):
                 window = part.frames[start : start + WINDOW]
                 for item in self._run(_read_window(self._session, self._reader, part, window, owned)):
@@ -369,7 +368,7 @@ class DatabaseDataset:
             yield from self._part_tracks(index)
 
     def image(self, item: Item) -> bytes | None:
-        part = getattr(self, "_current", None)
+        part = self._current
         if part is None or part.data is None or item.frame is None:
             return None
         media = Media(part.data, range(part.data.size), None, f"task {part.task.id}")
