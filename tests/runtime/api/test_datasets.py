@@ -354,9 +354,7 @@ def test_downloads_belong_to_who_exported(admin_client: Any, task: Any, make_use
     assert other.get(request["result_url"]).status_code in (403, 404)
 
 
-def test_annotations_are_written_in_bulk(
-    admin_client: Any, task: Any, run_async: Callable[..., Any]
-) -> None:
+def test_annotations_are_written_in_bulk(admin_client: Any, task: Any, run_async: Callable[..., Any]) -> None:
     task_id, _, _ = task
     # 1,200 rows: enough for PostgreSQL to take them through COPY
     box = {"label": "car", "type": "rectangle", "points": [1, 1, 6, 6]}
@@ -382,3 +380,16 @@ def test_unsafe_archives_are_refused(admin_client: Any, task: Any, tmp_path: Any
     assert request["status"] == "failed"
     assert "dataset.zip" in request["message"] and "escape.txt" in request["message"], request["message"]
     assert not any(tmp_path.rglob("escape.txt"))
+
+
+def test_archives_expanding_past_the_limit_are_refused(admin_client: Any, task: Any) -> None:
+    task_id, _, _ = task
+    admin_client.app.state.annota.settings.max_archive_expanded_size = 10_000
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("annotations.jsonl", "\n" * 50_000)  # deflates to a few hundred bytes
+    request = _import_one_shot(admin_client, task_id, buffer.getvalue())
+    assert request["status"] == "failed"
+    assert "dataset.zip" in request["message"] and "10000" in request["message"].replace(",", ""), request[
+        "message"
+    ]
