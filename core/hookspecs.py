@@ -57,6 +57,10 @@ def register_jobs(register: Any) -> None:
     ``timeout`` seconds (or the ``job_timeout`` setting, when lower) is stopped and its request fails.
     Returning a ``JobResult`` fills in the request's ``result_id``, ``result_url`` and ``message``.
     HTTP handlers start requests with ``annota.runtime.web.start_request``.
+
+    ``every=seconds`` registers a periodic job instead: ``async def function(ctx)`` runs every that
+    many seconds wherever ``queue`` is served (the in-process runner, or each ``annota worker``
+    serving that queue), with no request row. Several workers may run it at once.
     """
 
 
@@ -125,6 +129,19 @@ def filter_query(identity: Any, scope: str, resource_type: str) -> Any:
     ``{"owner_id": 5}`` is an equality test, ``["|", a, b]``, ``["&", a, b]`` and ``["~", a]`` combine
     them. The host translates it into the SQL ``WHERE`` clause. ``None`` lets the next plugin
     decide; with no answer the list is empty. May return an awaitable.
+    """
+
+
+@hookspec
+def on_event(event: Any) -> Any:
+    """Something happened: ``event`` is an ``annota.core.events.Event`` (``create:task``,
+    ``update:job`` with ``changes``, ``completed:request[export:dataset]``...), told after the
+    change committed; a rolled-back change tells nothing.
+
+    Delivery is at least once: a subscriber may see the same ``event.id`` again (after a crash),
+    so it must be idempotent. It runs in a background task of the process that made the change (or
+    of a worker's sweep); exceptions are logged and affect neither the change nor other plugins.
+    May return an awaitable.
     """
 
 

@@ -40,11 +40,23 @@ class JobDefinition:
     plugin: str
 
 
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A job run every ``every`` seconds by whatever serves its queue (no request row)."""
+
+    name: str
+    function: JobFunction
+    queue: str
+    every: float
+    plugin: str
+
+
 class JobRegistry:
     """Job functions by name, filled through the ``register_jobs`` hook."""
 
     def __init__(self) -> None:
         self.jobs: dict[str, JobDefinition] = {}
+        self.periodic: dict[str, PeriodicJob] = {}
 
     def register(
         self,
@@ -54,9 +66,17 @@ class JobRegistry:
         queue: str = "utils",
         timeout: float = 3600,
         max_tries: int = 3,
+        every: float | None = None,
     ) -> None:
         if queue not in QUEUES:
             raise ConfigError(f"plugin {plugin}: job {name!r} names unknown queue {queue!r}")
+        if every is not None:
+            if not every > 0:
+                raise ConfigError(f"plugin {plugin}: periodic job {name!r} needs every > 0, got {every!r}")
+            if name in self.periodic:
+                raise ConfigError(f"plugin {plugin}: periodic job {name!r} is already registered")
+            self.periodic[name] = PeriodicJob(name, function, queue, every, plugin)
+            return
         if not timeout > 0:
             raise ConfigError(f"plugin {plugin}: job {name!r} needs a positive timeout, got {timeout!r}")
         if max_tries < 1:
@@ -69,6 +89,9 @@ class JobRegistry:
 
     def on_queue(self, queue: str) -> list[JobDefinition]:
         return [definition for definition in self.jobs.values() if definition.queue == queue]
+
+    def periodic_on(self, queue: str) -> list[PeriodicJob]:
+        return [job for job in self.periodic.values() if job.queue == queue]
 
     def get(self, name: str) -> JobDefinition:
         try:
@@ -192,3 +215,13 @@ async def run_request(
         await request_service.finish(session, request_id, failed=False, result=result, ttl=request_ttl)
     logger.info("request %s: finished in %.2f s", request_id, time.monotonic() - started)
     return "finished"
+
+
+async def run_periodically(job: PeriodicJob, make_context: Callable[[str, int], JobContext]) -> None:
+    """Run ``job`` every ``job.every`` seconds until cancelled; a failing run is logged."""
+    while True:
+        try:
+            await job.function(make_context(job.name, 1))
+        except Exception:
+            logger.exception("periodic job %s failed", job.name)
+        await asyncio.sleep(job.every)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from annota.core import event_dispatch
 from annota.core.db import migrate
 from annota.core.db.engine import create_engine, create_sessionmaker
 from annota.core.errors import ConfigError
@@ -51,6 +52,8 @@ class AppState:
     routes: list[PluginRoute] = field(default_factory=list)
     queue: QueueBackend | None = None
     formats: FormatRegistry = field(default_factory=FormatRegistry)
+    #: hands committed events to the plugins' ``on_event``
+    events: event_dispatch.Dispatcher | None = None
 
     def job_context(self, request_id: str, attempt: int) -> JobContext:
         return JobContext(
@@ -108,6 +111,7 @@ def collect_jobs(plugins: PluginManager) -> JobRegistry:
     registry = JobRegistry()
     housekeeping.register(registry)
     task_data.register(registry)
+    registry.register("annota", "annota.events.sweep", event_dispatch.sweep, queue="utils", every=5)
     dataset_jobs.register(registry)
     backups.register(registry)
     plugins.collect("register_jobs", registry.register)
@@ -166,21 +170,25 @@ async def open_state(
     except BaseException:
         await engine.dispose()
         raise
+    sessionmaker = create_sessionmaker(engine)
     state = AppState(
         settings=settings,
         plugins=plugins,
         engine=engine,
-        sessionmaker=create_sessionmaker(engine),
+        sessionmaker=sessionmaker,
         jobs=jobs,
         storage_backends=storage_backends,
         storage=storage,
         routes=routes,
         formats=formats,
+        events=event_dispatch.install(sessionmaker, plugins),
     )
     return state
 
 
 async def close_state(state: AppState) -> None:
+    if state.events is not None:
+        await state.events.drain()
     try:
         if state.queue is not None:
             await state.queue.close()

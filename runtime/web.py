@@ -291,6 +291,38 @@ def operation(
     return decorate
 
 
+# --- events -----------------------------------------------------------------------------------
+
+
+async def record_event(
+    request: Request,
+    session: AsyncSession,
+    type: str,
+    resource: str,
+    data: Any,
+    *,
+    resource_id: int | None = None,
+    org_id: int | None = None,
+    project_id: int | None = None,
+    task_id: int | None = None,
+    job_id: int | None = None,
+    before: Any = None,
+) -> None:
+    """Record an event in the request's transaction (dispatched to ``on_event`` once it commits).
+
+    ``data`` is the resource as its read serializer shows it (the API's answer); for updates,
+    ``before`` is the same serialization taken before the change, and only changed fields count.
+    """
+    from annota.core.services import events as event_service
+
+    change = event_service.changes(before, data) if before is not None else None
+    await event_service.record(
+        session, type, resource, data, resource_id=resource_id, user_id=identity(request).user_id,
+        base_url=base_url(request), org_id=org_id, project_id=project_id, task_id=task_id, job_id=job_id,
+        change=change,
+    )  # fmt: skip
+
+
 # --- background requests --------------------------------------------------------------------
 
 
@@ -378,6 +410,7 @@ __all__ = [
     "query_bool",
     "query_int",
     "read_body",
+    "record_event",
     "read_json",
     "remove_objects",
     "require_user",

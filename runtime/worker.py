@@ -20,7 +20,7 @@ from arq.worker import Worker, func
 
 from annota.core.errors import ServiceUnavailable
 from annota.core.plugins import PluginManager
-from annota.core.queue import QUEUES, effective_timeout
+from annota.core.queue import QUEUES, effective_timeout, run_periodically
 from annota.runtime import housekeeping
 from annota.runtime.queues import execute
 from annota.runtime.queues.arq import RUN_REQUEST, ArqQueue, queue_key, redis_settings
@@ -162,6 +162,11 @@ async def run_worker(
             for queue in dict.fromkeys(queues)
         ]
         await state.plugins.call_all("startup", app=state)
+        loops = [
+            asyncio.create_task(run_periodically(job, state.job_context), name=f"annota-{job.name}")
+            for queue in dict.fromkeys(queues)
+            for job in state.jobs.periodic_on(queue)
+        ]
         restore = _handle_signals(workers) if handle_signals else None
         logger.info("worker serving queues %s", ", ".join(worker.queue_name for worker in workers))
         try:
@@ -169,6 +174,9 @@ async def run_worker(
         finally:
             if restore is not None:
                 restore()
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
             await asyncio.gather(*(worker.close() for worker in workers), return_exceptions=True)
             await state.plugins.call_all("shutdown", app=state)
     finally:

@@ -417,6 +417,108 @@ class BackgroundRequest(Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
+# --- events and webhooks -----------------------------------------------------------------------
+
+
+class EventRecord(Base):
+    """An event, written in the same transaction as the change it describes (an outbox): a
+    rolled-back change leaves none, and one committed is dispatched even if the process dies
+    before dispatching it (``dispatched`` stays false until it is). Also the event log behind
+    ``GET /api/events``, pruned by age."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    #: CVAT's event key: ``create:task``, ``update:job``, ``completed:request[export:dataset]``
+    type: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    #: what the payload describes: ``task``, ``job``, ``request``...
+    resource: Mapped[str] = mapped_column(String(32), nullable=False)
+    resource_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    org_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    project_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    task_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    created_date: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
+    #: the event body as JSON (``{"event", "<resource>": {...}, "sender", "changes"?...}``)
+    payload: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    dispatched: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, index=True)
+
+
+class Webhook(Base):
+    """A webhook of the webhooks plugin (CVAT's ``Webhook``)."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_url: Mapped[str] = mapped_column(String(8192), nullable=False)
+    description: Mapped[str] = mapped_column(String(128), nullable=False, default="")
+    #: "project", "organization" or "server"
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(64), nullable=False, default="application/json")
+    secret: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    enable_ssl: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    #: JSON list of event keys
+    events: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    #: JSON object of extra request headers (secrets: never shown)
+    headers: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    owner_id: Mapped[int | None] = _user_fk()
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    created_date: Mapped[dt.datetime] = _created()
+    updated_date: Mapped[dt.datetime] = _updated()
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver one event to one webhook (CVAT's ``WebhookDelivery``)."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: the event's id and the delivery's (the same on every attempt): receivers de-duplicate on them
+    event_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    delivery_uuid: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    redelivery: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    #: milliseconds
+    request_duration: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    changed_fields: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    request: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    response: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_date: Mapped[dt.datetime] = _created()
+    updated_date: Mapped[dt.datetime] = _updated()
+
+
+class WebhookJob(Base):
+    """A delivery still to make (or to retry): the webhooks plugin's durable work queue. A worker
+    claims a due row for a lease; a worker that dies mid-delivery loses the lease and the row is
+    delivered again."""
+
+    __tablename__ = "webhook_jobs"
+    __table_args__ = (UniqueConstraint("webhook_id", "delivery_uuid"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(64), nullable=False)
+    event_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    delivery_uuid: Mapped[str] = mapped_column(String(36), nullable=False)
+    #: the payload without ``webhook_id`` (added when sent), as JSON
+    payload: Mapped[str] = mapped_column(Text, nullable=False)
+    changed_fields: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    redelivery: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    #: the number the next attempt will have
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    due_date: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
+    #: a worker holds the row until then
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_date: Mapped[dt.datetime] = _created()
+
+
 def _never_reuse_ids() -> None:
     """SQLite hands a deleted row's id to the next insert unless told ``AUTOINCREMENT``; clients
     that remember ids (labels, annotations) must never see one come back meaning something else."""

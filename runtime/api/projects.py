@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,6 +16,20 @@ from annota.core.services import projects as service
 from annota.runtime import web
 
 TAGS = ["projects"]
+
+
+async def _event(
+    request: Request,
+    session: AsyncSession,
+    type: str,
+    project: Project,
+    data: ProjectRead,
+    before: Any = None,
+) -> None:
+    await web.record_event(
+        request, session, type, "project", data, resource_id=project.id, org_id=project.organization_id,
+        project_id=project.id, before=before,
+    )  # fmt: skip
 
 
 @web.operation(
@@ -37,6 +54,7 @@ async def create_project(request: Request) -> Response:
     async with web.transaction(request) as session:
         project = await service.create(session, web.identity(request), data)
         (result,) = await service.read_many(session, [project], web.base_url(request))
+        await _event(request, session, "create:project", project, result)
     return web.json_response(result, status_code=201)
 
 
@@ -56,8 +74,10 @@ async def update_project(request: Request) -> Response:
         project = await service.get(session, web.path_int(request))
         for scope in service.update_scopes(data):
             await web.authorize(request, scope, service.resource(project))
+        (before,) = await service.read_many(session, [project], web.base_url(request))
         project = await service.update(session, project, data)
         (result,) = await service.read_many(session, [project], web.base_url(request))
+        await _event(request, session, "update:project", project, result, before)
     return web.json_response(result)
 
 
@@ -66,6 +86,8 @@ async def delete_project(request: Request) -> Response:
     async with web.transaction(request) as session:
         project = await service.get(session, web.path_int(request))
         await web.authorize(request, "delete", service.resource(project))
+        (snapshot,) = await service.read_many(session, [project], web.base_url(request))
+        await _event(request, session, "delete:project", project, snapshot)
         leftovers = await service.remove(session, project)
     await web.remove_objects(request, leftovers)
     return Response(status_code=204)

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
-from annota.core.queue import QUEUES
+from annota.core.queue import QUEUES, run_periodically
 from annota.core.services import requests as request_service
 from annota.runtime import housekeeping
 from annota.runtime.queues import execute
@@ -46,6 +46,11 @@ class InProcessQueue:
             logger.warning("request %s was interrupted by a restart and is marked failed", request_id)
         for request_id, queue_name in queued:
             await self.enqueue(request_id, queue_name)
+        # the periodic jobs of every queue: this process serves them all
+        self.workers += [
+            asyncio.create_task(run_periodically(job, self.state.job_context), name=f"annota-{job.name}")
+            for job in self.state.jobs.periodic.values()
+        ]
         self.housekeeping = asyncio.create_task(
             housekeeping.run_periodically(
                 self.state.sessionmaker, self.state.storage, export_ttl=self.state.settings.export_ttl

@@ -331,6 +331,60 @@ def test_bad_format_registrations_name_the_plugin(
     assert message in detail and "plugin clash" in detail, detail
 
 
+# --- on_event ---------------------------------------------------------------------------------
+
+
+class EventPlugin:
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    @hookimpl
+    async def on_event(self, event: Any) -> None:
+        self.events.append(event)
+
+
+class BrokenSubscriber:
+    @hookimpl
+    def on_event(self, event: Any) -> None:
+        raise RuntimeError("subscriber bug")
+
+
+@pytest.fixture
+def event_plugins() -> dict[str, Any]:
+    return {PLUGIN: EventPlugin(), "broken": BrokenSubscriber()}
+
+
+def test_hook_on_event(event_plugins: dict[str, Any], annota_settings: Settings, make_user: Any) -> None:
+    app = create_app(annota_settings, extra_plugins=event_plugins)
+    with TestClient(app, base_url="http://testserver") as client:
+        client.auth = ("admin", "annota-test-password")
+        state: AppState = app.state.annota
+        run = client.portal.call  # type: ignore[union-attr]
+
+        async def add_admin() -> None:
+            from annota.core.services import users as user_service
+
+            async with state.sessionmaker.begin() as session:
+                await user_service.create_user(session, "admin", "annota-test-password", superuser=True)
+
+        run(add_admin)
+        created = client.post("/api/projects", json={"name": "p1"})
+        assert created.status_code == 201
+        project_id = created.json()["id"]
+        assert client.patch(f"/api/projects/{project_id}", json={"name": "p2"}).status_code == 200
+        # a refused change is rolled back and tells nothing
+        assert client.patch(f"/api/projects/{project_id}", json={"owner_id": 999}).status_code == 400
+        assert client.delete(f"/api/projects/{project_id}").status_code == 204
+        run(state.events.drain)  # type: ignore[union-attr]
+    received = event_plugins[PLUGIN].events
+    assert [event.type for event in received] == ["create:project", "update:project", "delete:project"]
+    create, update, delete = received
+    assert create.payload["project"]["name"] == "p1" and create.payload["sender"]["username"] == "admin"
+    assert update.payload["changes"] == {"name": {"from": "p1", "to": "p2"}}
+    assert update.payload["before_update"] == {"name": "p1"} and update.changed_fields == ["name"]
+    assert delete.payload["project"]["id"] == project_id and len({e.id for e in received}) == 3
+
+
 # --- register_commands ------------------------------------------------------------------------
 
 COMMAND_PLUGIN = """

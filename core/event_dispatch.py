@@ -1,0 +1,114 @@
+"""Dispatching committed events to every plugin's ``on_event``.
+
+``install`` attaches a dispatcher to a sessionmaker: when one of its sessions commits a transaction
+that recorded events (``services.events.record``), they are handed to the plugins in a background
+task, then marked dispatched; a rollback forgets them. ``sweep`` (a periodic job) dispatches the
+events a process committed but did not live to dispatch. One failing subscriber is logged and
+neither stops the others nor touches the request that made the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import inspect
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from annota.core.events import Event
+from annota.core.queue import JobContext
+from annota.core.services import events as event_service
+
+logger = logging.getLogger(__name__)
+
+#: ``session.info`` key of the session's dispatcher
+DISPATCHER = "annota.dispatcher"
+#: committed events still undispatched after this long are taken to be abandoned
+SWEEP_AGE = dt.timedelta(seconds=5)
+
+
+async def notify(plugins: Any, event: Event) -> None:
+    """Call every ``on_event`` implementation; failures are logged, one by one."""
+    for impl in reversed(plugins.pm.hook.on_event.get_hookimpls()):
+        try:
+            result = impl.function(**{arg: event for arg in impl.argnames})
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception(
+                "plugin %s failed to handle event %s (%s)", impl.plugin_name, event.id, event.type
+            )
+
+
+async def dispatch(
+    sessionmaker: async_sessionmaker[AsyncSession], plugins: Any, event_ids: Sequence[str]
+) -> None:
+    async with sessionmaker() as session:
+        events = await event_service.load(session, event_ids)
+    for event in events:
+        await notify(plugins, event)
+    async with sessionmaker.begin() as session:
+        await event_service.mark_dispatched(session, [event.id for event in events])
+
+
+class Dispatcher:
+    """Runs the dispatch of each committed transaction's events as a task of its own."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], plugins: Any) -> None:
+        self.sessionmaker = sessionmaker
+        self.plugins = plugins
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def schedule(self, event_ids: list[str]) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(event_ids))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, event_ids: list[str]) -> None:
+        try:
+            await dispatch(self.sessionmaker, self.plugins, event_ids)
+        except Exception:
+            # the sweep dispatches them later
+            logger.exception("dispatching events %s failed", event_ids)
+
+    async def drain(self) -> None:
+        """Wait for the dispatches under way (at shutdown, and in tests)."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    pending = session.info.pop(event_service.PENDING, None)
+    dispatcher = session.info.get(DISPATCHER)
+    if pending and dispatcher is not None:
+        dispatcher.schedule(pending)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(event_service.PENDING, None)
+
+
+def install(sessionmaker: async_sessionmaker[AsyncSession], plugins: Any) -> Dispatcher:
+    """Dispatch the events of ``sessionmaker``'s sessions after each commit."""
+    dispatcher = Dispatcher(sessionmaker, plugins)
+    sessionmaker.configure(info={DISPATCHER: dispatcher})
+    return dispatcher
+
+
+async def sweep(ctx: JobContext) -> None:
+    """Dispatch committed events that were never dispatched (their process died first)."""
+    async with ctx.sessionmaker() as session:
+        event_ids = await event_service.undispatched(session, SWEEP_AGE)
+    if event_ids:
+        logger.info("dispatching %d events left undispatched", len(event_ids))
+        await dispatch(ctx.sessionmaker, ctx.plugins, event_ids)
+
+
+__all__ = ["Dispatcher", "dispatch", "install", "notify", "sweep"]
