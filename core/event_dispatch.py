@@ -57,29 +57,49 @@ async def dispatch(
 
 
 class Dispatcher:
-    """Runs the dispatch of each committed transaction's events as a task of its own."""
+    """Dispatches each committed transaction's events, one transaction after the other in commit
+    order, in a task of the server's loop (never in the request that made the change)."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], plugins: Any) -> None:
         self.sessionmaker = sessionmaker
         self.plugins = plugins
-        self.tasks: set[asyncio.Task[None]] = set()
+        # the server's loop: a commit made on another loop (an embedding application's thread, a
+        # test client) must not tie the dispatch to a loop that may close right after
+        self.loop = asyncio.get_running_loop()
+        self.pending: asyncio.Queue[list[str]] = asyncio.Queue()
+        self.worker: asyncio.Task[None] | None = None
 
     def schedule(self, event_ids: list[str]) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(event_ids))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        if asyncio.get_running_loop() is self.loop:
+            self._put(event_ids)
+        else:
+            self.loop.call_soon_threadsafe(self._put, event_ids)
 
-    async def _run(self, event_ids: list[str]) -> None:
-        try:
-            await dispatch(self.sessionmaker, self.plugins, event_ids)
-        except Exception:
-            # the sweep dispatches them later
-            logger.exception("dispatching events %s failed", event_ids)
+    def _put(self, event_ids: list[str]) -> None:
+        self.pending.put_nowait(event_ids)
+        if self.worker is None or self.worker.done():
+            self.worker = self.loop.create_task(self._work(), name="annota-events")
+
+    async def _work(self) -> None:
+        while True:
+            event_ids = await self.pending.get()
+            try:
+                await dispatch(self.sessionmaker, self.plugins, event_ids)
+            except Exception:
+                # the sweep dispatches them later
+                logger.exception("dispatching events %s failed", event_ids)
+            finally:
+                self.pending.task_done()
 
     async def drain(self) -> None:
-        """Wait for the dispatches under way (at shutdown, and in tests)."""
-        while self.tasks:
-            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+        """Wait until every event scheduled so far is dispatched (at shutdown, and in tests)."""
+        await self.pending.join()
+
+    async def close(self) -> None:
+        await self.drain()
+        if self.worker is not None:
+            self.worker.cancel()
+            await asyncio.gather(self.worker, return_exceptions=True)
 
 
 @sa_event.listens_for(Session, "after_commit")

@@ -161,6 +161,27 @@ def _error_message(exc: BaseException) -> str:
     return message or type(exc).__name__
 
 
+async def _record_completion(session: AsyncSession, request_id: str) -> None:
+    """``completed:request[<operation>]`` with the request as ``GET /api/requests/{id}`` shows it,
+    in the transaction that finishes it (a request cancelled meanwhile has no row and no event)."""
+    from annota.core.db.tables import BackgroundRequest
+    from annota.core.events import request_event
+    from annota.core.services import events as event_service
+    from annota.core.services import requests as request_service
+
+    row = await session.get(BackgroundRequest, request_id)
+    if row is None or row.status not in ("finished", "failed"):
+        return
+    read = await request_service.read_many(session, [row])
+    if not read:
+        # the owner was deleted: nobody can see the request any more
+        return
+    await event_service.record(
+        session, request_event(read[0].operation.type), "request", read[0], user_id=row.owner_id,
+        org_id=row.org_id, project_id=row.project_id, task_id=row.task_id, job_id=row.job_id,
+    )  # fmt: skip
+
+
 async def run_request(
     request_id: str,
     registry: JobRegistry,
@@ -209,10 +230,12 @@ async def run_request(
         logger.info("request %s: failed after %.2f s: %s", request_id, time.monotonic() - started, message)
         async with sessionmaker.begin() as session:
             await request_service.finish(session, request_id, failed=True, message=message, ttl=request_ttl)
+            await _record_completion(session, request_id)
         return "failed"
     result = outcome if isinstance(outcome, JobResult) else JobResult()
     async with sessionmaker.begin() as session:
         await request_service.finish(session, request_id, failed=False, result=result, ttl=request_ttl)
+        await _record_completion(session, request_id)
     logger.info("request %s: finished in %.2f s", request_id, time.monotonic() - started)
     return "finished"
 

@@ -12,7 +12,7 @@ import secrets
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import platformdirs
@@ -52,6 +52,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     request_ttl: int = 24 * 3600
     #: how long a finished export (dataset, annotations, backup) is kept for download and reuse, in seconds
     export_ttl: int = 24 * 3600
+    #: how long events stay in the event log (``GET /api/events``) once dispatched, in days
+    event_retention_days: Annotated[float, msgspec.Meta(gt=0)] = 30
     #: concurrent jobs per queue in the in-process runner
     inprocess_concurrency: int = 2
     #: if set, no background job runs longer than this many seconds, whatever its own limit. With

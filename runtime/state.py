@@ -188,7 +188,7 @@ async def open_state(
 
 async def close_state(state: AppState) -> None:
     if state.events is not None:
-        await state.events.drain()
+        await state.events.close()
     try:
         if state.queue is not None:
             await state.queue.close()

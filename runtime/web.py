@@ -311,11 +311,14 @@ async def record_event(
     """Record an event in the request's transaction (dispatched to ``on_event`` once it commits).
 
     ``data`` is the resource as its read serializer shows it (the API's answer); for updates,
-    ``before`` is the same serialization taken before the change, and only changed fields count.
+    ``before`` is the same serialization taken before the change, only changed fields count, and
+    an update that changed nothing (but ``updated_date``) records no event.
     """
     from annota.core.services import events as event_service
 
     change = event_service.changes(before, data) if before is not None else None
+    if before is not None and not change:
+        return  # an update that changed nothing worth telling
     await event_service.record(
         session, type, resource, data, resource_id=resource_id, user_id=identity(request).user_id,
         base_url=base_url(request), org_id=org_id, project_id=project_id, task_id=task_id, job_id=job_id,

@@ -61,7 +61,7 @@ def build_worker(
         return await execute(state, request_id)
 
     async def housekeeping_job(ctx: dict[str, Any]) -> int:
-        return await housekeeping.prune(state.sessionmaker, state.storage, state.settings.export_ttl)
+        return await housekeeping.prune(state.sessionmaker, state.storage, state.settings)
 
     async def requeue_job(ctx: dict[str, Any]) -> int:
         backend = state.queue

@@ -25,7 +25,7 @@ import numpy as np
 from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from annota.core.db.tables import Data, Frame, Job, Segment, Task
+from annota.core.db.tables import BackgroundRequest, Data, Frame, Job, Segment, Task
 from annota.core.db.types import utcnow
 from annota.core.errors import Conflict, MediaError, NotFound, ValidationError
 from annota.core.media import layout
@@ -44,7 +44,8 @@ from annota.core.media.sorting import parse_frame_step, select_frames, sort_name
 from annota.core.media.video import probe_video, read_video_frames
 from annota.core.queue import JobContext, JobRegistry, JobResult
 from annota.core.schemas.data import DataRequest
-from annota.core.services import media_sources, uploads
+from annota.core.services import events, media_sources, uploads
+from annota.core.services import jobs as job_service
 from annota.core.services.media_sources import MediaSources
 from annota.core.services.tasks import touch
 from annota.core.storage import StorageBackend
@@ -329,6 +330,16 @@ async def _save(
         task.mode = mode
         task.dimension = "2d"
         task.updated_date = touch(task.updated_date)
+        # no HTTP request here: the payloads carry relative URLs; the sender is who asked for the media
+        owner_id = await session.scalar(
+            select(BackgroundRequest.owner_id).where(BackgroundRequest.id == ctx.request_id)
+        )
+        jobs = (await session.scalars(select(Job).where(Job.task_id == task_id).order_by(Job.id))).all()
+        for job, read in zip(jobs, await job_service.read_many(session, jobs, ""), strict=True):
+            await events.record(
+                session, "create:job", "job", read, resource_id=job.id, user_id=owner_id,
+                org_id=task.organization_id, project_id=task.project_id, task_id=task_id, job_id=job.id,
+            )  # fmt: skip
         return len(segment_ids)
 
 

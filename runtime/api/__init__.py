@@ -9,6 +9,7 @@ import annota.runtime.api.annotations as annotations_api
 from annota.runtime.api import (
     backups,
     datasets,
+    events,
     jobs,
     labels,
     media,
@@ -35,4 +36,5 @@ CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *labels.routes,
     *users.routes,
     *requests.routes,
+    *events.routes,
 ]

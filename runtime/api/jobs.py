@@ -1,7 +1,11 @@
-"""``/api/jobs``: listing, reading and workflow changes (annotation endpoints come with their feature)."""
+"""``/api/jobs``: listing, reading and workflow changes (annotation endpoints come with their feature).
+
+A change is an ``update:job`` event, plus ``update:task`` when it moves the task's status along.
+"""
 
 from __future__ import annotations
 
+import msgspec
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
@@ -9,7 +13,9 @@ from starlette.responses import Response
 from annota.core.db.tables import Job
 from annota.core.schemas.common import Paginated
 from annota.core.schemas.jobs import JobRead, JobUpdate
+from annota.core.services import events as event_service
 from annota.core.services import jobs as service
+from annota.core.services import tasks as task_service
 from annota.runtime import web
 
 TAGS = ["jobs"]
@@ -42,8 +48,26 @@ async def update_job(request: Request) -> Response:
         resource = await service.resource(session, job)
         for scope in service.update_scopes(data):
             await web.authorize(request, scope, resource)
+        base_url = web.base_url(request)
+        task = await task_service.get(session, job.task_id)
+        (before,) = await service.read_many(session, [job], base_url)
+        # a new stage or state may change the task's status (and its job counts) too
+        workflow = data.stage is not msgspec.UNSET or data.state is not msgspec.UNSET
+        task_before = (await task_service.read_many(session, [task], base_url))[0] if workflow else None
         job = await service.update(session, job, data)
-        (result,) = await service.read_many(session, [job], web.base_url(request))
+        (result,) = await service.read_many(session, [job], base_url)
+        ids = {"org_id": task.organization_id, "project_id": task.project_id, "task_id": task.id}
+        if event_service.changes(before, result):
+            await web.record_event(
+                request, session, "update:job", "job", result, resource_id=job.id, job_id=job.id,
+                before=before, **ids,
+            )  # fmt: skip
+        if task_before is not None and task.updated_date != task_before.updated_date:
+            (task_after,) = await task_service.read_many(session, [task], base_url)
+            await web.record_event(
+                request, session, "update:task", "task", task_after, resource_id=task.id,
+                before=task_before, **ids,
+            )  # fmt: skip
     return web.json_response(result)
 
 

@@ -2,11 +2,13 @@
 
 Labels are created with their project or task (its ``labels`` field); these endpoints serve the
 clients that look them up by task, job or project (cvat-sdk before auto-annotation) and the
-per-label edits of the UI.
+per-label edits of the UI. Label changes are ``create|update|delete:label`` events; ``snapshot`` and
+``record_changes`` turn a change of a project's or task's ``labels`` into them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from sqlalchemy import select
@@ -19,6 +21,7 @@ from annota.core.db.tables import Label, Project, Task
 from annota.core.errors import ValidationError
 from annota.core.schemas.common import Paginated
 from annota.core.schemas.labels import LabelRead, LabelUpdate
+from annota.core.services import events as event_service
 from annota.core.services import jobs as job_service
 from annota.core.services import labels as service
 from annota.core.services import projects as project_service
@@ -97,6 +100,59 @@ async def _label_and_owner(request: Request, session: AsyncSession) -> tuple[Lab
     return label, owner, Resource("labels", document, label.id)
 
 
+# --- events ---------------------------------------------------------------------------------
+
+
+async def snapshot(
+    session: AsyncSession, *, project_id: int | None = None, task_id: int | None = None
+) -> dict[int, LabelRead]:
+    """The top-level labels of one project or task as the API shows them, by id: taken before and
+    after a change of its ``labels`` to tell which labels it created, changed or deleted."""
+    labels = await service.read_labels(session, project_id=project_id, task_id=task_id)
+    return {label.id: label for label in labels}
+
+
+async def _event(
+    request: Request,
+    session: AsyncSession,
+    type: str,
+    label: LabelRead,
+    org_id: int | None,
+    before: LabelRead | None = None,
+) -> None:
+    await web.record_event(
+        request, session, type, "label", label, resource_id=label.id, org_id=org_id,
+        project_id=label.project_id, task_id=label.task_id, before=before,
+    )  # fmt: skip
+
+
+async def _update_event(
+    request: Request, session: AsyncSession, before: LabelRead, after: LabelRead, org_id: int | None
+) -> None:
+    # a change set may name a label without changing it; that is no event
+    if event_service.changes(before, after):
+        await _event(request, session, "update:label", after, org_id, before)
+
+
+async def record_changes(
+    request: Request,
+    session: AsyncSession,
+    before: Mapping[int, LabelRead],
+    after: Mapping[int, LabelRead],
+    org_id: int | None,
+) -> None:
+    """``create:label``, ``update:label`` and ``delete:label`` for the difference of two snapshots
+    of one owner's labels (sublabel changes are changes of their skeleton's ``sublabels``)."""
+    for label_id, label in after.items():
+        if label_id not in before:
+            await _event(request, session, "create:label", label, org_id)
+        else:
+            await _update_event(request, session, before[label_id], label, org_id)
+    for label_id, label in before.items():
+        if label_id not in after:
+            await _event(request, session, "delete:label", label, org_id)
+
+
 @web.operation("Get a label", tags=TAGS, response=LabelRead)
 async def retrieve_label(request: Request) -> Response:
     async with web.transaction(request) as session:
@@ -112,8 +168,10 @@ async def update_label(request: Request) -> Response:
     async with web.transaction(request) as session:
         label, owner, resource = await _label_and_owner(request, session)
         await web.authorize(request, "update", resource)
+        (before,) = await service.read_many(session, [label])
         label = await service.update_one(session, label, data, owner)
         (result,) = await service.read_many(session, [label])
+        await _update_event(request, session, before, result, owner.organization_id)
     return web.json_response(result)
 
 
@@ -122,6 +180,8 @@ async def delete_label(request: Request) -> Response:
     async with web.transaction(request) as session:
         label, owner, resource = await _label_and_owner(request, session)
         await web.authorize(request, "delete", resource)
+        (removed,) = await service.read_many(session, [label])
+        await _event(request, session, "delete:label", removed, owner.organization_id)
         await service.remove(session, label, owner)
     return Response(status_code=204)
 

@@ -14,6 +14,7 @@ from annota.core.schemas.common import Paginated
 from annota.core.schemas.projects import ProjectRead, ProjectUpdate, ProjectWrite
 from annota.core.services import projects as service
 from annota.runtime import web
+from annota.runtime.api import labels as labels_api
 
 TAGS = ["projects"]
 
@@ -55,6 +56,9 @@ async def create_project(request: Request) -> Response:
         project = await service.create(session, web.identity(request), data)
         (result,) = await service.read_many(session, [project], web.base_url(request))
         await _event(request, session, "create:project", project, result)
+        if data.labels:
+            after = await labels_api.snapshot(session, project_id=project.id)
+            await labels_api.record_changes(request, session, {}, after, project.organization_id)
     return web.json_response(result, status_code=201)
 
 
@@ -75,9 +79,13 @@ async def update_project(request: Request) -> Response:
         for scope in service.update_scopes(data):
             await web.authorize(request, scope, service.resource(project))
         (before,) = await service.read_many(session, [project], web.base_url(request))
+        labels_before = await labels_api.snapshot(session, project_id=project.id) if data.labels else {}
         project = await service.update(session, project, data)
         (result,) = await service.read_many(session, [project], web.base_url(request))
         await _event(request, session, "update:project", project, result, before)
+        if data.labels:
+            after = await labels_api.snapshot(session, project_id=project.id)
+            await labels_api.record_changes(request, session, labels_before, after, project.organization_id)
     return web.json_response(result)
 
 

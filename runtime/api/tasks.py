@@ -1,20 +1,49 @@
-"""``/api/tasks``: CRUD (data, annotations, dataset and backup endpoints come with their features)."""
+"""``/api/tasks``: CRUD (data, annotations, dataset and backup endpoints come with their features).
+
+Each change is also an event: ``create|update|delete:task``, the label events of the task's own
+labels when its ``labels`` change, and ``delete:job`` for the jobs a deleted task takes along.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from annota.core.db.tables import Project, Task
+from annota.core.db.tables import Job, Project, Task
 from annota.core.schemas.common import Paginated
 from annota.core.schemas.tasks import TaskRead, TaskUpdate, TaskWrite
+from annota.core.services import events as event_service
+from annota.core.services import jobs as job_service
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as service
 from annota.runtime import web
+from annota.runtime.api import labels as labels_api
 
 TAGS = ["tasks"]
+
+
+async def _event(
+    request: Request, session: AsyncSession, type: str, task: Task, data: TaskRead, before: Any = None
+) -> None:
+    await web.record_event(
+        request, session, type, "task", data, resource_id=task.id, org_id=task.organization_id,
+        project_id=task.project_id, task_id=task.id, before=before,
+    )  # fmt: skip
+
+
+async def _job_deletions(request: Request, session: AsyncSession, task: Task) -> None:
+    """``delete:job`` for every job of a task about to be deleted, as they are now."""
+    jobs = (await session.scalars(select(Job).where(Job.task_id == task.id).order_by(Job.id))).all()
+    snapshots = await job_service.read_many(session, jobs, web.base_url(request))
+    for job, data in zip(jobs, snapshots, strict=True):
+        await web.record_event(
+            request, session, "delete:job", "job", data, resource_id=job.id, org_id=task.organization_id,
+            project_id=task.project_id, task_id=task.id, job_id=job.id,
+        )  # fmt: skip
 
 
 @web.operation("List tasks", tags=TAGS, response=Paginated[TaskRead], paginated=True,
@@ -45,6 +74,10 @@ async def create_task(request: Request) -> Response:
         await web.authorize(request, scope, service.creation_resource(who, project, data.assignee_id))
         task = await service.create(session, who, data)
         (result,) = await service.read_many(session, [task], web.base_url(request))
+        await _event(request, session, "create:task", task, result)
+        if data.labels:
+            created = await labels_api.snapshot(session, task_id=task.id)
+            await labels_api.record_changes(request, session, {}, created, task.organization_id)
     return web.json_response(result, status_code=201)
 
 
@@ -66,8 +99,20 @@ async def update_task(request: Request) -> Response:
         for scope in service.update_scopes(task, data):
             await web.authorize(request, scope, resource)
         await _target_project(request, session, service.project_move(task, data))
+        (before,) = await service.read_many(session, [task], web.base_url(request))
+        # the task's own labels change with a new label set or a move into a project (which drops them)
+        own_labels = task.project_id is None and bool(data.labels or service.project_move(task, data))
+        labels_before = await labels_api.snapshot(session, task_id=task.id) if own_labels else {}
         task = await service.update(session, task, data)
         (result,) = await service.read_many(session, [task], web.base_url(request))
+        # a PATCH that only touched the labels changes nothing of the task itself
+        if event_service.changes(before, result):
+            await _event(request, session, "update:task", task, result, before)
+        if own_labels:
+            labels_after = await labels_api.snapshot(session, task_id=task.id)
+            await labels_api.record_changes(
+                request, session, labels_before, labels_after, task.organization_id
+            )
     return web.json_response(result)
 
 
@@ -76,6 +121,9 @@ async def delete_task(request: Request) -> Response:
     async with web.transaction(request) as session:
         task = await service.get(session, web.path_int(request))
         await web.authorize(request, "delete", await service.resource(session, task))
+        (snapshot,) = await service.read_many(session, [task], web.base_url(request))
+        await _job_deletions(request, session, task)
+        await _event(request, session, "delete:task", task, snapshot)
         leftovers = await service.remove(session, task)
     await web.remove_objects(request, leftovers)
     return Response(status_code=204)

@@ -52,9 +52,7 @@ class InProcessQueue:
             for job in self.state.jobs.periodic.values()
         ]
         self.housekeeping = asyncio.create_task(
-            housekeeping.run_periodically(
-                self.state.sessionmaker, self.state.storage, export_ttl=self.state.settings.export_ttl
-            ),
+            housekeeping.run_periodically(self.state.sessionmaker, self.state.storage, self.state.settings),
             name="annota-housekeeping",
         )
 
