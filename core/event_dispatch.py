@@ -32,11 +32,12 @@ DISPATCHER = "annota.dispatcher"
 SWEEP_AGE = dt.timedelta(seconds=5)
 
 
-async def notify(plugins: Any, event: Event) -> None:
+async def notify(plugins: Any, event: Event, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     """Call every ``on_event`` implementation; failures are logged, one by one."""
+    arguments = {"event": event, "sessionmaker": sessionmaker}
     for impl in reversed(plugins.pm.hook.on_event.get_hookimpls()):
         try:
-            result = impl.function(**{arg: event for arg in impl.argnames})
+            result = impl.function(**{arg: arguments[arg] for arg in impl.argnames})
             if inspect.isawaitable(result):
                 await result
         except Exception:
@@ -51,7 +52,7 @@ async def dispatch(
     async with sessionmaker() as session:
         events = await event_service.load(session, event_ids)
     for event in events:
-        await notify(plugins, event)
+        await notify(plugins, event, sessionmaker)
     async with sessionmaker.begin() as session:
         await event_service.mark_dispatched(session, [event.id for event in events])
 
@@ -82,14 +83,19 @@ class Dispatcher:
 
     async def _work(self) -> None:
         while True:
-            event_ids = await self.pending.get()
+            batches = [await self.pending.get()]
+            # whatever else committed meanwhile goes along: one load and one update for all
+            while not self.pending.empty():
+                batches.append(self.pending.get_nowait())
+            event_ids = [event_id for batch in batches for event_id in batch]
             try:
                 await dispatch(self.sessionmaker, self.plugins, event_ids)
             except Exception:
                 # the sweep dispatches them later
                 logger.exception("dispatching events %s failed", event_ids)
             finally:
-                self.pending.task_done()
+                for _ in batches:
+                    self.pending.task_done()
 
     async def drain(self) -> None:
         """Wait until every event scheduled so far is dispatched (at shutdown, and in tests)."""

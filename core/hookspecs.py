@@ -133,10 +133,11 @@ def filter_query(identity: Any, scope: str, resource_type: str) -> Any:
 
 
 @hookspec
-def on_event(event: Any) -> Any:
+def on_event(event: Any, sessionmaker: Any) -> Any:
     """Something happened: ``event`` is an ``annota.core.events.Event`` (``create:task``,
     ``update:job`` with ``changes``, ``completed:request[export:dataset]``...), told after the
-    change committed; a rolled-back change tells nothing.
+    change committed; a rolled-back change tells nothing. ``sessionmaker`` opens sessions on the
+    database that recorded the event (for subscribers that keep state there).
 
     Delivery is at least once: a subscriber may see the same ``event.id`` again (after a crash),
     so it must be idempotent. It runs in a background task of the process that made the change (or
