@@ -1,0 +1,82 @@
+"""The ``webhooks`` plugin's hooks: configuration, routes, the delivery job, the fan-out of events
+and the default policy for the ``webhooks`` resource kind.
+
+``on_event`` queues one delivery per subscribed webhook in the database that recorded the event
+(its ``sessionmaker``), in the ``webhook_jobs`` table the periodic ``webhooks.deliver`` job sends from.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from annota.core import hookimpl
+from annota.core.access import MATCH_ALL, MATCH_NONE, Filter, Identity, Resource
+from annota.core.events import Event
+from annota.plugins.webhooks import delivery, store
+from annota.plugins.webhooks.config import Config
+
+logger = logging.getLogger(__name__)
+
+KIND = "webhooks"
+#: the apps (``AppState``) started in this process
+
+
+@hookimpl
+def register_config(register: Any) -> None:
+    register(Config)
+
+
+@hookimpl
+def register_routes(register: Any) -> None:
+    from annota.plugins.webhooks import routes
+
+    for path, endpoint, methods in routes.ROUTES:
+        register(path, endpoint, methods=methods)
+
+
+@hookimpl
+def register_jobs(register: Any) -> None:
+    register("webhooks.deliver", delivery.deliver_due, queue="webhooks", every=0.5)
+
+
+@hookimpl
+async def shutdown(app: Any) -> None:
+    await delivery.close_clients()
+
+
+@hookimpl
+async def on_event(event: Event, sessionmaker: Any) -> None:
+    async with sessionmaker.begin() as session:
+        queued = await store.fan_out(session, event)
+    if queued:
+        logger.debug("event %s (%s): %d webhook deliveries queued", event.id, event.type, queued)
+
+
+# --- the default policy for webhooks -------------------------------------------------------------
+
+
+@hookimpl
+def authorize(identity: Identity, scope: str, resource: Resource) -> bool | None:
+    """Owners and admins; creating needs the ``user`` privilege. Other kinds: not ours to answer."""
+    if resource.kind != KIND:
+        return None
+    if not identity.is_authenticated or (identity.read_only and scope not in ("view", "list")):
+        return False
+    if identity.is_admin:
+        return True
+    if scope == "create":
+        return identity.has_privilege("user")
+    if scope == "list":
+        return True
+    owner = (resource.document or {}).get("owner") or {}
+    return scope in ("view", "update", "delete") and owner.get("id") == identity.user_id
+
+
+@hookimpl
+def filter_query(identity: Identity, scope: str, resource_type: str) -> Filter | None:
+    if resource_type != KIND:
+        return None
+    if not identity.is_authenticated:
+        return MATCH_NONE
+    return MATCH_ALL if identity.is_admin else {"owner_id": identity.user_id}
