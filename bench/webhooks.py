@@ -1,0 +1,166 @@
+"""Webhook delivery under a stream of changes, and what a subscribed webhook costs the write path.
+
+A real server (uvicorn in a thread, the embedded in-process runner as its one worker) and a real
+receiver on loopback. First 1,000 task updates with no webhook; then a project webhook subscribed to
+``update:task`` and 1,000 more. Reported: the updates' API latency without and with the webhook
+(target: under 5% more, since delivery is asynchronous), deliveries per second, and the latency
+from each update's response to its delivery's receipt (p50/p99).
+
+    python bench/webhooks.py [--updates 1000] [--database sqlite|postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+from serving import serving
+
+from annota.runtime.settings import Settings, finalize
+
+PASSWORD = "bench-password"
+POSTGRES_SERVER_URL = os.environ.get(
+    "ANNOTA_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+class Receiver:
+    """Records when each delivery arrived, by the task name the update set."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, float] = {}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                arrived = time.perf_counter()
+                name = json.loads(body).get("changes", {}).get("name", {}).get("to")
+                with receiver.lock:
+                    if name is not None:
+                        receiver.received.setdefault(name, arrived)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            # the default listen backlog (5) drops concurrent deliveries' connections
+            request_queue_size = 1024
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def updates(
+    client: httpx.Client, task_id: int, prefix: str, count: int
+) -> tuple[list[float], dict[str, float]]:
+    latencies, done = [], {}
+    for number in range(count):
+        name = f"{prefix}{number}"
+        started = time.perf_counter()
+        response = client.patch(f"/api/tasks/{task_id}", json={"name": name})
+        finished = time.perf_counter()
+        assert response.status_code == 200, response.text
+        latencies.append(finished - started)
+        done[name] = finished
+    return latencies, done
+
+
+def run(args: argparse.Namespace, database_url: str, data_dir: Path) -> None:
+    from annota.core.services import users as user_service
+    from annota.runtime.state import close_state, open_state
+
+    settings = finalize(Settings(data_dir=str(data_dir), database_url=database_url, secret_key="bench"))
+    settings.plugin_settings = {"webhooks": {"allow_private_targets": True}}
+
+    async def add_user() -> None:
+        state = await open_state(settings)
+        async with state.sessionmaker.begin() as session:
+            await user_service.create_user(session, "bench", PASSWORD, privilege="admin")
+        await close_state(state)
+
+    asyncio.run(add_user())
+    receiver = Receiver()
+    with serving(settings) as url, httpx.Client(base_url=url, auth=("bench", PASSWORD), timeout=60) as client:
+        project = client.post("/api/projects", json={"name": "bench", "labels": [{"name": "car"}]}).json()
+        task = client.post("/api/tasks", json={"name": "t", "project_id": project["id"]}).json()
+        plain, _ = updates(client, task["id"], "plain-", args.updates)
+        hook = {
+            "target_url": receiver.url, "type": "project", "project_id": project["id"],
+            "events": ["update:task"], "content_type": "application/json", "secret": "bench-secret",
+        }  # fmt: skip
+        response = client.post("/api/webhooks", json=hook)
+        assert response.status_code == 201, response.text
+        first = time.perf_counter()
+        hooked, done = updates(client, task["id"], "hooked-", args.updates)
+        deadline = time.perf_counter() + 300
+        while len(receiver.received) < args.updates and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        received = dict(receiver.received)
+    missing = args.updates - len(received)
+    delays = [received[name] - done[name] for name in done if name in received]
+    span = max(received.values()) - first if received else float("nan")
+    ms = 1000
+    print(f"{args.updates} task updates, {args.database}, one webhook, the in-process runner\n")
+    print("| what | p50 | p99 | mean |")
+    print("|---|---|---|---|")
+    for label, values in (("PATCH without webhook", plain), ("PATCH with webhook", hooked)):
+        print(f"| {label} | {percentile(values, 0.5) * ms:.1f} ms | {percentile(values, 0.99) * ms:.1f} ms | "
+              f"{statistics.fmean(values) * ms:.1f} ms |")  # fmt: skip
+    print(f"| response to receipt | {percentile(delays, 0.5) * ms:.0f} ms | "
+          f"{percentile(delays, 0.99) * ms:.0f} ms | {statistics.fmean(delays) * ms:.0f} ms |")  # fmt: skip
+    overhead = statistics.fmean(hooked) / statistics.fmean(plain) - 1
+    print(f"\nwrite-path overhead of the webhook: {overhead * 100:+.1f}% (mean latency)")
+    print(f"deliveries: {len(received)} in {span:.1f} s from the first update, {len(received) / span:.0f}/s")
+    if missing:
+        sys.exit(f"{missing} deliveries did not arrive")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--updates", type=int, default=1000)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    args = parser.parse_args()
+    from annota.testing.databases import (
+        create_postgres_database,
+        drop_postgres_database,
+        migrated_sqlite_template,
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.database == "postgres":
+            database_url = create_postgres_database(POSTGRES_SERVER_URL)
+        else:
+            database_url = f"sqlite:///{migrated_sqlite_template(Path(tmp))}"
+        try:
+            run(args, database_url, Path(tmp) / "data")
+        finally:
+            if args.database == "postgres":
+                drop_postgres_database(POSTGRES_SERVER_URL, database_url)
+
+
+if __name__ == "__main__":
+    main()
