@@ -14,19 +14,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from serving import bench_database
+
 FRAMES = 10_000
-POSTGRES_SERVER_URL = os.environ.get(
-    "ANNOTA_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 
 def fill(database_url: str, shapes: int) -> int:
@@ -153,30 +150,14 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
 
-    from annota.testing.databases import (
-        create_postgres_database,
-        drop_postgres_database,
-        migrated_sqlite_template,
-    )
-
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.database == "sqlite":
-            database_url = f"sqlite:///{migrated_sqlite_template(Path(tmp))}"
-            cleanup = None
-        else:
-            database_url = create_postgres_database(POSTGRES_SERVER_URL)
-            cleanup = database_url
-        try:
-            started = time.perf_counter()
-            task_id = fill(database_url, args.shapes)
-            print(f"filled {args.shapes:,} shapes in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-            data_dir = str(Path(tmp) / "data")
-            base = measure(args, database_url, data_dir, task_id, export=False)
-            run = measure(args, database_url, data_dir, task_id, export=True)
-            size = sum(p.stat().st_size for p in Path(data_dir, "storage", "exports").rglob("*.zip"))
-        finally:
-            if cleanup:
-                drop_postgres_database(POSTGRES_SERVER_URL, cleanup)
+    with bench_database(args.database) as (database_url, directory):
+        started = time.perf_counter()
+        task_id = fill(database_url, args.shapes)
+        print(f"filled {args.shapes:,} shapes in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        data_dir = str(directory / "data")
+        base = measure(args, database_url, data_dir, task_id, export=False)
+        run = measure(args, database_url, data_dir, task_id, export=True)
+        size = sum(p.stat().st_size for p in Path(data_dir, "storage", "exports").rglob("*.zip"))
     mib = 1024 * 1024
     print("| shapes | format | database | export time | peak RSS (export) | peak RSS (process only) | file |")
     print("|---|---|---|---|---|---|---|")

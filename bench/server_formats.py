@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -29,16 +27,13 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx2 as httpx
-from serving import serving
+from serving import bench_database, serving
 
 from annota.runtime.settings import Settings, finalize
 
 LABEL_STUDIO = {"import": 10.1, "COCO 1.0": 14.3, "YOLO 1.1": 15.2}
 LABELS = [f"class{i}" for i in range(10)]
 PASSWORD = "bench-password"
-POSTGRES_SERVER_URL = os.environ.get(
-    "ANNOTA_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 
 def images_zip(count: int) -> bytes:
@@ -160,22 +155,8 @@ def main() -> None:
     parser.add_argument("--boxes", type=int, default=50)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
-    from annota.testing.databases import (
-        create_postgres_database,
-        drop_postgres_database,
-        migrated_sqlite_template,
-    )
-
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.database == "postgres":
-            database_url = create_postgres_database(POSTGRES_SERVER_URL)
-        else:
-            database_url = f"sqlite:///{migrated_sqlite_template(Path(tmp))}"
-        try:
-            rows = run(args, database_url, Path(tmp) / "data")
-        finally:
-            if args.database == "postgres":
-                drop_postgres_database(POSTGRES_SERVER_URL, database_url)
+    with bench_database(args.database) as (database_url, directory):
+        rows = run(args, database_url, directory / "data")
     print(f"{args.images:,} images x {args.boxes} boxes, {args.database}\n")
     print("| what | annota | Label Studio 1.23.2 | ratio |")
     print("|---|---|---|---|")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import uvicorn
 
@@ -37,3 +40,30 @@ def serving(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join()
+
+
+POSTGRES_SERVER_URL = os.environ.get(
+    "ANNOTA_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@contextmanager
+def bench_database(kind: str) -> Iterator[tuple[str, Path]]:
+    """A migrated, empty database (``sqlite`` or ``postgres``) and a scratch directory, removed
+    afterwards: ``(database_url, directory)``."""
+    from annota.testing.databases import (
+        create_postgres_database,
+        drop_postgres_database,
+        migrated_sqlite_template,
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if kind == "postgres":
+            database_url = create_postgres_database(POSTGRES_SERVER_URL)
+        else:
+            database_url = f"sqlite:///{migrated_sqlite_template(Path(tmp))}"
+        try:
+            yield database_url, Path(tmp)
+        finally:
+            if kind == "postgres":
+                drop_postgres_database(POSTGRES_SERVER_URL, database_url)

@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,14 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-from serving import serving
+from serving import bench_database, serving
 
 from annota.runtime.settings import Settings, finalize
 
 PASSWORD = "bench-password"
-POSTGRES_SERVER_URL = os.environ.get(
-    "ANNOTA_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 
 class Receiver:
@@ -144,22 +139,8 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=1000)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
-    from annota.testing.databases import (
-        create_postgres_database,
-        drop_postgres_database,
-        migrated_sqlite_template,
-    )
-
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.database == "postgres":
-            database_url = create_postgres_database(POSTGRES_SERVER_URL)
-        else:
-            database_url = f"sqlite:///{migrated_sqlite_template(Path(tmp))}"
-        try:
-            run(args, database_url, Path(tmp) / "data")
-        finally:
-            if args.database == "postgres":
-                drop_postgres_database(POSTGRES_SERVER_URL, database_url)
+    with bench_database(args.database) as (database_url, directory):
+        run(args, database_url, directory / "data")
 
 
 if __name__ == "__main__":
