@@ -5,6 +5,7 @@ dataset in memory; text formats should write through ``open_text``.
 
 from __future__ import annotations
 
+import abc
 import io
 import os
 import zipfile
@@ -40,9 +41,9 @@ class Output(Protocol):
         ...
 
 
-class _Base:
-    def open(self, path: str) -> IO[bytes]:
-        raise NotImplementedError
+class _Base(abc.ABC):
+    @abc.abstractmethod
+    def open(self, path: str) -> IO[bytes]: ...
 
     def write(self, path: str, data: bytes) -> None:
         with self.open(path) as stream:

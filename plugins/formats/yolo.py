@@ -28,6 +28,7 @@ Coordinates outside the image are written and read as they are. Items are bound 
 
 from __future__ import annotations
 
+import abc
 import json
 import math
 import re
@@ -531,7 +532,7 @@ def _yaml_text(value: Any) -> str:
 # --- Ultralytics export --------------------------------------------------------------------------
 
 
-class _UltralyticsWriter:
+class _UltralyticsWriter(abc.ABC):
     """Writes images, label files and subset lists; subclasses say what a label file holds."""
 
     def __init__(self, dataset: Dataset, output: Output, options: ExportOptions) -> None:
@@ -545,8 +546,8 @@ class _UltralyticsWriter:
     def class_names(self) -> list[str]:
         return _top_names(self.dataset.labels)
 
-    def lines(self, item: Item) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def lines(self, item: Item) -> str: ...
 
     def extra_yaml(self) -> str:
         return ""
@@ -687,7 +688,9 @@ class _PoseWriter(_UltralyticsWriter):
         return "".join(lines)
 
 
-def _writer(cls: type[_UltralyticsWriter]) -> Callable[[Dataset, Output, ExportOptions], None]:
+def _writer(
+    cls: Callable[[Dataset, Output, ExportOptions], _UltralyticsWriter],
+) -> Callable[[Dataset, Output, ExportOptions], None]:
     def export(dataset: Dataset, output: Output, options: ExportOptions) -> None:
         cls(dataset, output, options).run()
 
