@@ -20,7 +20,7 @@ from annota.core.access import Resource
 from annota.core.errors import ValidationError
 from annota.core.media import layout
 from annota.core.schemas.common import RqId
-from annota.core.services import backups, uploads
+from annota.core.services import backups
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as task_service
 from annota.runtime import web
@@ -118,21 +118,6 @@ async def _start_restore(request: Request, kind: str, area: str, filename: str) 
     return web.json_response({"rq_id": rq_id}, status_code=202)
 
 
-async def _one_shot(request: Request, kind: str, area: str) -> Response:
-    field = f"{kind}_file"
-    if not upload.is_form(request):
-        raise ValidationError.for_field(field, f"Send the backup as multipart/form-data ({field}).")
-    await uploads.clear(web.state(request).storage, area)
-    form = await upload.read_form(request)
-    try:
-        stored = await upload.store_form_files(request, area, form.multi_items())
-    finally:
-        await form.close()
-    if len(stored) != 1:
-        raise ValidationError.for_field(field, f"Send exactly one file, got {len(stored)}.")
-    return await _start_restore(request, kind, area, stored[0])
-
-
 @web.operation(
     "Restore a backup into a new task or project (upload protocol or one multipart request)",
     tags=TAGS,
@@ -143,18 +128,13 @@ async def _one_shot(request: Request, kind: str, area: str) -> Response:
 )
 async def restore_backup(request: Request) -> Response:
     kind, area = await _restore_area(request)
-    headers = request.headers
-    if "upload-finish" in headers:
-        filename = request.query_params.get("filename", "")
-        if not filename:
-            raise ValidationError.for_field("filename", "The uploaded file's name is required.")
-        return await _start_restore(request, kind, area, uploads.client_basename(filename))
-    if "upload-start" in headers:
-        await uploads.clear(web.state(request).storage, area)
-        return Response(status_code=202)
-    if "upload-length" in headers:
-        return await upload.tus_create(request, area, f"{web.base_url(request)}/api/{kind}s/backup")
-    return await _one_shot(request, kind, area)
+    return await upload.single_file_upload(
+        request,
+        area,
+        location=f"{web.base_url(request)}/api/{kind}s/backup",
+        field=f"{kind}_file",
+        start=lambda filename: _start_restore(request, kind, area, filename),
+    )
 
 
 @web.operation("The offset and length of a backup upload in progress", tags=TAGS)

@@ -25,7 +25,7 @@ from annota.core.formats.registry import Format, FormatRegistry
 from annota.core.media import layout
 from annota.core.schemas.common import RqId
 from annota.core.schemas.server import DatasetFormat, DatasetFormats
-from annota.core.services import dataset_import, dataset_jobs, project_import, uploads
+from annota.core.services import dataset_import, dataset_jobs, project_import
 from annota.core.services import jobs as job_service
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as task_service
@@ -240,23 +240,6 @@ async def _start_project_import(
     return web.json_response({"rq_id": rq_id}, status_code=202)
 
 
-async def _one_shot(request: Request, target: Target, area: str) -> Response:
-    field = "dataset_file" if target.kind == "project" else "annotation_file"
-    if not upload.is_form(request):
-        raise ValidationError.for_field(field, f"Send the file as multipart/form-data ({field}).")
-    _format_param(request, "import")
-    storage = web.state(request).storage
-    await uploads.clear(storage, area)
-    form = await upload.read_form(request)
-    try:
-        stored = await upload.store_form_files(request, area, form.multi_items())
-    finally:
-        await form.close()
-    if len(stored) != 1:
-        raise ValidationError.for_field(field, f"Send exactly one file, got {len(stored)}.")
-    return await _start_import(request, target, area, stored[0])
-
-
 @web.operation(
     "Import annotations from a file in a format (upload protocol or one multipart request)",
     tags=TAGS,
@@ -268,21 +251,16 @@ async def _one_shot(request: Request, target: Target, area: str) -> Response:
 )  # fmt: skip
 async def import_annotations(request: Request) -> Response:
     target, area = await _import_target(request)
-    headers = request.headers
-    if "upload-finish" in headers:
-        filename = request.query_params.get("filename", "")
-        if not filename:
-            raise ValidationError.for_field("filename", "The uploaded file's name is required.")
-        return await _start_import(request, target, area, uploads.client_basename(filename))
-    if "upload-start" in headers:
-        _format_param(request, "import")
-        await uploads.clear(web.state(request).storage, area)
-        return Response(status_code=202)
-    if "upload-length" in headers:
-        endpoint = "dataset" if target.kind == "project" else "annotations"
-        location = f"{web.base_url(request)}/api/{target.kind}s/{target.id}/{endpoint}"
-        return await upload.tus_create(request, area, location)
-    return await _one_shot(request, target, area)
+    project = target.kind == "project"
+    endpoint = "dataset" if project else "annotations"
+    return await upload.single_file_upload(
+        request,
+        area,
+        location=f"{web.base_url(request)}/api/{target.kind}s/{target.id}/{endpoint}",
+        field="dataset_file" if project else "annotation_file",
+        start=lambda filename: _start_import(request, target, area, filename),
+        check=lambda: _format_param(request, "import"),
+    )
 
 
 @web.operation("The offset and length of an annotation upload in progress", tags=TAGS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.convertors import Convertor, register_url_convertor
@@ -207,7 +207,50 @@ async def tus_append(request: Request, area: UploadArea) -> Response:
     return Response(status_code=204, headers={"Upload-Offset": str(new_offset), "Tus-Resumable": TUS_VERSION})
 
 
+async def single_file_upload(
+    request: Request,
+    area: UploadArea,
+    *,
+    location: str,
+    field: str,
+    start: Callable[[str], Awaitable[Response]],
+    check: Callable[[], object] = lambda: None,
+) -> Response:
+    """The creation endpoint of an import that takes one file (annotations, datasets, backups).
+
+    ``Upload-Finish`` (``?filename=``) and the one-shot multipart request (the file in ``field``)
+    hand the stored file's name to ``start``, which starts the job; ``Upload-Start`` forgets earlier
+    uploads, TUS creation answers with ``location`` plus the file id. ``check`` validates the
+    query of requests that begin an upload.
+    """
+    headers = request.headers
+    if "upload-finish" in headers:
+        filename = request.query_params.get("filename", "")
+        if not filename:
+            raise ValidationError.for_field("filename", "The uploaded file's name is required.")
+        return await start(uploads.client_basename(filename))
+    if "upload-length" in headers:
+        return await tus_create(request, area, location)
+    check()
+    storage = web.state(request).storage
+    if "upload-start" in headers:
+        await uploads.clear(storage, area)
+        return Response(status_code=202)
+    if not is_form(request):
+        raise ValidationError.for_field(field, f"Send the file as multipart/form-data ({field}).")
+    await uploads.clear(storage, area)
+    form = await read_form(request)
+    try:
+        stored = await store_form_files(request, area, form.multi_items())
+    finally:
+        await form.close()
+    if len(stored) != 1:
+        raise ValidationError.for_field(field, f"Send exactly one file, got {len(stored)}.")
+    return await start(stored[0])
+
+
 __all__ = [
+    "single_file_upload",
     "TUS_CONTENT_TYPE",
     "TUS_VERSION",
     "file_chunks",
