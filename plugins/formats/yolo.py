@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import yaml
+
 from annota.core import hookimpl
 from annota.core.errors import FormatError
 from annota.core.formats.datasets import StreamedDataset
@@ -384,138 +386,23 @@ def detect_yolo(root: Path) -> float:
     return 0.0
 
 
-# --- a small YAML reader for data.yaml ----------------------------------------------------------
-
-
-def _yaml_scalar(text: str, file: str, line: int) -> Any:
-    text = text.strip()
-    if not text or text == "~" or text == "null":
-        return None
-    if text[0] == '"':
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise FormatError(f"bad double-quoted string {text}", file=file, line=line) from None
-    if text[0] == "'":
-        if len(text) < 2 or text[-1] != "'":
-            raise FormatError(f"bad single-quoted string {text}", file=file, line=line)
-        return text[1:-1].replace("''", "'")
-    if text[0] in "[{":
-        return _yaml_flow(text, file, line)
-    if re.fullmatch(r"[+-]?\d+", text):
-        return int(text)
-    if _NUMBER.match(text):
-        return float(text)
-    return text
-
-
-def _split_flow(body: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    depth, quote = 0, ""
-    for char in body:
-        if quote:
-            current.append(char)
-            if char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-            current.append(char)
-        elif char in "[{":
-            depth += 1
-            current.append(char)
-        elif char in "]}":
-            depth -= 1
-            current.append(char)
-        elif char == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    if "".join(current).strip():
-        parts.append("".join(current))
-    return parts
-
-
-def _yaml_flow(text: str, file: str, line: int) -> Any:
-    closing = "]" if text[0] == "[" else "}"
-    if text[-1] != closing:
-        raise FormatError(f"unterminated flow collection {text}", file=file, line=line)
-    parts = _split_flow(text[1:-1])
-    if closing == "]":
-        return [_yaml_scalar(part, file, line) for part in parts]
-    mapping = {}
-    for part in parts:
-        key, sep, value = _split_key(part)
-        if not sep:
-            raise FormatError(f"expected 'key: value' in {text}", file=file, line=line)
-        mapping[_yaml_scalar(key, file, line)] = _yaml_scalar(value, file, line)
-    return mapping
-
-
-def _split_key(text: str) -> tuple[str, str, str]:
-    """``key: value`` split at the first colon outside quotes that is followed by a space or the end."""
-    quote = ""
-    for i, char in enumerate(text):
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-        elif char == ":" and (i + 1 == len(text) or text[i + 1] in " \t"):
-            return text[:i], ":", text[i + 1 :]
-    return text, "", ""
-
-
-def _strip_comment(line: str) -> str:
-    quote = ""
-    for i, char in enumerate(line):
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-        elif char == "#" and (i == 0 or line[i - 1] in " \t"):
-            return line[:i]
-    return line
+# --- data.yaml ----------------------------------------------------------------------------------
 
 
 def parse_data_yaml(text: str, file: str) -> dict[str, Any]:
-    """The subset of YAML Ultralytics dataset files use: top-level ``key: value`` pairs whose
-    values are scalars, flow collections, or one level of block mapping / block sequence."""
-    data: dict[str, Any] = {}
-    current: str | None = None
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = _strip_comment(raw).rstrip()
-        if not line.strip() or line.strip() == "---":
-            continue
-        indented = line[0] in " \t"
-        body = line.strip()
-        if not indented:
-            key, sep, value = _split_key(body)
-            if not sep:
-                raise FormatError("expected 'key: value'", file=file, line=lineno)
-            name = str(_yaml_scalar(key, file, lineno))
-            current = name if not value.strip() else None
-            data[name] = _yaml_scalar(value, file, lineno)
-            continue
-        if current is None:
-            raise FormatError("unexpected indented line", file=file, line=lineno)
-        if body.startswith("- ") or body == "-":
-            if data[current] is None:
-                data[current] = []
-            if not isinstance(data[current], list):
-                raise FormatError("a list item inside a mapping", file=file, line=lineno)
-            data[current].append(_yaml_scalar(body[1:], file, lineno))
-            continue
-        key, sep, value = _split_key(body)
-        if not sep:
-            raise FormatError("expected 'key: value'", file=file, line=lineno)
-        if data[current] is None:
-            data[current] = {}
-        if not isinstance(data[current], dict):
-            raise FormatError("a mapping entry inside a list", file=file, line=lineno)
-        data[current][_yaml_scalar(key, file, lineno)] = _yaml_scalar(value, file, lineno)
+    """An Ultralytics ``data.yaml``, parsed safely (no tags, no objects); it must be a mapping."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.context_mark or exc.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        raise FormatError(str(exc.problem or exc), file=file, line=line, column=column) from None
+    except yaml.YAMLError as exc:
+        raise FormatError(str(exc), file=file) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise FormatError("expected a mapping of keys to values", file=file)
     return data
 
 
