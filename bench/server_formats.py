@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx2 as httpx
-from serving import bench_database, serving
+from serving import add_admin, bench_database, serving
 
 from annota.runtime.settings import Settings, finalize
 
@@ -111,20 +111,9 @@ def timed_export(client: httpx.Client, task_id: int, format_name: str) -> tuple[
 
 
 def run(args: argparse.Namespace, database_url: str, data_dir: Path) -> list[tuple[str, float, float | None]]:
-    from annota.core.services import users as user_service
-    from annota.runtime.state import close_state, open_state
-
     settings = finalize(Settings(data_dir=str(data_dir), database_url=database_url, secret_key="bench"))
 
-    async def add_user() -> None:
-        state = await open_state(settings)
-        async with state.sessionmaker.begin() as session:
-            await user_service.create_user(session, "bench", PASSWORD, privilege="admin")
-        await close_state(state)
-
-    import asyncio
-
-    asyncio.run(add_user())
+    add_admin(settings, "bench", PASSWORD)
     rows: list[tuple[str, float, float | None]] = []
     with (
         serving(settings) as url,

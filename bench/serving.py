@@ -67,3 +67,21 @@ def bench_database(kind: str) -> Iterator[tuple[str, Path]]:
         finally:
             if kind == "postgres":
                 drop_postgres_database(POSTGRES_SERVER_URL, database_url)
+
+
+def add_admin(settings: Settings, username: str, password: str) -> None:
+    """Create an administrator in the (migrated) database of ``settings``."""
+    import asyncio
+
+    from annota.core.services import users as user_service
+    from annota.runtime.state import close_state, open_state
+
+    async def create() -> None:
+        state = await open_state(settings)
+        try:
+            async with state.sessionmaker.begin() as session:
+                await user_service.create_user(session, username, password, privilege="admin")
+        finally:
+            await close_state(state)
+
+    asyncio.run(create())

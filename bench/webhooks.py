@@ -12,7 +12,6 @@ from each update's response to its delivery's receipt (p50/p99).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-from serving import bench_database, serving
+from serving import add_admin, bench_database, serving
 
 from annota.runtime.settings import Settings, finalize
 
@@ -83,19 +82,10 @@ def updates(
 
 
 def run(args: argparse.Namespace, database_url: str, data_dir: Path) -> None:
-    from annota.core.services import users as user_service
-    from annota.runtime.state import close_state, open_state
-
     settings = finalize(Settings(data_dir=str(data_dir), database_url=database_url, secret_key="bench"))
     settings.plugin_settings = {"webhooks": {"allow_private_targets": True}}
 
-    async def add_user() -> None:
-        state = await open_state(settings)
-        async with state.sessionmaker.begin() as session:
-            await user_service.create_user(session, "bench", PASSWORD, privilege="admin")
-        await close_state(state)
-
-    asyncio.run(add_user())
+    add_admin(settings, "bench", PASSWORD)
     receiver = Receiver()
     with serving(settings) as url, httpx.Client(base_url=url, auth=("bench", PASSWORD), timeout=60) as client:
         project = client.post("/api/projects", json={"name": "bench", "labels": [{"name": "car"}]}).json()
