@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -59,14 +60,19 @@ def add_jobs(annota_client: Any, run_async: Callable[..., Any]) -> Callable[...,
 
 @pytest.fixture
 def count_queries(annota_client: Any) -> Callable[[Callable[[], Any]], int]:
-    """``count_queries(lambda: client.get(...))`` → how many SQL statements the call ran."""
+    """``count_queries(lambda: client.get(...))`` → how many SQL statements the call ran.
+
+    Statements of the server's own background tasks (periodic jobs, event dispatch: their tasks are
+    named ``annota-…``) running meanwhile are not the call's and are not counted."""
 
     def count(call: Callable[[], Any]) -> int:
         engine = annota_client.app.state.annota.engine.sync_engine
         statements: list[str] = []
 
         def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            statements.append(statement)
+            task = asyncio.current_task()
+            if task is None or not task.get_name().startswith("annota-"):
+                statements.append(statement)
 
         event.listen(engine, "before_cursor_execute", record)
         try:
