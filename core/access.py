@@ -45,8 +45,13 @@ class Identity:
     method: str = ""
     access_token_id: int | None = None
     read_only: bool = False
+    #: the organization the request names (``X-Organization``, ``org`` or ``org_id``), if any
     organization: OrganizationContext | None = None
+    #: True when the request named a context, even the empty one (``org=`` for the sandbox)
     organization_specified: bool = False
+    #: the caller's active memberships by organization id: the context of an object in an
+    #: organization when the request names none
+    memberships: Mapping[int, OrganizationContext] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def is_authenticated(self) -> bool:
@@ -60,9 +65,17 @@ class Identity:
         own = "admin" if self.is_admin else self.privilege
         return PRIVILEGE_RANK[own] <= PRIVILEGE_RANK[minimum]
 
-    def auth_document(self) -> dict[str, Any]:
-        """CVAT's ``input.auth``."""
-        org = self.organization
+    def context_for(self, organization_id: int | None) -> OrganizationContext | None:
+        """The organization context of an action on an object in ``organization_id``: the one the
+        request named, else the object's own (with the caller's role in it, ``None`` for outsiders)."""
+        if self.organization_specified or organization_id is None:
+            return self.organization
+        known = self.memberships.get(organization_id)
+        return known or OrganizationContext(id=organization_id, slug="", owner_id=None, role=None)
+
+    def auth_document(self, organization_id: int | None = None) -> dict[str, Any]:
+        """CVAT's ``input.auth`` for an action on an object in ``organization_id`` (or on none)."""
+        org = self.context_for(organization_id)
         return {
             "user": {"id": self.user_id, "privilege": "admin" if self.is_admin else self.privilege},
             "organization": None
@@ -88,11 +101,17 @@ class Resource:
     document: Mapping[str, Any] | None = None
     id: int | None = None
 
+    @property
+    def organization_id(self) -> int | None:
+        """The organization the object lives in (``document.organization.id``)."""
+        org = (self.document or {}).get("organization")
+        return org.get("id") if isinstance(org, Mapping) else None
+
     def input_document(self, identity: Identity, scope: str) -> dict[str, Any]:
         """The whole OPA input: ``{"scope", "auth", "resource"}``."""
         return {
             "scope": scope,
-            "auth": identity.auth_document(),
+            "auth": identity.auth_document(self.organization_id),
             "resource": dict(self.document) if self.document is not None else None,
         }
 

@@ -95,6 +95,20 @@ def register_formats(register: Any) -> None:
 
 
 @hookspec
+def register_policies(register: Any) -> None:
+    """Add authorization policies written in Rego (v1 syntax).
+
+    Call ``register(path)`` with a directory of ``*.rego`` files or one file. Each file is one
+    package named after the resource kind it governs (``package webhooks``) and answers ``allow``
+    (a boolean, for one object: ``input`` is CVAT's document ``{"scope", "auth", "resource"}``) and
+    ``filter`` (for lists: a filter as described under ``filter_query``). Policies of every plugin
+    form one bundle: the embedded evaluator compiles it once per process, ``GET /api/auth/rules``
+    publishes it for an OPA server. File names and packages are unique across plugins; files
+    ending in ``_test.rego`` are left out.
+    """
+
+
+@hookspec
 def register_commands(register: Any) -> None:
     """Add sub-commands to the ``annota`` command line: call ``register(click_command)``."""
 
@@ -110,18 +124,21 @@ def authenticate(request: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def authorize(identity: Any, scope: str, resource: Any) -> Any:
+def authorize(identity: Any, scope: str, resource: Any, app: Any) -> Any:
     """Decide whether ``identity`` may act with ``scope`` (CVAT's scope names: ``view``,
     ``update:desc``, ``create@project`` …) on ``resource`` (an ``annota.core.access.Resource``
-    carrying CVAT's OPA input document).
+    carrying CVAT's OPA input document). ``app`` is the running ``AppState`` (its ``policies``
+    hold the Rego bundle).
 
-    Return ``True``/``False``, or ``None`` to let the next plugin decide. With no answer at all the
-    request is refused (fail closed). May return an awaitable.
+    Return ``True``/``False`` (or an ``annota.core.access.Decision`` with reasons), or ``None`` to
+    let the next plugin decide. With no answer at all the request is refused (fail closed). Raise
+    ``annota.core.errors.ServiceUnavailable`` when the decision cannot be made (a policy server
+    is down). May return an awaitable.
     """
 
 
 @hookspec(firstresult=True)
-def filter_query(identity: Any, scope: str, resource_type: str) -> Any:
+def filter_query(identity: Any, scope: str, resource_type: str, app: Any) -> Any:
     """Scope a list endpoint: return the filter that selects what ``identity`` may list of
     ``resource_type`` (``projects``, ``tasks``, ``jobs``, ``labels``, ``requests``, ``users``…).
 
@@ -143,6 +160,15 @@ def on_event(event: Any, sessionmaker: Any) -> Any:
     so it must be idempotent. It runs in a background task of the process that made the change (or
     of a worker's sweep); exceptions are logged and affect neither the change nor other plugins.
     May return an awaitable.
+    """
+
+
+@hookspec
+def check_health(app: Any) -> Any:
+    """Report on what the plugin depends on, for ``GET /api/server/health``.
+
+    Return ``{name: "ok"}`` or ``{name: "error: <why>"}`` (or an awaitable of it); any entry not
+    ``"ok"`` makes the server report itself unavailable (503). ``None`` reports nothing.
     """
 
 

@@ -20,6 +20,7 @@ from annota.core.db.engine import create_engine, create_sessionmaker
 from annota.core.errors import ConfigError
 from annota.core.formats.registry import FormatRegistry
 from annota.core.plugins import PluginManager
+from annota.core.policies import PolicyRegistry
 from annota.core.queue import JobContext, JobRegistry, QueueBackend
 from annota.core.services import backups, dataset_jobs, task_data
 from annota.core.storage import StorageBackend, StorageRegistry
@@ -52,6 +53,8 @@ class AppState:
     routes: list[PluginRoute] = field(default_factory=list)
     queue: QueueBackend | None = None
     formats: FormatRegistry = field(default_factory=FormatRegistry)
+    #: every plugin's Rego modules
+    policies: PolicyRegistry = field(default_factory=PolicyRegistry)
     #: hands committed events to the plugins' ``on_event``
     events: event_dispatch.Dispatcher | None = None
 
@@ -124,6 +127,12 @@ def collect_formats(plugins: PluginManager) -> FormatRegistry:
     return registry
 
 
+def collect_policies(plugins: PluginManager) -> PolicyRegistry:
+    registry = PolicyRegistry()
+    plugins.collect("register_policies", registry.register)
+    return registry
+
+
 def collect_storage_backends(plugins: PluginManager) -> StorageRegistry:
     registry = StorageRegistry()
     plugins.collect("register_storage_backends", registry.register)
@@ -166,6 +175,7 @@ async def open_state(
         jobs = collect_jobs(plugins)
         routes = collect_routes(plugins)
         formats = collect_formats(plugins)
+        policies = collect_policies(plugins)
         storage = await create_storage(settings, plugins, storage_backends)
     except BaseException:
         await engine.dispose()
@@ -181,6 +191,7 @@ async def open_state(
         storage=storage,
         routes=routes,
         formats=formats,
+        policies=policies,
         events=event_dispatch.install(sessionmaker, plugins),
     )
     return state

@@ -86,7 +86,7 @@ async def authorize(request: Request, scope: str, resource: Resource) -> None:
     """Ask the ``authorize`` hook; raise 401 for anonymous callers and 403 when refused."""
     who = identity(request)
     answer = await state(request).plugins.first_result(
-        "authorize", identity=who, scope=scope, resource=resource
+        "authorize", identity=who, scope=scope, resource=resource, app=state(request)
     )
     allowed = getattr(answer, "allow", answer)
     if allowed is True:
@@ -103,7 +103,7 @@ async def list_filter(request: Request, resource_type: str, scope: str = "list")
     if not who.is_authenticated:
         raise NotAuthenticated()
     result: Filter | None = await state(request).plugins.first_result(
-        "filter_query", identity=who, scope=scope, resource_type=resource_type
+        "filter_query", identity=who, scope=scope, resource_type=resource_type, app=state(request)
     )
     return result
 

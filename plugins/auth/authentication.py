@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import time
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from annota.core.access import Identity
 from annota.core.db.tables import User
 from annota.core.errors import NotAuthenticated, PermissionDenied
+from annota.core.services import organization_context
 from annota.core.services import users as user_service
 from annota.runtime import web
 
@@ -34,6 +36,29 @@ _basic_cache: dict[str, tuple[float, int]] = {}
 
 
 async def authenticate(request: Request) -> Identity | None:
+    """The caller with the organization context the request names (and their memberships)."""
+    identity = await _caller(request)
+    if identity is None:
+        return None
+    return await with_organization(request, identity)
+
+
+async def with_organization(request: Request, identity: Identity) -> Identity:
+    assert identity.user_id is not None
+    specified, slug, org_id = organization_context.requested(request.headers, request.query_params)
+    async with web.transaction(request) as session:
+        memberships = await organization_context.memberships_of(session, identity.user_id)
+        organization = None
+        if slug is not None or org_id is not None:
+            organization = await organization_context.resolve(
+                session, slug=slug, org_id=org_id, memberships=memberships, is_admin=identity.is_admin
+            )
+    return replace(
+        identity, organization=organization, organization_specified=specified, memberships=memberships
+    )
+
+
+async def _caller(request: Request) -> Identity | None:
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, credentials = header.partition(" ")

@@ -1,15 +1,30 @@
-"""The ``auth`` plugin: authentication (tokens, sessions, Basic, access tokens) and the built-in
-authorization policy. Both answer ``trylast``, so another plugin can take over either."""
+"""The ``auth`` plugin: authentication (tokens, sessions, Basic, access tokens), the organization
+context of each request, and authorization by the Rego policies in ``rules/`` (with every other
+plugin's). Its hooks answer ``trylast``, so another plugin can take over either part."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 
 from annota.core import hookimpl
-from annota.core.access import Filter, Identity, Resource
+from annota.core.access import Decision, Filter, Identity, Resource
 from annota.plugins.auth import authentication, policy
+from annota.plugins.auth.config import AuthConfig
+
+RULES = Path(__file__).with_name("rules")
+
+
+@hookimpl
+def register_config(register: Any) -> None:
+    register(AuthConfig)
+
+
+@hookimpl
+def register_policies(register: Any) -> None:
+    register(RULES)
 
 
 @hookimpl(trylast=True)
@@ -18,13 +33,29 @@ async def authenticate(request: Request) -> Identity | None:
 
 
 @hookimpl(trylast=True)
-def authorize(identity: Identity, scope: str, resource: Resource) -> bool:
-    return policy.allow(identity, scope, resource)
+async def authorize(identity: Identity, scope: str, resource: Resource, app: Any) -> Decision:
+    return await policy.decide(app, identity, scope, resource)
 
 
 @hookimpl(trylast=True)
-def filter_query(identity: Identity, scope: str, resource_type: str) -> Filter:
-    return policy.list_filter(identity, resource_type)
+async def filter_query(identity: Identity, scope: str, resource_type: str, app: Any) -> Filter:
+    return await policy.list_filter(app, identity, scope, resource_type)
+
+
+@hookimpl
+async def check_health(app: Any) -> dict[str, str]:
+    return {"authorization": await policy.evaluator_for(app).health()}
+
+
+@hookimpl
+def startup(app: Any) -> None:
+    # compile (or connect) now, so that a policy error stops the start rather than a request
+    policy.evaluator_for(app)
+
+
+@hookimpl
+async def shutdown(app: Any) -> None:
+    await policy.release(app)
 
 
 @hookimpl

@@ -8,10 +8,10 @@ and the default policy for the ``webhooks`` resource kind.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from annota.core import hookimpl
-from annota.core.access import MATCH_ALL, MATCH_NONE, Filter, Identity, Resource
 from annota.core.events import Event
 from annota.plugins.webhooks import delivery, store
 from annota.plugins.webhooks.config import Config
@@ -53,30 +53,6 @@ async def on_event(event: Event, sessionmaker: Any) -> None:
         logger.debug("event %s (%s): %d webhook deliveries queued", event.id, event.type, queued)
 
 
-# --- the default policy for webhooks -------------------------------------------------------------
-
-
 @hookimpl
-def authorize(identity: Identity, scope: str, resource: Resource) -> bool | None:
-    """Owners and admins; creating needs the ``user`` privilege. Other kinds: not ours to answer."""
-    if resource.kind != KIND:
-        return None
-    if not identity.is_authenticated or (identity.read_only and scope not in ("view", "list")):
-        return False
-    if identity.is_admin:
-        return True
-    if scope == "create":
-        return identity.has_privilege("user")
-    if scope == "list":
-        return True
-    owner = (resource.document or {}).get("owner") or {}
-    return scope in ("view", "update", "delete") and owner.get("id") == identity.user_id
-
-
-@hookimpl
-def filter_query(identity: Identity, scope: str, resource_type: str) -> Filter | None:
-    if resource_type != KIND:
-        return None
-    if not identity.is_authenticated:
-        return MATCH_NONE
-    return MATCH_ALL if identity.is_admin else {"owner_id": identity.user_id}
+def register_policies(register: Any) -> None:
+    register(Path(__file__).with_name("rules"))

@@ -39,7 +39,6 @@ from annota.plugins.webhooks.schemas import (
 from annota.runtime import web
 
 TAGS = ["webhooks"]
-ORGANIZATION_MANAGERS = ("owner", "maintainer")
 
 
 def config(request: Request) -> Config:
@@ -61,7 +60,6 @@ async def _project_scope(request: Request, session: AsyncSession, project_id: in
         await web.authorize(request, "view", project_service.resource(project))
     except PermissionDenied:
         raise hidden from None
-    await web.authorize(request, "update:desc", project_service.resource(project))
     return project
 
 
@@ -72,6 +70,9 @@ async def _scope(
     who = web.identity(request)
     if webhook_type == "project":
         project = await _project_scope(request, session, project_id)
+        document = project_service.document(project)
+        resource = store.creation_resource(webhook_type, document, project.organization_id)
+        await web.authorize(request, "create@project", resource)
         return project.id, project.organization_id
     if project_id is not None:
         raise ValidationError.for_field(
@@ -83,11 +84,11 @@ async def _scope(
             raise ValidationError.for_field(
                 "type", "Organization webhooks are created within an organization (send the request in one)."
             )
-        if not who.is_admin and org.role not in ORGANIZATION_MANAGERS:
-            raise PermissionDenied("Only owners and maintainers of the organization may add its webhooks.")
+        await web.authorize(
+            request, "create@organization", store.creation_resource(webhook_type, None, org.id)
+        )
         return None, org.id
-    if not who.is_admin:
-        raise PermissionDenied("Only administrators may add server webhooks.")
+    await web.authorize(request, "create", store.creation_resource(webhook_type, None, None))
     return None, None
 
 
@@ -152,7 +153,6 @@ async def create_webhook(request: Request) -> Response:
     events = store.check_events(data.type, data.events)
     headers = store.check_headers(data.headers, {})
     await targets.vet_new_target(data.target_url, config(request).allow_private_targets)
-    await web.authorize(request, "create", store.resource(None))
     async with web.transaction(request) as session:
         project_id, organization_id = await _scope(request, session, data.type, data.project_id)
         webhook = Webhook(

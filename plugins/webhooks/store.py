@@ -116,9 +116,7 @@ def subscribed(webhook: Webhook) -> list[str]:
 # --- authorization ------------------------------------------------------------------------------
 
 
-def resource(webhook: Webhook | None) -> Resource:
-    if webhook is None:
-        return Resource("webhooks", None, None)
+def resource(webhook: Webhook) -> Resource:
     document = {
         "id": webhook.id,
         "owner": {"id": webhook.owner_id},
@@ -127,6 +125,14 @@ def resource(webhook: Webhook | None) -> Resource:
         "type": webhook.type,
     }
     return Resource("webhooks", document, webhook.id)
+
+
+def creation_resource(
+    webhook_type: str, project: Mapping[str, Any] | None, organization_id: int | None
+) -> Resource:
+    """The policy input for adding a webhook: its type, its project's document and organization."""
+    document = {"type": webhook_type, "project": project, "organization": {"id": organization_id}}
+    return Resource("webhooks", document, None)
 
 
 POLICY_FIELDS: FilterFields = {

@@ -34,7 +34,11 @@ async def plugins(request: Request) -> Response:
     )
 
 
-@web.operation("Liveness and readiness (database, queue, storage)", tags=["server"], anonymous=True)
+@web.operation(
+    "Liveness and readiness (database, queue, storage and what plugins report)",
+    tags=["server"],
+    anonymous=True,
+)
 async def health(request: Request) -> Response:
     state = web.state(request)
     checks: dict[str, str] = {}
@@ -52,6 +56,8 @@ async def health(request: Request) -> Response:
     queue_check = getattr(state.queue, "health", None)
     if queue_check is not None:
         checks["queue"] = await queue_check()
+    for reported in await state.plugins.call_all("check_health", app=state):
+        checks.update(reported or {})
     healthy = all(value == "ok" for value in checks.values())
     return web.json_response(
         {"status": "ok" if healthy else "unavailable", "checks": checks}, status_code=200 if healthy else 503

@@ -13,7 +13,7 @@ def test_health_checks_database_queue_and_storage(annota_client: TestClient) -> 
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
-        "checks": {"database": "ok", "storage": "ok", "queue": "ok"},
+        "checks": {"database": "ok", "storage": "ok", "queue": "ok", "authorization": "ok"},
     }
 
 

@@ -1,0 +1,16 @@
+# Asked in addition to a resource's own policy when the request carries a personal access token:
+# a read-only token reads (views, lists, downloads, exports) and changes nothing.
+package access_token_plugin
+
+default allow := false
+
+read_scopes := {"view", "list", "download:exported_file", "list:content"}
+
+allow if not input.auth.token.read_only
+
+allow if input.scope in read_scopes
+
+allow if startswith(input.scope, "view:")
+
+# an export writes only a result file for the caller, not the exported object
+allow if startswith(input.scope, "export:")

@@ -1,0 +1,81 @@
+# Webhooks: a project's webhooks are added by the project's owner (or, in an organization, its
+# owners and maintainers), an organization's by its owners and maintainers, server-wide ones by
+# administrators. The webhook's owner and the organization's maintainers manage it afterwards.
+package webhooks
+
+import data.utils
+
+hook := input.resource
+
+user_id := input.auth.user.id
+
+org_staff if {
+	utils.has_perm("user")
+	utils.has_role("maintainer")
+}
+
+default allow := false
+
+allow if utils.is_admin
+
+allow if {
+	input.scope == "create@project"
+	utils.is_sandbox
+	utils.in_context
+	utils.has_perm("user")
+	utils.is_owner(hook.project)
+}
+
+allow if {
+	input.scope == "create@project"
+	utils.is_organization
+	utils.in_context
+	org_staff
+}
+
+allow if {
+	input.scope == "create@project"
+	utils.is_organization
+	utils.in_context
+	utils.has_perm("user")
+	utils.has_role("worker")
+	utils.is_owner(hook.project)
+}
+
+allow if {
+	input.scope == "create@organization"
+	utils.is_organization
+	utils.in_context
+	org_staff
+}
+
+allow if {
+	input.scope == "list"
+	user_id != null
+}
+
+allow if {
+	input.scope in {"view", "update", "delete"}
+	utils.is_sandbox
+	utils.in_context
+	utils.is_owner(hook)
+}
+
+allow if {
+	input.scope in {"view", "update", "delete"}
+	utils.is_organization
+	utils.in_context
+	org_staff
+}
+
+allow if {
+	input.scope in {"view", "update", "delete"}
+	utils.is_organization
+	utils.in_context
+	utils.has_role("worker")
+	utils.is_owner(hook)
+}
+
+filter := utils.scoped("organization_id", {}) if utils.is_admin
+else := utils.scoped("organization_id", {}) if org_staff
+else := utils.scoped("organization_id", {"owner_id": user_id})
