@@ -1,22 +1,27 @@
 """Webhook delivery under a stream of changes, and what a subscribed webhook costs the write path.
 
-A real server (uvicorn in a thread, the embedded in-process runner as its one worker) and a real
-receiver on loopback. First 1,000 task updates with no webhook; then a project webhook subscribed to
+A real server (uvicorn in a thread) and a real receiver on loopback. The one worker is the embedded
+in-process runner sharing the server's loop (``--runner inprocess``), or an ``annota worker`` process
+on arq and Redis (``--runner worker``), as in production. First 1,000 task updates with no webhook; then a project webhook subscribed to
 ``update:task`` and 1,000 more. Reported: the updates' API latency without and with the webhook
 (target: under 5% more, since delivery is asynchronous), deliveries per second, and the latency
 from each update's response to its delivery's receipt (p50/p99).
 
-    python bench/webhooks.py [--updates 1000] [--database sqlite|postgres]
+    python bench/webhooks.py [--updates 1000] [--database sqlite|postgres] [--runner inprocess|worker]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -81,13 +86,39 @@ def updates(
     return latencies, done
 
 
+@contextlib.contextmanager
+def worker_process(settings: Settings) -> Iterator[None]:
+    """An ``annota worker`` on the server's database and Redis, stopped when the block ends."""
+    environ = dict(
+        os.environ,
+        ANNOTA_DATA_DIR=settings.data_dir,
+        ANNOTA_DATABASE_URL=settings.database_url,
+        ANNOTA_REDIS_URL=settings.redis_url,
+        ANNOTA_SECRET_KEY=settings.secret_key,
+        ANNOTA_WEBHOOKS_ALLOW_PRIVATE_TARGETS="true",
+    )
+    process = subprocess.Popen([sys.executable, "-m", "annota.runtime.cli", "worker"], env=environ)
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
 def run(args: argparse.Namespace, database_url: str, data_dir: Path) -> None:
     settings = finalize(Settings(data_dir=str(data_dir), database_url=database_url, secret_key="bench"))
     settings.plugin_settings = {"webhooks": {"allow_private_targets": True}}
+    if args.runner == "worker":
+        settings.redis_url = args.redis_url
 
     add_admin(settings, "bench", PASSWORD)
     receiver = Receiver()
-    with serving(settings) as url, httpx.Client(base_url=url, auth=("bench", PASSWORD), timeout=60) as client:
+    worker = worker_process(settings) if args.runner == "worker" else contextlib.nullcontext()
+    with (
+        serving(settings) as url,
+        worker,
+        httpx.Client(base_url=url, auth=("bench", PASSWORD), timeout=60) as client,
+    ):
         project = client.post("/api/projects", json={"name": "bench", "labels": [{"name": "car"}]}).json()
         task = client.post("/api/tasks", json={"name": "t", "project_id": project["id"]}).json()
         plain, _ = updates(client, task["id"], "plain-", args.updates)
@@ -107,7 +138,8 @@ def run(args: argparse.Namespace, database_url: str, data_dir: Path) -> None:
     delays = [received[name] - done[name] for name in done if name in received]
     span = max(received.values()) - first if received else float("nan")
     ms = 1000
-    print(f"{args.updates} task updates, {args.database}, one webhook, the in-process runner\n")
+    runner = "the in-process runner" if args.runner == "inprocess" else "one annota worker process (arq)"
+    print(f"{args.updates} task updates, {args.database}, one webhook, {runner}\n")
     print("| what | p50 | p99 | mean |")
     print("|---|---|---|---|")
     for label, values in (("PATCH without webhook", plain), ("PATCH with webhook", hooked)):
@@ -128,6 +160,8 @@ def main() -> None:
     )
     parser.add_argument("--updates", type=int, default=1000)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--runner", choices=["inprocess", "worker"], default="inprocess")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="for --runner worker")
     args = parser.parse_args()
     with bench_database(args.database) as (database_url, directory):
         run(args, database_url, directory / "data")

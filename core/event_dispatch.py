@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 DISPATCHER = "annota.dispatcher"
 #: committed events still undispatched after this long are taken to be abandoned
 SWEEP_AGE = dt.timedelta(seconds=5)
+#: how long the dispatcher lets commits accumulate before handing them over: a stream of changes
+#: then costs one load, one round of subscribers and one update per batch rather than per change
+BATCH_DELAY = 0.1
 
 
 async def notify(plugins: Any, event: Event, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -84,6 +87,7 @@ class Dispatcher:
     async def _work(self) -> None:
         while True:
             batches = [await self.pending.get()]
+            await asyncio.sleep(BATCH_DELAY)
             # whatever else committed meanwhile goes along: one load and one update for all
             while not self.pending.empty():
                 batches.append(self.pending.get_nowait())

@@ -291,6 +291,8 @@ def _matching(event: Event) -> Any:
     # the JSON list is matched as text first; the exact test follows in Python
     return and_(
         Webhook.is_active.is_(True),
+        # a change made before the webhook existed is not its business, however late it is told
+        Webhook.created_date <= event.created_date,
         or_(*scopes),
         Webhook.events.contains(json.dumps(event.type), autoescape=True),
     )
