@@ -15,6 +15,7 @@ import time
 from dataclasses import replace
 from urllib.parse import urlsplit
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from annota.core.access import Identity
@@ -37,56 +38,55 @@ _basic_cache: dict[str, tuple[float, int]] = {}
 
 async def authenticate(request: Request) -> Identity | None:
     """The caller with the organization context the request names (and their memberships)."""
-    identity = await _caller(request)
-    if identity is None:
-        return None
-    return await with_organization(request, identity)
+    # one transaction for the credentials and the organization context
+    async with web.transaction(request) as session:
+        identity = await _caller(request, session)
+        if identity is None:
+            return None
+        return await with_organization(request, session, identity)
 
 
-async def with_organization(request: Request, identity: Identity) -> Identity:
+async def with_organization(request: Request, session: AsyncSession, identity: Identity) -> Identity:
     assert identity.user_id is not None
     specified, slug, org_id = organization_context.requested(request.headers, request.query_params)
-    async with web.transaction(request) as session:
-        memberships = await organization_context.memberships_of(session, identity.user_id)
-        organization = None
-        if slug is not None or org_id is not None:
-            organization = await organization_context.resolve(
-                session, slug=slug, org_id=org_id, memberships=memberships, is_admin=identity.is_admin
-            )
+    memberships = await organization_context.memberships_of(session, identity.user_id)
+    organization = None
+    if slug is not None or org_id is not None:
+        organization = await organization_context.resolve(
+            session, slug=slug, org_id=org_id, memberships=memberships, is_admin=identity.is_admin
+        )
     return replace(
         identity, organization=organization, organization_specified=specified, memberships=memberships
     )
 
 
-async def _caller(request: Request) -> Identity | None:
+async def _caller(request: Request, session: AsyncSession) -> Identity | None:
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, credentials = header.partition(" ")
         scheme = scheme.lower()
         credentials = credentials.strip()
         if scheme == "token":
-            return await _by_login_token(request, credentials)
+            return await _by_login_token(request, session, credentials)
         if scheme == "bearer":
-            return await _by_access_token(request, credentials)
+            return await _by_access_token(request, session, credentials)
         if scheme == "basic":
-            return await _by_basic(request, credentials)
+            return await _by_basic(request, session, credentials)
     session_key = request.cookies.get(SESSION_COOKIE)
     if session_key:
-        return await _by_session(request, session_key)
+        return await _by_session(request, session, session_key)
     return None
 
 
-async def _by_login_token(request: Request, key: str) -> Identity:
-    async with web.transaction(request) as session:
-        user = await user_service.user_for_login_token(session, key)
+async def _by_login_token(request: Request, session: AsyncSession, key: str) -> Identity:
+    user = await user_service.user_for_login_token(session, key)
     if user is None or not user.is_active:
         raise NotAuthenticated("Invalid token.")
     return user_service.identity_for(user, "token")
 
 
-async def _by_access_token(request: Request, secret: str) -> Identity:
-    async with web.transaction(request) as session:
-        found = await user_service.user_for_access_token(session, secret)
+async def _by_access_token(request: Request, session: AsyncSession, secret: str) -> Identity:
+    found = await user_service.user_for_access_token(session, secret)
     if found is None or not found[0].is_active:
         raise NotAuthenticated("Invalid or expired access token.")
     user, token = found
@@ -97,28 +97,26 @@ def _cache_key(username: str, password: str, secret: str) -> str:
     return hmac.new(secret.encode(), f"{username}\0{password}".encode(), hashlib.sha256).hexdigest()
 
 
-async def _by_basic(request: Request, credentials: str) -> Identity:
+async def _by_basic(request: Request, session: AsyncSession, credentials: str) -> Identity:
     try:
         username, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise NotAuthenticated("Invalid basic header. Credentials not correctly base64 encoded.") from None
     key = _cache_key(username, password, web.state(request).settings.secret_key)
     cached = _basic_cache.get(key)
-    async with web.transaction(request) as session:
-        if cached is not None and cached[0] > time.monotonic():
-            user = await session.get(User, cached[1])
-            if user is not None and user.is_active and user.username == username:
-                return user_service.identity_for(user, "basic")
-        user = await user_service.check_credentials(session, username, password)
+    if cached is not None and cached[0] > time.monotonic():
+        user = await session.get(User, cached[1])
+        if user is not None and user.is_active and user.username == username:
+            return user_service.identity_for(user, "basic")
+    user = await user_service.check_credentials(session, username, password)
     if len(_basic_cache) > 10_000:
         _basic_cache.clear()
     _basic_cache[key] = (time.monotonic() + BASIC_CACHE_SECONDS, user.id)
     return user_service.identity_for(user, "basic")
 
 
-async def _by_session(request: Request, key: str) -> Identity | None:
-    async with web.transaction(request) as session:
-        user = await user_service.user_for_session(session, key)
+async def _by_session(request: Request, session: AsyncSession, key: str) -> Identity | None:
+    user = await user_service.user_for_session(session, key)
     if user is None or not user.is_active:
         # a stale cookie is not an error: the caller is simply anonymous (and may log in again)
         return None

@@ -4,25 +4,27 @@ would (the ``annota_plugins`` fixture) or the way an installed package is (an en
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import select, text
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.testclient import TestClient
 
 from annota.core import hookimpl
 from annota.core.access import Decision, Filter, Identity, Resource
+from annota.core.db.tables import User
 from annota.core.errors import ConfigError
 from annota.runtime import web
 from annota.runtime.app import create_app
 from annota.runtime.cli import main
 from annota.runtime.settings import Settings, load_settings
-from annota.runtime.state import AppState, load_plugins
+from annota.runtime.state import AppState, collect_policies, load_plugins
 from tests.memory_storage import MemoryStorage
 from tests.plugin_site import PluginSite
 
@@ -581,3 +583,113 @@ def test_hook_shutdown(annota_plugins: dict[str, Any], annota_app: Any) -> None:
         pass
     assert plugin.stopped == [annota_app.state.annota]
     assert plugin.started == plugin.stopped
+
+
+# --- register_policies ------------------------------------------------------------------------
+
+GREETINGS_POLICY = """
+# a greeting is read by the user it is addressed to; administrators list them all
+package greetings
+
+import data.utils
+
+default allow := false
+
+allow if utils.is_admin
+
+allow if {
+	input.scope == "view"
+	input.resource.addressee.id == input.auth.user.id
+}
+
+filter := {} if utils.is_admin
+else := {"addressee_id": input.auth.user.id}
+"""
+
+# one greeting is addressed to every user
+GREETING_FIELDS = {"addressee_id": lambda value: User.id == value}
+
+
+async def greeting(request: Request) -> Response:
+    addressee = web.path_int(request)
+    await web.authorize(request, "view", Resource("greetings", {"addressee": {"id": addressee}}, addressee))
+    return web.json_response({"to": addressee})
+
+
+async def greetings(request: Request) -> Response:
+    visible = await web.visible(request, "greetings", GREETING_FIELDS)
+    async with web.transaction(request) as session:
+        found = (await session.execute(select(User.id).where(visible).order_by(User.id))).scalars().all()
+    return web.json_response({"to": list(found)})
+
+
+class GreetingsPolicy:
+    """A plugin with its own kind of object, its routes and the Rego policy governing them."""
+
+    def __init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp())
+        (self.directory / "greetings.rego").write_text(GREETINGS_POLICY)
+
+    @hookimpl
+    def register_policies(self, register: Any) -> None:
+        register(self.directory)
+
+    @hookimpl
+    def register_routes(self, register: Any) -> None:
+        register("/api/greetings/{id:int}", greeting)
+        register("/api/greetings", greetings)
+
+
+@with_plugin(GreetingsPolicy)
+def test_hook_register_policies(make_user: Any, admin_client: TestClient, annota_client: TestClient) -> None:
+    alice, bob = make_user("alice"), make_user("bob")
+    assert alice.get(f"/api/greetings/{alice.user_id}").json() == {"to": alice.user_id}
+    refused = bob.get(f"/api/greetings/{alice.user_id}")
+    assert refused.status_code == 403
+    # the list is scoped in SQL by the policy's filter
+    assert alice.get("/api/greetings").json() == {"to": [alice.user_id]}
+    everyone = sorted([alice.user_id, bob.user_id, admin_client.user_id])  # type: ignore[attr-defined]
+    assert admin_client.get("/api/greetings").json() == {"to": everyone}
+    # the plugin's module is part of the bundle an OPA server would load
+    policies = annota_client.app.state.annota.policies  # type: ignore[attr-defined]
+    assert [(m.plugin, m.package) for m in policies.modules if m.name == "greetings.rego"] == [
+        (PLUGIN, "greetings")
+    ]
+
+
+def test_hook_register_policies_refuses_a_package_taken_by_another_plugin(tmp_path: Path) -> None:
+    (tmp_path / "mine.rego").write_text("package tasks\n\nallow := true\n")
+
+    class Takeover:
+        @hookimpl
+        def register_policies(self, register: Any) -> None:
+            register(tmp_path)
+
+    plugins = load_plugins(Settings(data_dir=str(tmp_path)), extra={"takeover": Takeover()})
+    with pytest.raises(ConfigError, match="policy package tasks is already registered by (auth|takeover)"):
+        collect_policies(plugins)
+
+
+# --- check_health -----------------------------------------------------------------------------
+
+
+class GpuProbe:
+    def __init__(self) -> None:
+        self.status = "ok"
+
+    @hookimpl
+    async def check_health(self, app: AppState) -> dict[str, str]:
+        assert isinstance(app, AppState)
+        return {"gpu": self.status}
+
+
+@with_plugin(GpuProbe)
+def test_hook_check_health(annota_plugins: dict[str, Any], annota_client: TestClient) -> None:
+    healthy = annota_client.get("/api/server/health")
+    assert healthy.status_code == 200
+    assert healthy.json()["checks"]["gpu"] == "ok"
+    annota_plugins[PLUGIN].status = "error: no device"
+    sick = annota_client.get("/api/server/health")
+    assert sick.status_code == 503
+    assert sick.json()["status"] == "unavailable"
+    assert sick.json()["checks"]["gpu"] == "error: no device"
