@@ -4,7 +4,12 @@ Third-party plugins import from here (``from annota.core import hookimpl``) and 
 in ``annota.runtime`` except the small web toolkit ``annota.runtime.web``.
 """
 
-import pluggy
+from annota.core import native
+
+# before anything below (or any plugin) brings in another C++ runtime
+native.preload()
+
+import pluggy  # noqa: E402
 
 __version__ = "0.1.0"
 
