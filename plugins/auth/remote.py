@@ -1,7 +1,9 @@
 """The remote evaluator: decisions from an OPA server over its Data API
 (``POST /v1/data/<package>/allow|filter``), which loads the same bundle from ``GET /api/auth/rules``.
 
-An unreachable or failing server refuses the request with 503 (fail closed), never allows it.
+An unreachable or failing server refuses the request with 503 (fail closed), never allows it. The
+server's address goes to the log only: callers (and the anonymous health check) learn that the
+authorization service failed, not where it runs.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ class RemoteEvaluator:
 
     async def _client(self) -> AsyncOpaClient:
         loop = asyncio.get_running_loop()
+        # a loop that ended (an in-process test client runs a loop per request) took its
+        # connections along; forget its client rather than keep the loop alive
+        for stale in [known for known in self._clients if known.is_closed()]:
+            del self._clients[stale]
         client = self._clients.get(loop)
         if client is None:
             client = AsyncOpaClient(
@@ -60,7 +66,7 @@ class RemoteEvaluator:
             answer = await client.query_rule(document, package, rule)
         except Exception as exc:
             logger.warning("OPA server %s did not answer %s/%s: %r", self.url, package, rule, exc)
-            raise ServiceUnavailable(f"{UNAVAILABLE} ({self.url}: {exc.__class__.__name__})") from exc
+            raise ServiceUnavailable(f"{UNAVAILABLE} ({exc.__class__.__name__})") from exc
         return answer.get("result") if isinstance(answer, dict) else None
 
     async def allow(self, package: str, document: dict[str, Any]) -> bool:
@@ -74,8 +80,11 @@ class RemoteEvaluator:
             client = await self._client()
             healthy = await client.check_health()
         except Exception as exc:
-            return f"error: {self.url} unreachable ({exc.__class__.__name__})"
-        return "ok" if healthy else f"error: {self.url} is not healthy"
+            logger.warning("OPA server %s: health check failed: %r", self.url, exc)
+            return f"error: the OPA server is unreachable ({exc.__class__.__name__})"
+        if not healthy:
+            logger.warning("OPA server %s is unreachable or not healthy", self.url)
+        return "ok" if healthy else "error: the OPA server is unreachable or not healthy"
 
     async def close(self) -> None:
         clients, self._clients = self._clients, {}

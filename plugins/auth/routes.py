@@ -1,4 +1,4 @@
-"""``/api/auth/*``: login, logout, registration and personal access tokens.
+"""``/api/auth/*``: login, logout, registration, personal access tokens and the policy bundle.
 
 Login answers the way CVAT's clients expect: a legacy token key in the body plus ``csrftoken`` and
 ``sessionid`` cookies, formatted so that the SDK's cookie parser reads both even when its HTTP library
@@ -27,6 +27,7 @@ from annota.core.schemas.users import (
     Token,
 )
 from annota.core.services import users as service
+from annota.plugins.auth import bundle
 from annota.plugins.auth.authentication import CSRF_COOKIE, SESSION_COOKIE
 from annota.runtime import web
 
@@ -244,6 +245,26 @@ async def delete_access_token(request: Request) -> Response:
     return Response(status_code=204)
 
 
+# --- the policy bundle ------------------------------------------------------------------------
+
+
+@web.operation(
+    "The Rego policy bundle, for an OPA server's bundle service (ETag: its revision)",
+    tags=TAGS,
+    responses={200: bundle.MEDIA_TYPE, 304: None},
+    anonymous=True,
+)
+async def rules(request: Request) -> Response:
+    # anonymous like CVAT's: OPA downloads it without credentials, and the rules are no secret
+    digest, archive = bundle.build(web.state(request).policies)
+    etag = f'"{digest}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    wanted = request.headers.get("if-none-match", "")
+    if etag in [tag.strip().removeprefix("W/") for tag in wanted.split(",")] or wanted.strip() == digest:
+        return Response(status_code=304, headers=headers)
+    return Response(archive, media_type=bundle.MEDIA_TYPE, headers=headers)
+
+
 ROUTES: list[tuple[str, Any, list[str]]] = [
     ("/api/auth/login", login, ["POST"]),
     ("/api/auth/logout", logout, ["POST"]),
@@ -254,4 +275,5 @@ ROUTES: list[tuple[str, Any, list[str]]] = [
     ("/api/auth/access_tokens/{id:int}", retrieve_access_token, ["GET"]),
     ("/api/auth/access_tokens/{id:int}", update_access_token, ["PATCH"]),
     ("/api/auth/access_tokens/{id:int}", delete_access_token, ["DELETE"]),
+    ("/api/auth/rules", rules, ["GET"]),
 ]
