@@ -165,6 +165,7 @@ def apply_query_params(spec: ListSpec, query: Select[Any], params: Mapping[str, 
 
 def sort_clauses(spec: ListSpec, sort: str) -> list[Any]:
     clauses: list[Any] = []
+    sorted_by: set[str] = set()
     for item in (part.strip() for part in sort.split(",")):
         if not item:
             continue
@@ -172,9 +173,13 @@ def sort_clauses(spec: ListSpec, sort: str) -> list[Any]:
         if name not in spec.sortable:
             allowed = ", ".join(spec.sortable)
             raise ValidationError.for_field("sort", f"Cannot sort by {name!r}; allowed: {allowed}.")
+        if name in sorted_by:
+            continue
+        sorted_by.add(name)
         column = spec.fields[name]
         clauses.append(column.desc() if item.startswith("-") else column.asc())
-    if "id" in spec.fields:
+    # the id settles ties, so pages never overlap
+    if "id" in spec.fields and "id" not in sorted_by:
         clauses.append(spec.fields["id"].desc())
     return clauses
 
