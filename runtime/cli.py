@@ -391,5 +391,9 @@ main.add_command(convert)
 main.add_command(detect_format)
 main.add_command(formats_command)
 
+from annota.runtime.cli_invitations import invitations  # noqa: E402
+
+main.add_command(invitations)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
