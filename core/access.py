@@ -82,6 +82,8 @@ class Identity:
             if org is None
             else {"id": org.id, "owner": {"id": org.owner_id}, "user": {"role": org.role}},
             "organization_specified": self.organization_specified,
+            # the organizations a list naming no context spans, with the sandbox
+            "member_of": sorted(self.memberships),
             "token": None
             if self.access_token_id is None
             else {"id": self.access_token_id, "read_only": self.read_only},

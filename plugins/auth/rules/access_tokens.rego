@@ -19,4 +19,5 @@ allow if {
 	utils.is_owner(input.resource)
 }
 
-filter := {"owner_id": input.auth.user.id}
+filter := {"owner_id": input.auth.user.id} if utils.has_perm("worker")
+else := utils.nothing

@@ -80,6 +80,9 @@ context := ["|", {"task__organization_id": input.auth.organization.id}, {"projec
 	utils.is_organization
 } else := ["|", {"task__organization_id": null}, {"project__organization_id": null}] if {
 	input.auth.organization_specified
+} else := ["|", utils.anywhere("task__organization_id"), utils.anywhere("project__organization_id")] if {
+	not utils.is_admin
+	is_array(input.auth.member_of)
 } else := {}
 
 filter := ["&", context, {}] if utils.is_admin

@@ -58,9 +58,10 @@ org_staff if {
 	utils.has_role("maintainer")
 }
 
+# a new project has no document yet: it is made in the request's organization
 allow if {
 	input.scope in {"create", "import:backup"}
-	utils.in_context
+	utils.is_organization
 	utils.has_perm("user")
 	utils.has_role("supervisor")
 }

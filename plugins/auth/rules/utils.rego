@@ -72,9 +72,18 @@ is_staff(object) if is_assignee(object)
 # --- list filters: CVAT's Q-object arrays, prefix form ---
 
 # `inner` restricted to the request's context: the organization it names, the sandbox when it named
-# the sandbox (`org=`), else anywhere
+# the sandbox (`org=`), else the sandbox and the organizations the caller is an active member of
+# (anywhere, for a host whose input does not list them)
 scoped(field, inner) := ["&", {field: organization.id}, inner] if is_organization
 else := ["&", {field: null}, inner] if input.auth.organization_specified
+else := ["&", anywhere(field), inner] if {
+	not is_admin
+	is_array(input.auth.member_of)
+}
 else := inner
+
+# naming no context: the sandbox or one of the caller's organizations (`input.auth.member_of`,
+# their ids), so nobody lists what they left behind in an organization they no longer belong to
+anywhere(field) := array.concat(["|", {field: null}], [{field: id} | some id in input.auth.member_of])
 
 nothing := ["|"]

@@ -55,9 +55,18 @@ allow if {
 }
 
 allow if {
-	input.scope in {"view", "update", "delete"}
+	input.scope == "view"
 	utils.is_sandbox
 	utils.in_context
+	utils.is_owner(hook)
+}
+
+# changing a webhook takes a privilege, as changing anything else does
+allow if {
+	input.scope in {"update", "delete"}
+	utils.is_sandbox
+	utils.in_context
+	utils.has_perm("worker")
 	utils.is_owner(hook)
 }
 
@@ -69,13 +78,24 @@ allow if {
 }
 
 allow if {
-	input.scope in {"view", "update", "delete"}
+	input.scope == "view"
 	utils.is_organization
 	utils.in_context
 	utils.has_role("worker")
 	utils.is_owner(hook)
 }
 
+allow if {
+	input.scope in {"update", "delete"}
+	utils.is_organization
+	utils.in_context
+	utils.has_perm("worker")
+	utils.has_role("worker")
+	utils.is_owner(hook)
+}
+
 filter := utils.scoped("organization_id", {}) if utils.is_admin
 else := utils.scoped("organization_id", {}) if org_staff
-else := utils.scoped("organization_id", {"owner_id": user_id})
+else := utils.scoped("organization_id", {"owner_id": user_id}) if utils.is_sandbox
+else := utils.scoped("organization_id", {"owner_id": user_id}) if utils.is_member
+else := utils.nothing
