@@ -2,10 +2,11 @@
 
 A real server (uvicorn in a thread) and a real receiver on loopback. The one worker is the embedded
 in-process runner sharing the server's loop (``--runner inprocess``), or an ``annota worker`` process
-on arq and Redis (``--runner worker``), as in production. First 1,000 task updates with no webhook; then a project webhook subscribed to
-``update:task`` and 1,000 more. Reported: the updates' API latency without and with the webhook
-(target: under 5% more, since delivery is asynchronous), deliveries per second, and the latency
-from each update's response to its delivery's receipt (p50/p99).
+on arq and Redis (``--runner worker``), as in production. First 1,000 task updates with no webhook;
+then a project webhook subscribed to ``update:task`` and 1,000 more. Reported: the updates' API
+latency without and with the webhook (target: under 5% more, since delivery is asynchronous),
+deliveries per second, and the latency from each update's response to its delivery's receipt
+(p50/p99).
 
     python bench/webhooks.py [--updates 1000] [--database sqlite|postgres] [--runner inprocess|worker]
 """
