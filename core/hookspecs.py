@@ -104,7 +104,8 @@ def register_policies(register: Any) -> None:
     ``filter`` (for lists: a filter as described under ``filter_query``). Policies of every plugin
     form one bundle: the embedded evaluator compiles it once per process, ``GET /api/auth/rules``
     publishes it for an OPA server. File names and packages are unique across plugins; files
-    ending in ``_test.rego`` are left out.
+    ending in ``_test.rego`` are left out. A policy must be a function of its input alone (no
+    clock, no external data): evaluators may remember recent answers.
     """
 
 

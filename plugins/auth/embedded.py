@@ -3,6 +3,10 @@
 Compiling costs milliseconds and evaluating a compiled entry point a fraction of one, so a compiled
 bundle is kept per content digest and shared by every app in the process. The
 interpreter holds the input between ``set_input`` and the query, so one lock serialises them.
+
+Policies are functions of their input alone (the bundle carries no data and no rule reads the
+clock), so the answers to the most recent distinct inputs are remembered: a user polling a task
+asks the same question again and again.
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import regopy
 
 from annota.core.access import Filter
@@ -21,6 +27,8 @@ from annota.core.policies import PolicyModule
 from annota.plugins.auth.evaluator import as_allow, as_filter
 
 RULES = ("allow", "filter")
+#: how many distinct (entry point, input) answers each compiled bundle remembers
+REMEMBERED = 8192
 
 
 def entrypoint(package: str, rule: str) -> str:
@@ -34,10 +42,12 @@ def defines(module: PolicyModule, rule: str) -> bool:
 
 
 class CompiledBundle:
-    def __init__(self, modules: Sequence[PolicyModule]) -> None:
+    def __init__(self, modules: Sequence[PolicyModule], remember: int = REMEMBERED) -> None:
+        self.remember = remember
         self.packages = {module.package for module in modules}
         self._interpreter = regopy.Interpreter()
         self._lock = threading.Lock()
+        self._answers: OrderedDict[bytes, str] = OrderedDict()
         try:
             for module in modules:
                 self._interpreter.add_module(module.name, module.source)
@@ -56,12 +66,21 @@ class CompiledBundle:
         name = entrypoint(package, rule)
         if name not in self._entrypoints:
             return None
+        key = name.encode() + b"\0" + msgspec.json.encode(document)
         with self._lock:
-            self._interpreter.set_input(regopy.Input(document))
-            # the output must stay referenced while its nodes are read (the native side frees it)
-            output = self._interpreter.query_bundle_entrypoint(self._bundle, name)
-            # reading expressions() of an undefined result aborts the process; its text is safe
-            text = str(output)
+            text = self._answers.get(key)
+            if text is None:
+                self._interpreter.set_input(regopy.Input(document))
+                # the output must stay referenced while its nodes are read (the native side frees it)
+                output = self._interpreter.query_bundle_entrypoint(self._bundle, name)
+                # reading expressions() of an undefined result aborts the process; its text is safe
+                text = str(output)
+                self._answers[key] = text
+                if len(self._answers) > self.remember:
+                    self._answers.popitem(last=False)
+            else:
+                self._answers.move_to_end(key)
+        # parsed afresh each time: callers get their own lists and dicts
         if text == "undefined" or not text.startswith("{"):
             return None
         values = json.loads(text).get("expressions") or [None]

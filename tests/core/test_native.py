@@ -20,7 +20,7 @@ def resident():
 
 registry = PolicyRegistry()
 registry.register("auth", RULES)
-bundle = CompiledBundle(registry.modules)
+bundle = CompiledBundle(registry.modules, remember=0)  # every decision evaluated
 document = {
     "scope": "view",
     "auth": {"user": {"id": 3, "privilege": "user"}, "organization": None, "organization_specified": False},
