@@ -33,20 +33,35 @@ SWEEP_AGE = dt.timedelta(seconds=5)
 #: how long the dispatcher lets commits accumulate before handing them over: a stream of changes
 #: then costs one load, one round of subscribers and one update per batch rather than per change
 BATCH_DELAY = 0.1
+#: events one dispatch of committed events takes at most
+BATCH_LIMIT = event_service.BATCH_LIMIT
+#: how often workers look for committed events to dispatch
+POLL_INTERVAL = 0.1
 
 
-async def notify(plugins: Any, event: Event, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-    """Call every ``on_event`` implementation; failures are logged, one by one."""
-    arguments = {"event": event, "sessionmaker": sessionmaker}
-    for impl in reversed(plugins.pm.hook.on_event.get_hookimpls()):
-        try:
-            result = impl.function(**{arg: arguments[arg] for arg in impl.argnames})
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            logger.exception(
-                "plugin %s failed to handle event %s (%s)", impl.plugin_name, event.id, event.type
-            )
+async def _call(impl: Any, arguments: dict[str, Any], what: str) -> None:
+    try:
+        result = impl.function(**{arg: arguments[arg] for arg in impl.argnames})
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        logger.exception("plugin %s failed to handle %s", impl.plugin_name, what)
+
+
+async def notify(
+    plugins: Any, events: Sequence[Event], sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Hand ``events`` to every ``on_events`` implementation at once and to every ``on_event``
+    implementation one by one; failures are logged, one by one."""
+    if not events:
+        return
+    what = f"events {events[0].id}..{events[-1].id} ({len(events)})"
+    for impl in reversed(plugins.pm.hook.on_events.get_hookimpls()):
+        await _call(impl, {"events": list(events), "sessionmaker": sessionmaker}, what)
+    for event in events:
+        arguments = {"event": event, "sessionmaker": sessionmaker}
+        for impl in reversed(plugins.pm.hook.on_event.get_hookimpls()):
+            await _call(impl, arguments, f"event {event.id} ({event.type})")
 
 
 async def dispatch(
@@ -54,10 +69,31 @@ async def dispatch(
 ) -> None:
     async with sessionmaker() as session:
         events = await event_service.load(session, event_ids)
-    for event in events:
-        await notify(plugins, event, sessionmaker)
+    await notify(plugins, events, sessionmaker)
     async with sessionmaker.begin() as session:
         await event_service.mark_dispatched(session, [event.id for event in events])
+
+
+async def dispatch_committed(
+    sessionmaker: async_sessionmaker[AsyncSession], plugins: Any, older_than: dt.timedelta
+) -> int:
+    """Dispatch one batch of the events committed at least ``older_than`` ago and never
+    dispatched; returns how many. On PostgreSQL the batch's rows stay locked until they are
+    marked, so workers polling side by side take different events."""
+    async with sessionmaker() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            event_ids = await event_service.undispatched(session, older_than)
+        else:
+            async with session.begin():
+                events = await event_service.claim_undispatched(session, older_than)
+                await notify(plugins, events, sessionmaker)
+                await event_service.mark_dispatched(session, [event.id for event in events])
+            return len(events)
+    # SQLite: a reading transaction cannot become a writing one once another connection has
+    # written (the subscribers' own transactions): load, tell, then mark in separate transactions
+    if event_ids:
+        await dispatch(sessionmaker, plugins, event_ids)
+    return len(event_ids)
 
 
 class Dispatcher:
@@ -134,11 +170,16 @@ def install(sessionmaker: async_sessionmaker[AsyncSession], plugins: Any) -> Dis
 
 async def sweep(ctx: JobContext) -> None:
     """Dispatch committed events that were never dispatched (their process died first)."""
-    async with ctx.sessionmaker() as session:
-        event_ids = await event_service.undispatched(session, SWEEP_AGE)
-    if event_ids:
-        logger.info("dispatching %d events left undispatched", len(event_ids))
-        await dispatch(ctx.sessionmaker, ctx.plugins, event_ids)
+    dispatched = await dispatch_committed(ctx.sessionmaker, ctx.plugins, SWEEP_AGE)
+    if dispatched:
+        logger.info("dispatched %d events left undispatched", dispatched)
 
 
-__all__ = ["Dispatcher", "dispatch", "install", "notify", "sweep"]
+async def dispatch_all(ctx: JobContext) -> None:
+    """Dispatch every committed event, batch after batch (the workers' job when they run the
+    background jobs: the servers then leave events to them)."""
+    while await dispatch_committed(ctx.sessionmaker, ctx.plugins, dt.timedelta(0)) >= BATCH_LIMIT:
+        pass
+
+
+__all__ = ["Dispatcher", "dispatch", "dispatch_all", "dispatch_committed", "install", "notify", "sweep"]

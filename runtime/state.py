@@ -55,7 +55,7 @@ class AppState:
     formats: FormatRegistry = field(default_factory=FormatRegistry)
     #: every plugin's Rego modules
     policies: PolicyRegistry = field(default_factory=PolicyRegistry)
-    #: hands committed events to the plugins' ``on_event``
+    #: hands committed events to the plugins' ``on_event`` (none when workers do it)
     events: event_dispatch.Dispatcher | None = None
 
     def job_context(self, request_id: str, attempt: int) -> JobContext:
@@ -110,11 +110,18 @@ def collect_routes(plugins: PluginManager) -> list[PluginRoute]:
     return routes
 
 
-def collect_jobs(plugins: PluginManager) -> JobRegistry:
+def collect_jobs(plugins: PluginManager, settings: Settings) -> JobRegistry:
     registry = JobRegistry()
     housekeeping.register(registry)
     task_data.register(registry)
-    registry.register("annota", "annota.events.sweep", event_dispatch.sweep, queue="utils", every=5)
+    if settings.redis_url:
+        # workers dispatch every committed event: the servers only record them
+        registry.register(
+            "annota", "annota.events.dispatch", event_dispatch.dispatch_all, queue="utils",
+            every=event_dispatch.POLL_INTERVAL,
+        )  # fmt: skip
+    else:
+        registry.register("annota", "annota.events.sweep", event_dispatch.sweep, queue="utils", every=5)
     dataset_jobs.register(registry)
     backups.register(registry)
     plugins.collect("register_jobs", registry.register)
@@ -172,7 +179,7 @@ async def open_state(
             "The database schema is not up to date. Run `annota migrate` (with the same settings) first."
         )
     try:
-        jobs = collect_jobs(plugins)
+        jobs = collect_jobs(plugins, settings)
         routes = collect_routes(plugins)
         formats = collect_formats(plugins)
         policies = collect_policies(plugins)
@@ -192,7 +199,8 @@ async def open_state(
         routes=routes,
         formats=formats,
         policies=policies,
-        events=event_dispatch.install(sessionmaker, plugins),
+        # with workers (Redis), they dispatch the events; the embedded runner leaves it to us
+        events=None if settings.redis_url else event_dispatch.install(sessionmaker, plugins),
     )
     return state
 

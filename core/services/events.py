@@ -23,6 +23,8 @@ from annota.core.events import Event
 PENDING = "annota.events"
 #: fields that change on every write and say nothing by themselves
 _NOISE = frozenset({"updated_date", "version"})
+#: events one dispatch takes at most
+BATCH_LIMIT = 500
 
 _encoder = msgspec.json.Encoder()
 
@@ -113,16 +115,30 @@ async def mark_dispatched(session: AsyncSession, event_ids: Sequence[str]) -> No
     )
 
 
-async def undispatched(session: AsyncSession, older_than: dt.timedelta, limit: int = 500) -> list[str]:
-    """Ids of events committed at least ``older_than`` ago and never dispatched (their process died)."""
-    cutoff = utcnow() - older_than
-    rows = await session.execute(
-        select(EventRecord.uuid)
-        .where(EventRecord.dispatched.is_(False), EventRecord.created_date < cutoff)
+def _undispatched(older_than: dt.timedelta, limit: int) -> Any:
+    return (
+        select(EventRecord)
+        .where(EventRecord.dispatched.is_(False), EventRecord.created_date <= utcnow() - older_than)
         .order_by(EventRecord.id)
         .limit(limit)
     )
-    return list(rows.scalars())
+
+
+async def undispatched(
+    session: AsyncSession, older_than: dt.timedelta, limit: int = BATCH_LIMIT
+) -> list[str]:
+    """Ids of events committed at least ``older_than`` ago and never dispatched."""
+    statement = _undispatched(older_than, limit).with_only_columns(EventRecord.uuid)
+    return list((await session.execute(statement)).scalars())
+
+
+async def claim_undispatched(
+    session: AsyncSession, older_than: dt.timedelta, limit: int = BATCH_LIMIT
+) -> list[Event]:
+    """Like ``undispatched``, as events, locking their rows (PostgreSQL) and skipping rows another
+    transaction has locked, until the caller's transaction ends."""
+    statement = _undispatched(older_than, limit).with_for_update(skip_locked=True)
+    return [as_event(row) for row in (await session.execute(statement)).scalars()]
 
 
 async def prune(session: AsyncSession, retention: dt.timedelta) -> int:
@@ -137,7 +153,9 @@ async def prune(session: AsyncSession, retention: dt.timedelta) -> int:
 
 __all__ = [
     "PENDING",
+    "BATCH_LIMIT",
     "as_event",
+    "claim_undispatched",
     "changes",
     "load",
     "mark_dispatched",

@@ -387,6 +387,50 @@ def test_hook_on_event(event_plugins: dict[str, Any], annota_settings: Settings,
     assert delete.payload["project"]["id"] == project_id and len({e.id for e in received}) == 3
 
 
+class BatchPlugin:
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+
+    @hookimpl
+    async def on_events(self, events: list[Any], sessionmaker: Any) -> None:
+        self.batches.append(events)
+
+
+class BrokenBatchSubscriber:
+    @hookimpl
+    def on_events(self, events: list[Any]) -> None:
+        raise RuntimeError("subscriber bug")
+
+
+def test_hook_on_events(annota_settings: Settings) -> None:
+    batch, single = BatchPlugin(), EventPlugin()
+    plugins = {PLUGIN: batch, "single": single, "broken": BrokenBatchSubscriber()}
+    app = create_app(annota_settings, extra_plugins=plugins)
+    with TestClient(app, base_url="http://testserver") as client:
+        client.auth = ("admin", "annota-test-password")
+        state: AppState = app.state.annota
+        run = client.portal.call  # type: ignore[union-attr]
+
+        async def add_admin() -> None:
+            from annota.core.services import users as user_service
+
+            async with state.sessionmaker.begin() as session:
+                await user_service.create_user(session, "admin", "annota-test-password", superuser=True)
+
+        run(add_admin)
+        body = {"name": "p1", "labels": [{"name": "car"}, {"name": "person"}]}
+        project_id = client.post("/api/projects", json=body).json()["id"]
+        assert client.patch(f"/api/projects/{project_id}", json={"name": "p2"}).status_code == 200
+        run(state.events.drain)  # type: ignore[union-attr]
+    received = [event for events in batch.batches for event in events]
+    # one transaction's events arrive together, in the order they were recorded
+    first = batch.batches[0]
+    assert [event.type for event in first[:3]] == ["create:project", "create:label", "create:label"]
+    assert [event.type for event in received] == [event.type for event in single.events]
+    assert [event.id for event in received] == [event.id for event in single.events]
+    assert received[-1].type == "update:project" and received[-1].changed_fields == ["name"]
+
+
 # --- register_commands ------------------------------------------------------------------------
 
 COMMAND_PLUGIN = """
