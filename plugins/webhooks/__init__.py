@@ -3,8 +3,9 @@
 * API: ``/api/webhooks`` (CVAT's §5.1 wire format), plus optional custom request headers. Their
   values are secrets: they are read back as ``{"Name": "***"}``, and writing ``"***"`` back keeps
   the stored value. ``secret`` is never read back.
-* Fan-out: ``on_event`` queues one ``webhook_jobs`` row per subscribed, active webhook; the
-  delivery id is derived from the event id and the webhook id, so an event told twice is queued once.
+* Fan-out: ``on_events`` queues one ``webhook_jobs`` row per event and subscribed, active webhook
+  (a batch of events in three statements); the delivery id is derived from the event id and the
+  webhook id, so an event told twice is queued once.
 * Delivery: the periodic job ``webhooks.deliver`` (queue ``webhooks``) claims due rows for a lease
   and sends them; each attempt is a ``webhook_deliveries`` row. Headers: ``X-Signature-256``
   (HMAC-SHA256 of the exact body with the secret), ``X-Webhook-Delivery-Id`` (the same on every

@@ -16,39 +16,19 @@ import hmac
 import json
 import logging
 import time
-import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from annota.core.db.tables import Webhook, WebhookDelivery, WebhookJob
 from annota.core.db.types import utcnow
 from annota.core.queue import JobContext
-from annota.plugins.webhooks import store, targets
+from annota.plugins.webhooks import store, transport
 from annota.plugins.webhooks.config import Config
+from annota.plugins.webhooks.transport import Outcome
 
 logger = logging.getLogger(__name__)
-
-#: responses are kept up to this many bytes
-MAX_RESPONSE = 1024 * 1024
-#: CVAT records a connection failure as 502 and a timeout as 504
-CONNECTION_FAILED = 502
-TIMED_OUT = 504
-RETRIED_STATUSES = frozenset({408, 429})
-
-
-@dataclass
-class Outcome:
-    status_code: int | None
-    response: str
-    duration_ms: int
-    #: worth another attempt (5xx, 408, 429, transport errors)
-    retry: bool
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -76,84 +56,9 @@ def request_headers(
     return headers
 
 
-async def _read_limited(response: httpx.Response) -> str:
-    data = bytearray()
-    async for chunk in response.aiter_bytes():
-        data += chunk[: MAX_RESPONSE - len(data)]
-        if len(data) >= MAX_RESPONSE:
-            break
-    return data.decode(response.encoding or "utf-8", errors="replace")
-
-
-#: HTTP clients kept per event loop, TLS verification and timeouts: building one (its TLS context
-#: above all) costs far more than a delivery to a nearby receiver
-_clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[bool, float, float], httpx.AsyncClient]
-] = weakref.WeakKeyDictionary()
-
-
-def _client(verify: bool, config: Config) -> httpx.AsyncClient:
-    clients = _clients.setdefault(asyncio.get_running_loop(), {})
-    key = (verify, config.connect_timeout, config.read_timeout)
-    client = clients.get(key)
-    if client is None or client.is_closed:
-        timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout)
-        # trust_env=False: no proxy from the environment (the vetted address is what is connected
-        # to) and no .netrc credentials sent to webhook targets
-        client = httpx.AsyncClient(verify=verify, timeout=timeout, follow_redirects=False, trust_env=False)
-        clients[key] = client
-    return client
-
-
-async def close_clients() -> None:
-    """Close the clients of the running loop (at shutdown)."""
-    for client in _clients.pop(asyncio.get_running_loop(), {}).values():
-        await client.aclose()
-
-
 async def send(webhook: Webhook, body: bytes, headers: dict[str, str], config: Config) -> Outcome:
-    """One POST of ``body`` to the webhook's target, after the SSRF guard."""
-    started = time.monotonic()
-
-    def outcome(status: int | None, text: str, retry: bool) -> Outcome:
-        return Outcome(status, text, int((time.monotonic() - started) * 1000), retry)
-
-    parts = urlsplit(webhook.target_url)
-    host, port = parts.hostname or "", parts.port or targets.DEFAULT_PORTS.get(parts.scheme, 80)
-    addresses: Sequence[Any] = [None]
-    if not config.allow_private_targets:
-        try:
-            addresses = await targets.resolve(host, port, allow_private=False)
-        except targets.TargetRefused as exc:
-            return outcome(None, f"Refused: {exc}", False)
-        except OSError as exc:
-            return outcome(CONNECTION_FAILED, f"Cannot resolve {host}: {exc}", True)
-        if not addresses:
-            return outcome(CONNECTION_FAILED, f"Cannot resolve {host}: no addresses", True)
-    client = _client(webhook.enable_ssl, config)
-    for index, ip in enumerate(addresses):
-        request = targets.build_post(client, webhook.target_url, headers, body, ip)
-        try:
-            response = await client.send(request, stream=True)
-        except httpx.ConnectError as exc:
-            if index < len(addresses) - 1:
-                continue
-            return outcome(CONNECTION_FAILED, f"Connection failed: {exc}", True)
-        except httpx.TimeoutException as exc:
-            return outcome(TIMED_OUT, f"Timed out: {type(exc).__name__}", True)
-        except httpx.HTTPError as exc:
-            return outcome(CONNECTION_FAILED, f"Request failed: {type(exc).__name__}: {exc}", True)
-        try:
-            text = await _read_limited(response)
-        except httpx.TimeoutException as exc:
-            return outcome(TIMED_OUT, f"Timed out reading the response: {type(exc).__name__}", True)
-        except httpx.HTTPError as exc:
-            text = f"The response could not be read: {type(exc).__name__}"
-        finally:
-            await response.aclose()
-        status = response.status_code
-        return outcome(status, text, status >= 500 or status in RETRIED_STATUSES)
-    raise AssertionError("unreachable: there is always at least one address")
+    """One POST of ``body`` to the webhook's target, behind the SSRF guard."""
+    return await transport.post(webhook.target_url, body, headers, webhook.enable_ssl, config)
 
 
 def delivery_row(
@@ -211,33 +116,22 @@ async def _send_job(webhook: Webhook | None, job: WebhookJob, config: Config) ->
     return body, await send(webhook, body, headers, config)
 
 
-async def _record(
-    session: AsyncSession, job: WebhookJob, sent: tuple[bytes, Outcome] | None, config: Config
-) -> None:
-    """Log the attempt, then retry the job later or drop it."""
+def _settle(
+    job: WebhookJob, sent: tuple[bytes, Outcome] | None, config: Config
+) -> tuple[WebhookDelivery | None, dt.datetime | None]:
+    """What one attempt leaves behind: its log row (none when nothing was sent) and, when the job
+    is to be tried again, when (``None``: the job is done)."""
     if sent is None:
         # deleted webhooks took their jobs with them; a deactivated one gets nothing
-        await session.execute(delete(WebhookJob).where(WebhookJob.id == job.id))
-        return
+        return None, None
     body, result = sent
-    session.add(
-        delivery_row(
-            job.webhook_id, job.event, body, result, attempt=job.attempt, redelivery=job.redelivery,
-            changed_fields=job.changed_fields, delivery_uuid=job.delivery_uuid, event_uuid=job.event_uuid,
-        )
+    row = delivery_row(
+        job.webhook_id, job.event, body, result, attempt=job.attempt, redelivery=job.redelivery,
+        changed_fields=job.changed_fields, delivery_uuid=job.delivery_uuid, event_uuid=job.event_uuid,
     )  # fmt: skip
     schedule = config.retry_schedule
     if result.retry and job.attempt <= len(schedule):
-        await session.execute(
-            update(WebhookJob)
-            .where(WebhookJob.id == job.id)
-            .values(
-                attempt=job.attempt + 1,
-                due_date=utcnow() + dt.timedelta(seconds=schedule[job.attempt - 1]),
-                claimed_until=None,
-            )
-        )
-        return
+        return row, utcnow() + dt.timedelta(seconds=schedule[job.attempt - 1])
     if result.retry:
         logger.warning(
             "webhook %s: giving up on delivery %s after %d attempts",
@@ -245,13 +139,14 @@ async def _record(
             job.delivery_uuid,
             job.attempt,
         )
-    await session.execute(delete(WebhookJob).where(WebhookJob.id == job.id))
+    return row, None
 
 
 async def deliver(
     sessionmaker: async_sessionmaker[AsyncSession], jobs: list[WebhookJob], config: Config
 ) -> None:
-    """Send claimed jobs concurrently, then record every attempt in one transaction."""
+    """Send claimed jobs concurrently, then record every attempt in one transaction: the log rows
+    in one insert, the finished jobs in one delete, a retry's new due date per job."""
     async with sessionmaker() as session:
         ids = {job.webhook_id for job in jobs}
         webhooks = {
@@ -263,12 +158,27 @@ async def deliver(
     )
     async with sessionmaker.begin() as session:
         existing = set((await session.execute(select(Webhook.id).where(Webhook.id.in_(ids)))).scalars())
+        done: list[int] = []
         for job, result in zip(jobs, results, strict=True):
             if isinstance(result, BaseException):
                 # the claim expires and another run tries again
                 logger.error("webhook %s: delivery %s failed: %r", job.webhook_id, job.delivery_uuid, result)
-            elif job.webhook_id in existing:
-                await _record(session, job, result, config)
+                continue
+            if job.webhook_id not in existing:
+                continue
+            row, again = _settle(job, result, config)
+            if row is not None:
+                session.add(row)
+            if again is None:
+                done.append(job.id)
+            else:
+                await session.execute(
+                    update(WebhookJob)
+                    .where(WebhookJob.id == job.id)
+                    .values(attempt=job.attempt + 1, due_date=again, claimed_until=None)
+                )
+        if done:
+            await session.execute(delete(WebhookJob).where(WebhookJob.id.in_(done)))
 
 
 async def attempt(sessionmaker: async_sessionmaker[AsyncSession], job: WebhookJob, config: Config) -> None:

@@ -1,8 +1,9 @@
 """The ``webhooks`` plugin's hooks: configuration, routes, the delivery job, the fan-out of events
 and the default policy for the ``webhooks`` resource kind.
 
-``on_event`` queues one delivery per subscribed webhook in the database that recorded the event
-(its ``sessionmaker``), in the ``webhook_jobs`` table the periodic ``webhooks.deliver`` job sends from.
+``on_events`` queues one delivery per event and subscribed webhook in the database that recorded the
+events (its ``sessionmaker``), in the ``webhook_jobs`` table the periodic ``webhooks.deliver`` job
+sends from.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from annota.core import hookimpl
 from annota.core.events import Event
-from annota.plugins.webhooks import delivery, store
+from annota.plugins.webhooks import delivery, fanout, transport
 from annota.plugins.webhooks.config import Config
 
 logger = logging.getLogger(__name__)
@@ -42,15 +43,15 @@ def register_jobs(register: Any) -> None:
 
 @hookimpl
 async def shutdown(app: Any) -> None:
-    await delivery.close_clients()
+    await transport.close_sessions()
 
 
 @hookimpl
-async def on_event(event: Event, sessionmaker: Any) -> None:
+async def on_events(events: list[Event], sessionmaker: Any) -> None:
     async with sessionmaker.begin() as session:
-        queued = await store.fan_out(session, event)
+        queued = await fanout.fan_out(session, events)
     if queued:
-        logger.debug("event %s (%s): %d webhook deliveries queued", event.id, event.type, queued)
+        logger.debug("%d events: %d webhook deliveries queued", len(events), queued)
 
 
 @hookimpl

@@ -1,5 +1,5 @@
-"""Webhook rows: validation of what clients write, the read serializers, and the delivery queue's
-inserts (fan-out of events, redelivery).
+"""Webhook rows: validation of what clients write, the read serializers, and queueing a delivery
+again (redelivery).
 
 Custom headers are stored as a JSON object in ``webhooks.headers``; like ``secret`` they are only
 ever read by the delivery code.
@@ -14,16 +14,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from annota.core.access import FilterFields, Resource
 from annota.core.db.tables import User, Webhook, WebhookDelivery, WebhookJob
 from annota.core.db.types import utcnow
 from annota.core.errors import NotFound, ValidationError
-from annota.core.events import Event
 from annota.core.services import users as user_service
 from annota.core.services.listing import ListSpec
 from annota.plugins.webhooks import events as event_keys
@@ -43,8 +40,6 @@ RESERVED_HEADERS = frozenset(
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 MAX_HEADERS = 20
 MAX_HEADER_VALUE = 4096
-#: deliveries of one event to one webhook share an id derived from both
-DELIVERY_NAMESPACE = uuid.UUID("5f0c8a84-7d0e-4d1a-9a43-2b8f3c6f1e10")
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -275,75 +270,7 @@ async def get_delivery(session: AsyncSession, webhook_id: int, delivery_id: int)
     return delivery
 
 
-# --- the delivery queue -------------------------------------------------------------------------
-
-
-def delivery_uuid(event_id: str, webhook_id: int) -> str:
-    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{event_id}:{webhook_id}"))
-
-
-def _matching(event: Event) -> Any:
-    scopes = [Webhook.type == "server"]
-    if event.org_id is not None:
-        scopes.append(and_(Webhook.type == "organization", Webhook.organization_id == event.org_id))
-    if event.project_id is not None:
-        scopes.append(and_(Webhook.type == "project", Webhook.project_id == event.project_id))
-    # the JSON list is matched as text first; the exact test follows in Python
-    return and_(
-        Webhook.is_active.is_(True),
-        # a change made before the webhook existed is not its business, however late it is told
-        Webhook.created_date <= event.created_date,
-        or_(*scopes),
-        Webhook.events.contains(json.dumps(event.type), autoescape=True),
-    )
-
-
-async def fan_out(session: AsyncSession, event: Event) -> int:
-    """Queue one delivery of ``event`` per active webhook subscribed to it; a delivery already
-    queued or made (the same event told twice) is not queued again. Returns how many were queued."""
-    webhooks = [
-        webhook
-        for webhook in (await session.execute(select(Webhook).where(_matching(event)))).scalars().all()
-        if event.type in subscribed(webhook)
-    ]
-    if not webhooks:
-        return 0
-    uuids = {webhook.id: delivery_uuid(event.id, webhook.id) for webhook in webhooks}
-    made = set(
-        (
-            await session.execute(
-                select(WebhookDelivery.delivery_uuid).where(WebhookDelivery.delivery_uuid.in_(uuids.values()))
-            )
-        ).scalars()
-    )
-    payload = json.dumps(event.payload)
-    rows = [
-        {
-            "webhook_id": webhook_id,
-            "event": event.type,
-            "event_uuid": event.id,
-            "delivery_uuid": key,
-            "payload": payload,
-            "changed_fields": ",".join(event.changed_fields),
-            "redelivery": False,
-            "attempt": 1,
-            "due_date": utcnow(),
-            "claimed_until": None,
-            "created_date": utcnow(),
-        }  # fmt: skip
-        for webhook_id, key in uuids.items()
-        if key not in made
-    ]
-    if not rows:
-        return 0
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(WebhookJob)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["webhook_id", "delivery_uuid"])
-        .returning(WebhookJob.id)
-    )
-    return len((await session.execute(statement)).all())
+# --- redelivery -------------------------------------------------------------------------
 
 
 async def queue_redelivery(session: AsyncSession, delivery: WebhookDelivery) -> None:
@@ -374,9 +301,7 @@ __all__ = [
     "check_headers",
     "check_scalars",
     "check_type",
-    "delivery_uuid",
     "encode",
-    "fan_out",
     "get",
     "get_delivery",
     "queue_redelivery",

@@ -2,18 +2,14 @@
 
 Unless ``allow_private_targets`` is set, a target that is (or resolves to) a private, loopback,
 link-local or otherwise non-public address is refused when the webhook is saved and again before
-every delivery. The delivery connects to the address that was vetted, so a second DNS answer
-cannot swap in an internal one; redirects are never followed.
+every delivery (``transport`` connects only to the addresses vetted here).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
-from urllib.parse import urlsplit, urlunsplit
-
-import httpx
+from urllib.parse import urlsplit
 
 from annota.core.errors import MediaError, ValidationError
 from annota.core.services.remote_files import IPAddress, check_address
@@ -22,8 +18,9 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 8192
 
 
-class TargetRefused(Exception):
-    """The target resolves to an address deliveries may not reach."""
+class TargetRefused(OSError):
+    """The target resolves to an address deliveries may not reach. An ``OSError``, as resolution
+    failures are: the HTTP client hands it back as the reason a connection could not be made."""
 
 
 def check_url(url: str) -> tuple[str, int]:
@@ -72,24 +69,4 @@ async def vet_new_target(url: str, allow_private: bool) -> None:
         return
 
 
-def build_post(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], body: bytes, ip: IPAddress | None
-) -> httpx.Request:
-    """A POST of ``body`` to ``url``, sent to ``ip`` when given: the host name then travels in
-    ``Host`` and in the TLS SNI, so certificates are still checked against the name."""
-    if ip is None:
-        return client.build_request("POST", url, headers=headers, content=body)
-    parts = urlsplit(url)
-    literal = f"[{ip}]" if isinstance(ip, ipaddress.IPv6Address) else str(ip)
-    netloc = f"{literal}:{parts.port}" if parts.port else literal
-    extensions = {"sni_hostname": parts.hostname or ""} if parts.scheme == "https" else {}
-    return client.build_request(
-        "POST",
-        urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")),
-        headers={**headers, "Host": parts.netloc.rpartition("@")[2]},
-        content=body,
-        extensions=extensions,
-    )
-
-
-__all__ = ["TargetRefused", "build_post", "check_url", "resolve", "vet_new_target"]
+__all__ = ["TargetRefused", "check_url", "resolve", "vet_new_target"]

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from annota.core.db.tables import Organization, Webhook, WebhookDelivery, WebhookJob
 from annota.core.db.types import utcnow
 from annota.core.events import Event
-from annota.plugins.webhooks import delivery, store
+from annota.plugins.webhooks import delivery, fanout
 from annota.plugins.webhooks.config import Config
 from tests.plugins.webhooks import helpers
 from tests.plugins.webhooks.conftest import SECRET
@@ -42,7 +42,7 @@ def test_an_event_told_twice_is_delivered_once(
 
     async def fan_out() -> int:
         async with _sessionmaker(admin_client).begin() as session:
-            queued: int = await store.fan_out(session, event)
+            queued: int = await fanout.fan_out(session, [event])
             return queued
 
     assert run_async(fan_out) == 1
@@ -50,7 +50,7 @@ def test_an_event_told_twice_is_delivered_once(
     (request,) = receiver.wait_for(1)
     assert request.payload == {**event.payload, "webhook_id": hook["id"]} and request.signed is True
     assert request.headers["X-Webhook-Event-Id"] == event.id
-    assert request.headers["X-Webhook-Delivery-Id"] == store.delivery_uuid(event.id, hook["id"])
+    assert request.headers["X-Webhook-Delivery-Id"] == fanout.delivery_uuid(event.id, hook["id"])
     deadline = time.monotonic() + 5
     while not helpers.deliveries(admin_client, hook["id"]) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -90,7 +90,7 @@ def test_webhooks_are_picked_by_scope(
     def targets_of(event: Event) -> set[str]:
         async def fan_out() -> list[int]:
             async with _sessionmaker(admin_client).begin() as session:
-                await store.fan_out(session, event)
+                await fanout.fan_out(session, [event])
                 rows = await session.execute(
                     select(WebhookJob.webhook_id).where(WebhookJob.event_uuid == event.id)
                 )
