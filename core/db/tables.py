@@ -463,12 +463,12 @@ class Webhook(Base):
     #: JSON object of extra request headers (secrets: never shown)
     headers: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
     owner_id: Mapped[int | None] = _user_fk()
-    project_id: Mapped[int | None] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), nullable=True, index=True
-    )
-    organization_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True, index=True
-    )
+    # No foreign keys on the scope: deleting a project or organization records its ``delete:*``
+    # event in the same transaction, and the webhooks of what was deleted must still be there when
+    # that event is fanned out and delivered. The webhooks plugin hides such orphans from the API
+    # and prunes them once nothing is left to deliver to them.
+    project_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    organization_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     created_date: Mapped[dt.datetime] = _created()
     updated_date: Mapped[dt.datetime] = _updated()
 

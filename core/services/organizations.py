@@ -81,8 +81,9 @@ async def update(session: AsyncSession, organization: Organization, data: Organi
 
 
 async def remove(session: AsyncSession, organization: Organization) -> list[str]:
-    """Delete the organization; its memberships, invitations, projects, tasks and webhooks go with
-    it (foreign keys cascade), then the tasks' media records (tasks only point at them). Returns
+    """Delete the organization; its memberships, invitations, projects and tasks go with it
+    (foreign keys cascade), then the tasks' media records (tasks only point at them). Webhooks stay
+    until they have heard of the deletion (the webhooks plugin prunes them). Returns
     the storage prefixes of the tasks' media and uploads, to delete once this commits."""
     rows = (
         await session.execute(select(Task.id, Task.data_id).where(Task.organization_id == organization.id))

@@ -14,7 +14,7 @@ from typing import Any
 
 from annota.core import hookimpl
 from annota.core.events import Event
-from annota.plugins.webhooks import delivery, fanout, transport
+from annota.plugins.webhooks import delivery, fanout, orphans, transport
 from annota.plugins.webhooks.config import Config
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ def register_routes(register: Any) -> None:
 @hookimpl
 def register_jobs(register: Any) -> None:
     register("webhooks.deliver", delivery.deliver_due, queue="webhooks", every=0.5)
+    register("webhooks.prune_orphans", orphans.prune_orphans, queue="webhooks", every=60)
 
 
 @hookimpl

@@ -24,7 +24,7 @@ from annota.core.errors import NotFound, PermissionDenied, ValidationError
 from annota.core.schemas.common import Detail, Paginated
 from annota.core.services import events as event_service
 from annota.core.services import projects as project_service
-from annota.plugins.webhooks import delivery, store, targets
+from annota.plugins.webhooks import delivery, orphans, store, targets
 from annota.plugins.webhooks import events as event_keys
 from annota.plugins.webhooks.config import Config
 from annota.plugins.webhooks.schemas import (
@@ -130,7 +130,7 @@ def _given(data: WebhookUpdate) -> dict[str, Any]:
     query={name: "equality filter" for name in store.LIST_SPEC.equality},
 )
 async def list_webhooks(request: Request) -> Response:
-    query = select(Webhook).where(await web.visible(request, "webhooks", store.POLICY_FIELDS))
+    query = select(Webhook).where(await web.visible(request, "webhooks", store.POLICY_FIELDS), orphans.live())
     base_url = web.base_url(request)
     return await web.list_response(
         request, query, store.LIST_SPEC, lambda session, rows: store.read_many(session, rows, base_url)

@@ -24,6 +24,7 @@ from annota.core.errors import NotFound, ValidationError
 from annota.core.services import users as user_service
 from annota.core.services.listing import ListSpec
 from annota.plugins.webhooks import events as event_keys
+from annota.plugins.webhooks import orphans
 from annota.plugins.webhooks.schemas import HIDDEN, WebhookDeliveryRead, WebhookRead
 
 CONTENT_TYPES = ("application/json",)
@@ -185,7 +186,8 @@ DELIVERY_LIST_SPEC = ListSpec(
 
 
 async def get(session: AsyncSession, webhook_id: int) -> Webhook:
-    webhook = await session.get(Webhook, webhook_id)
+    """The webhook, unless it is unknown or belongs to a deleted project or organization."""
+    webhook = await session.scalar(select(Webhook).where(Webhook.id == webhook_id, orphans.live()))
     if webhook is None:
         raise NotFound(f"Webhook {webhook_id} not found.")
     return webhook

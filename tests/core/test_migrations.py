@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from annota.core.db import migrate
 from annota.core.db.engine import create_engine
-from annota.core.db.tables import Base
+from annota.core.db.tables import Base, Project, Webhook, WebhookDelivery, WebhookJob
+from annota.testing.databases import (
+    create_postgres_database,
+    drop_postgres_database,
+    migrated_sqlite_template,
+)
+from tests.conftest import POSTGRES_SERVER_URL, require_service
 
 
 def _differences(url: str) -> list[Any]:
@@ -65,3 +77,106 @@ def test_sqlite_never_reuses_ids(tmp_path: Any) -> None:
 
     first, second = asyncio.run(go())
     assert second == first + 1
+
+
+# --- 0004: webhooks outlive their project or organization ---------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def own_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database of this test's own, free to be migrated down and up again."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{migrated_sqlite_template(tmp_path)}"
+        return
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    url = create_postgres_database(POSTGRES_SERVER_URL)
+    yield url
+    drop_postgres_database(POSTGRES_SERVER_URL, url)
+
+
+async def _downgrade(engine: AsyncEngine, revision: str) -> None:
+    config = migrate.alembic_config()
+
+    def run(connection: Any) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(run)
+
+
+def _webhook(project_id: int | None = None) -> Any:
+    return (
+        insert(Webhook)
+        .values(
+            target_url="http://example.com/hook", type="project" if project_id else "server",
+            events="[]", project_id=project_id,
+        )
+        .returning(Webhook.id)
+    )  # fmt: skip
+
+
+def _delivery(webhook_id: int) -> Any:
+    return insert(WebhookDelivery).values(
+        webhook_id=webhook_id, event="ping", delivery_uuid=str(uuid.uuid4())
+    )
+
+
+def _job(webhook_id: int) -> Any:
+    return insert(WebhookJob).values(
+        webhook_id=webhook_id, event="create:task", delivery_uuid=str(uuid.uuid4()), payload="{}"
+    )
+
+
+def test_webhooks_outlive_their_project_and_migrate_back(own_database_url: str) -> None:
+    """Upgrading keeps every webhook with its deliveries and queued jobs; a webhook then outlives its
+    project; downgrading drops such orphans, keeps the rest and cascades deletions again."""
+
+    async def counts(connection: Any) -> tuple[list[int], int, int]:
+        webhooks = list(await connection.scalars(select(Webhook.id).order_by(Webhook.id)))
+        deliveries = await connection.scalar(select(func.count()).select_from(WebhookDelivery))
+        jobs = await connection.scalar(select(func.count()).select_from(WebhookJob))
+        return webhooks, deliveries, jobs
+
+    async def go() -> None:
+        engine = create_engine(own_database_url)
+        try:
+            await _downgrade(engine, "0003")
+            async with engine.begin() as connection:
+                project_id = await connection.scalar(insert(Project).values(name="p").returning(Project.id))
+                server = await connection.scalar(_webhook())
+                scoped = await connection.scalar(_webhook(project_id))
+                deleted = await connection.scalar(_webhook())
+                await connection.execute(delete(Webhook).where(Webhook.id == deleted))
+                for webhook_id in (server, scoped):
+                    await connection.execute(_delivery(webhook_id))
+                    await connection.execute(_job(webhook_id))
+
+            await migrate.upgrade(engine)
+            async with engine.begin() as connection:
+                assert await counts(connection) == ([server, scoped], 2, 2)
+                await connection.execute(delete(Project).where(Project.id == project_id))
+                # no cascade any more: the webhook outlives its project
+                assert await counts(connection) == ([server, scoped], 2, 2)
+            async with engine.connect() as connection:
+                differences = await connection.run_sync(
+                    lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+                )
+            assert differences == []
+
+            await _downgrade(engine, "0003")
+            async with engine.begin() as connection:
+                # the orphan went, with its delivery and job
+                assert await counts(connection) == ([server], 1, 1)
+                other = await connection.scalar(insert(Project).values(name="q").returning(Project.id))
+                cascaded = await connection.scalar(_webhook(other))
+                # ids of deleted webhooks are not handed out again
+                assert cascaded > deleted
+                await connection.execute(delete(Project).where(Project.id == other))
+                assert await counts(connection) == ([server], 1, 1)
+            await migrate.upgrade(engine)
+            assert await migrate.is_up_to_date(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
