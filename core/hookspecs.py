@@ -158,8 +158,9 @@ def on_event(event: Any, sessionmaker: Any) -> Any:
     database that recorded the event (for subscribers that keep state there).
 
     Delivery is at least once: a subscriber may see the same ``event.id`` again (after a crash),
-    so it must be idempotent. It runs in a background task of the process that made the change (or
-    of a worker's sweep); exceptions are logged and affect neither the change nor other plugins.
+    so it must be idempotent. It runs in a background task: of the server that made the change on
+    the embedded defaults, of the worker serving ``utils`` when Redis is configured (servers then
+    only record events). Exceptions are logged and affect neither the change nor other plugins.
     May return an awaitable.
     """
 
