@@ -10,6 +10,8 @@
   and sends them; each attempt is a ``webhook_deliveries`` row. Headers: ``X-Signature-256``
   (HMAC-SHA256 of the exact body with the secret), ``X-Webhook-Delivery-Id`` (the same on every
   attempt of one delivery) and ``X-Webhook-Event-Id``.
+* Deleted scope: a webhook outlives its deleted project or organization, hidden from the API, until
+  the deletion event is delivered to it; ``webhooks.prune_orphans`` then deletes it.
 
 Configuration (``[plugins.webhooks]`` or ``ANNOTA_WEBHOOKS_<KEY>``): ``allow_private_targets``
 (default false), ``retry_schedule`` (seconds; default CVAT's), ``connect_timeout`` (3),

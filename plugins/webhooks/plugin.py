@@ -43,6 +43,11 @@ def register_jobs(register: Any) -> None:
 
 
 @hookimpl
+def startup(app: Any) -> None:
+    transport.keep_sessions()
+
+
+@hookimpl
 async def shutdown(app: Any) -> None:
     await transport.close_sessions()
 

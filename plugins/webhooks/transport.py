@@ -70,30 +70,41 @@ class VettingResolver(AbstractResolver):
 _sessions: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[bool, float, float], aiohttp.ClientSession]
 ] = weakref.WeakKeyDictionary()
+#: the loops of servers and workers, which close their sessions when they shut down
+_serving_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
 
-def _session(config: Config) -> aiohttp.ClientSession:
-    """The session of the running loop for ``config``: building one (its TLS context above all)
-    costs far more than a delivery to a nearby receiver, and it keeps connections open."""
+def keep_sessions() -> None:
+    """Keep sessions open on the running loop until ``close_sessions`` (a server or worker
+    starting). On any other loop (an embedding application's, a test client's) each request gets
+    a session of its own, closed after it, so none is left behind when that loop goes away."""
+    _serving_loops.add(asyncio.get_running_loop())
+
+
+def _new_session(config: Config) -> aiohttp.ClientSession:
+    resolver = None if config.allow_private_targets else VettingResolver()
+    # each new connection asks the resolver again: no DNS cache of aiohttp's own in between
+    connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
+    timeout = aiohttp.ClientTimeout(total=None, connect=config.connect_timeout, sock_read=config.read_timeout)
+    # trust_env=False: no proxy from the environment (the vetted address is what is connected
+    # to) and no .netrc credentials sent to webhook targets
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
+
+
+def _kept_session(config: Config) -> aiohttp.ClientSession:
+    """The running loop's session for ``config``: building one (its TLS context above all) costs
+    far more than a delivery to a nearby receiver, and it keeps connections open."""
     sessions = _sessions.setdefault(asyncio.get_running_loop(), {})
     key = (config.allow_private_targets, config.connect_timeout, config.read_timeout)
     session = sessions.get(key)
     if session is None or session.closed:
-        resolver = None if config.allow_private_targets else VettingResolver()
-        # each new connection asks the resolver again: no DNS cache of aiohttp's own in between
-        connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=config.connect_timeout, sock_read=config.read_timeout
-        )
-        # trust_env=False: no proxy from the environment (the vetted address is what is connected
-        # to) and no .netrc credentials sent to webhook targets
-        session = aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False)
-        sessions[key] = session
+        session = sessions[key] = _new_session(config)
     return session
 
 
 async def close_sessions() -> None:
     """Close the sessions of the running loop (at shutdown)."""
+    _serving_loops.discard(asyncio.get_running_loop())
     for session in _sessions.pop(asyncio.get_running_loop(), {}).values():
         await session.close()
 
@@ -136,8 +147,10 @@ async def post(url: str, body: bytes, headers: dict[str, str], verify: bool, con
     request: dict[str, Any] = {"data": body, "headers": headers, "allow_redirects": False}
     if not verify:
         request["ssl"] = False
+    kept = asyncio.get_running_loop() in _serving_loops
+    session = _kept_session(config) if kept else _new_session(config)
     try:
-        async with _session(config).post(url, **request) as response:
+        async with session.post(url, **request) as response:
             status = response.status
             try:
                 text = await _read_limited(response)
@@ -153,7 +166,10 @@ async def post(url: str, body: bytes, headers: dict[str, str], verify: bool, con
         return outcome(CONNECTION_FAILED, f"Connection failed: {exc}", True)
     except aiohttp.ClientError as exc:
         return outcome(CONNECTION_FAILED, f"Request failed: {type(exc).__name__}: {exc}", True)
+    finally:
+        if not kept:
+            await session.close()
     return outcome(status, text, status >= 500 or status in RETRIED_STATUSES)
 
 
-__all__ = ["Outcome", "VettingResolver", "close_sessions", "post"]
+__all__ = ["Outcome", "VettingResolver", "close_sessions", "keep_sessions", "post"]
