@@ -167,10 +167,11 @@ def on_event(event: Any, sessionmaker: Any) -> Any:
 
 @hookspec
 def on_events(events: Any, sessionmaker: Any) -> Any:
-    """The batch form of ``on_event``: ``events`` is a list of committed events in commit order,
-    for subscribers that handle several at once more cheaply than one by one (one transaction for
-    all). The same guarantees apply: after commit, at least once, in the background, failures
-    logged. A plugin implements ``on_event`` or ``on_events``, not both. May return an awaitable.
+    """The batch form of ``on_event``: ``events`` is a list of committed events in the order they
+    were recorded, for subscribers that handle several at once more cheaply than one by one (one
+    transaction for all). The same guarantees apply: after commit, at least once, in the
+    background, failures logged. A plugin implements ``on_event`` or ``on_events``, not both. May
+    return an awaitable.
     """
 
 
