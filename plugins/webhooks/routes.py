@@ -171,7 +171,7 @@ async def create_webhook(request: Request) -> Response:
 async def retrieve_webhook(request: Request) -> Response:
     async with web.transaction(request) as session:
         webhook = await store.get(session, web.path_int(request))
-        await web.authorize(request, "view", store.resource(webhook))
+        await web.authorize(request, "view", await store.resource(session, webhook))
         (result,) = await store.read_many(session, [webhook], web.base_url(request))
     return web.json_response(result)
 
@@ -185,7 +185,7 @@ async def _update(request: Request, partial: bool) -> Response:
                 raise ValidationError.for_field(name, "This field is required.")
     async with web.transaction(request) as session:
         webhook = await store.get(session, web.path_int(request))
-        await web.authorize(request, "update", store.resource(webhook))
+        await web.authorize(request, "update", await store.resource(session, webhook))
         await _apply(request, webhook, fields)
         await session.flush()
         (result,) = await store.read_many(session, [webhook], web.base_url(request))
@@ -206,7 +206,7 @@ async def update_webhook(request: Request) -> Response:
 async def delete_webhook(request: Request) -> Response:
     async with web.transaction(request) as session:
         webhook = await store.get(session, web.path_int(request))
-        await web.authorize(request, "delete", store.resource(webhook))
+        await web.authorize(request, "delete", await store.resource(session, webhook))
         await session.delete(webhook)
     return Response(status_code=204)
 
@@ -234,7 +234,7 @@ async def list_events(request: Request) -> Response:
 
 async def _webhook(request: Request, session: AsyncSession, scope: str) -> Webhook:
     webhook = await store.get(session, web.path_int(request))
-    await web.authorize(request, scope, store.resource(webhook))
+    await web.authorize(request, scope, await store.resource(session, webhook))
     return webhook
 
 

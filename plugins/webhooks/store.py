@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from annota.core.access import FilterFields, Resource
-from annota.core.db.tables import User, Webhook, WebhookDelivery, WebhookJob
+from annota.core.db.tables import Project, User, Webhook, WebhookDelivery, WebhookJob
 from annota.core.db.types import utcnow
 from annota.core.errors import NotFound, ValidationError
 from annota.core.services import users as user_service
@@ -112,11 +112,17 @@ def subscribed(webhook: Webhook) -> list[str]:
 # --- authorization ------------------------------------------------------------------------------
 
 
-def resource(webhook: Webhook) -> Resource:
+async def resource(session: AsyncSession, webhook: Webhook) -> Resource:
+    """The policy input for a webhook: its owner, type, organization, and its project's owner (who
+    manages the project's webhooks, whoever added them)."""
+    project = None
+    if webhook.project_id is not None:
+        owner_id = await session.scalar(select(Project.owner_id).where(Project.id == webhook.project_id))
+        project = {"id": webhook.project_id, "owner": {"id": owner_id}}
     document = {
         "id": webhook.id,
         "owner": {"id": webhook.owner_id},
-        "project": {"id": webhook.project_id},
+        "project": project,
         "organization": {"id": webhook.organization_id},
         "type": webhook.type,
     }
@@ -135,6 +141,7 @@ POLICY_FIELDS: FilterFields = {
     "id": lambda v: Webhook.id == v,
     "owner_id": lambda v: Webhook.owner_id == v,
     "project_id": lambda v: Webhook.project_id == v,
+    "project__owner_id": lambda v: Webhook.project_id.in_(select(Project.id).where(Project.owner_id == v)),
     "organization_id": lambda v: Webhook.organization_id == v,
 }
 

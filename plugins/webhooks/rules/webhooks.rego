@@ -1,6 +1,7 @@
 # Webhooks: a project's webhooks are added by the project's owner (or, in an organization, its
 # owners and maintainers), an organization's by its owners and maintainers, server-wide ones by
-# administrators. The webhook's owner and the organization's maintainers manage it afterwards.
+# administrators. The webhook's owner, its project's owner and the organization's maintainers
+# manage it afterwards.
 package webhooks
 
 import data.utils
@@ -13,6 +14,11 @@ org_staff if {
 	utils.has_perm("user")
 	utils.has_role("maintainer")
 }
+
+# a project's owner manages the project's webhooks, whoever added them
+is_project_owner if utils.is_owner(hook.project)
+
+own := ["|", {"owner_id": user_id}, {"project__owner_id": user_id}]
 
 default allow := false
 
@@ -61,6 +67,13 @@ allow if {
 	utils.is_owner(hook)
 }
 
+allow if {
+	input.scope == "view"
+	utils.is_sandbox
+	utils.in_context
+	is_project_owner
+}
+
 # changing a webhook takes a privilege, as changing anything else does
 allow if {
 	input.scope in {"update", "delete"}
@@ -68,6 +81,14 @@ allow if {
 	utils.in_context
 	utils.has_perm("worker")
 	utils.is_owner(hook)
+}
+
+allow if {
+	input.scope in {"update", "delete"}
+	utils.is_sandbox
+	utils.in_context
+	utils.has_perm("worker")
+	is_project_owner
 }
 
 allow if {
@@ -86,6 +107,14 @@ allow if {
 }
 
 allow if {
+	input.scope == "view"
+	utils.is_organization
+	utils.in_context
+	utils.has_role("worker")
+	is_project_owner
+}
+
+allow if {
 	input.scope in {"update", "delete"}
 	utils.is_organization
 	utils.in_context
@@ -94,8 +123,17 @@ allow if {
 	utils.is_owner(hook)
 }
 
+allow if {
+	input.scope in {"update", "delete"}
+	utils.is_organization
+	utils.in_context
+	utils.has_perm("worker")
+	utils.has_role("worker")
+	is_project_owner
+}
+
 filter := utils.scoped("organization_id", {}) if utils.is_admin
 else := utils.scoped("organization_id", {}) if org_staff
-else := utils.scoped("organization_id", {"owner_id": user_id}) if utils.is_sandbox
-else := utils.scoped("organization_id", {"owner_id": user_id}) if utils.is_member
+else := utils.scoped("organization_id", own) if utils.is_sandbox
+else := utils.scoped("organization_id", own) if utils.is_member
 else := utils.nothing

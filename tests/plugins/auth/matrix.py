@@ -275,6 +275,7 @@ def webhook_row(hook: Document) -> Row:
         "id": _ids(hook, "id"),
         "owner_id": _ids(hook, "owner"),
         "project_id": _ids(hook, "project"),
+        "project__owner_id": _ids(hook, "project", "owner"),
         "organization_id": _ids(hook, "organization"),
     }
 

@@ -91,6 +91,27 @@ def test_list_filters_and_visibility(admin_client: TestClient, make_user: Any, r
     assert admin_client.get(f"/api/webhooks/{theirs['id']}").status_code == 200
 
 
+def test_a_project_owner_manages_the_projects_webhooks(
+    admin_client: TestClient, make_user: Any, receiver: Receiver
+) -> None:
+    alice = make_user("alice")
+    bob = make_user("bob")
+    project_id = helpers.project(alice, "alice's")
+    # added by an administrator, on alice's project
+    hook = helpers.webhook(admin_client, receiver.url, project_id)
+    path = f"/api/webhooks/{hook['id']}"
+    assert [item["id"] for item in alice.get("/api/webhooks").json()["results"]] == [hook["id"]]
+    assert alice.get(path).json()["owner"]["username"] == "admin"
+    assert alice.get(f"{path}/deliveries").status_code == 200
+    changed = alice.patch(path, json={"description": "watched by alice"})
+    assert changed.status_code == 200 and changed.json()["description"] == "watched by alice"
+    # nobody else's business
+    assert bob.get("/api/webhooks").json()["count"] == 0
+    assert bob.get(path).status_code == 403 and bob.delete(path).status_code == 403
+    assert alice.delete(path).status_code == 204
+    assert admin_client.get(path).status_code == 404
+
+
 def test_project_webhooks_need_the_project(
     admin_client: TestClient, make_user: Any, receiver: Receiver
 ) -> None:
