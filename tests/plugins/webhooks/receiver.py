@@ -6,11 +6,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 #: an answer that sleeps this long before responding (longer than the tests' read timeout)
@@ -116,10 +119,30 @@ def _handler(receiver: Receiver) -> Callable[..., BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(receiver: Receiver) -> tuple[ThreadingHTTPServer, threading.Thread]:
+def serve(
+    receiver: Receiver, tls: ssl.SSLContext | None = None
+) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """Serve ``receiver`` on a free loopback port, over TLS when ``tls`` is given."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
     server.daemon_threads = True
+    scheme = "http"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    receiver.base = f"http://127.0.0.1:{server.server_address[1]}"
+    receiver.base = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     return server, thread
+
+
+def self_signed(directory: Path) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1 (no CA vouches for it)."""
+    key, certificate = directory / "key.pem", directory / "certificate.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    return context

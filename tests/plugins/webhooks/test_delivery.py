@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from starlette.testclient import TestClient
 
 from tests.plugins.webhooks import helpers
 from tests.plugins.webhooks.conftest import SCHEDULE, SECRET
-from tests.plugins.webhooks.receiver import SLOW, Receiver
+from tests.plugins.webhooks.receiver import SLOW, Receiver, self_signed, serve
 
 
 def _settled(client: TestClient, webhook_id: int, count: int) -> list[dict[str, Any]]:
@@ -179,3 +180,23 @@ def test_rolled_back_change_is_not_delivered(admin_client: TestClient, receiver:
     (request,) = receiver.wait_for(1)
     assert request.payload["changes"] == {"name": {"from": "kept", "to": "saved"}}
     assert len(receiver.quiet_for(0.6)) == 1
+
+
+def test_certificates_are_checked_unless_enable_ssl_is_off(admin_client: TestClient, tmp_path: Path) -> None:
+    receiver = Receiver(secret=SECRET)
+    server, thread = serve(receiver, self_signed(tmp_path))
+    try:
+        checked = helpers.webhook(admin_client, receiver.url)
+        refused = admin_client.post(f"/api/webhooks/{checked['id']}/ping").json()
+        # a certificate no authority vouches for: nothing is sent, the attempt is logged as CVAT does
+        assert refused["status_code"] == 502 and "certificate" in refused["response"].lower(), refused
+        assert receiver.received == []
+        unchecked = helpers.webhook(admin_client, receiver.url, enable_ssl=False)
+        answered = admin_client.post(f"/api/webhooks/{unchecked['id']}/ping").json()
+        assert answered["status_code"] == 200, answered
+        (request,) = receiver.received
+        assert request.signed is True and request.payload["webhook"]["id"] == unchecked["id"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
