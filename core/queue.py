@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -240,11 +241,42 @@ async def run_request(
     return "finished"
 
 
-async def run_periodically(job: PeriodicJob, make_context: Callable[[str, int], JobContext]) -> None:
-    """Run ``job`` every ``job.every`` seconds until cancelled; a failing run is logged."""
-    while True:
-        try:
-            await job.function(make_context(job.name, 1))
-        except Exception:
-            logger.exception("periodic job %s failed", job.name)
-        await asyncio.sleep(job.every)
+#: per event loop, what wakes each periodic job running on it
+_wake_ups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Event]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def wake(name: str) -> None:
+    """Run the periodic job ``name`` now rather than at its next tick, if a worker runs it on this
+    event loop (a run under way is followed by another); elsewhere it keeps to its schedule."""
+    event = _wake_ups.get(asyncio.get_running_loop(), {}).get(name)
+    if event is not None:
+        event.set()
+
+
+async def run_periodically(
+    job: PeriodicJob, make_context: Callable[[str, int], JobContext], *, wakeable: bool = False
+) -> None:
+    """Run ``job`` every ``job.every`` seconds until cancelled; a failing run is logged. A
+    ``wakeable`` job also runs when woken (``wake``): workers' jobs are, while a server running
+    jobs beside its requests keeps them to their schedule, so that bursts of small runs do not
+    take turns with the requests."""
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+    if wakeable:
+        _wake_ups.setdefault(loop, {})[job.name] = woken
+    try:
+        while True:
+            woken.clear()
+            try:
+                await job.function(make_context(job.name, 1))
+            except Exception:
+                logger.exception("periodic job %s failed", job.name)
+            try:
+                await asyncio.wait_for(woken.wait(), job.every)
+            except TimeoutError:
+                pass
+    finally:
+        if wakeable:
+            _wake_ups.get(loop, {}).pop(job.name, None)

@@ -163,7 +163,9 @@ async def run_worker(
         ]
         await state.plugins.call_all("startup", app=state)
         loops = [
-            asyncio.create_task(run_periodically(job, state.job_context), name=f"annota-{job.name}")
+            asyncio.create_task(
+                run_periodically(job, state.job_context, wakeable=True), name=f"annota-{job.name}"
+            )
             for queue in dict.fromkeys(queues)
             for job in state.jobs.periodic_on(queue)
         ]

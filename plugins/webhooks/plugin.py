@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from annota.core import hookimpl
+from annota.core import hookimpl, queue
 from annota.core.events import Event
 from annota.plugins.webhooks import delivery, fanout, orphans, transport
 from annota.plugins.webhooks.config import Config
@@ -20,7 +20,8 @@ from annota.plugins.webhooks.config import Config
 logger = logging.getLogger(__name__)
 
 KIND = "webhooks"
-#: the apps (``AppState``) started in this process
+#: the periodic job sending due deliveries
+DELIVER = "webhooks.deliver"
 
 
 @hookimpl
@@ -38,7 +39,7 @@ def register_routes(register: Any) -> None:
 
 @hookimpl
 def register_jobs(register: Any) -> None:
-    register("webhooks.deliver", delivery.deliver_due, queue="webhooks", every=0.5)
+    register(DELIVER, delivery.deliver_due, queue="webhooks", every=0.5)
     register("webhooks.prune_orphans", orphans.prune_orphans, queue="webhooks", every=60)
 
 
@@ -58,6 +59,8 @@ async def on_events(events: list[Event], sessionmaker: Any) -> None:
         queued = await fanout.fan_out(session, events)
     if queued:
         logger.debug("%d events: %d webhook deliveries queued", len(events), queued)
+        # a worker's delivery job on this loop sends them now rather than at its next tick
+        queue.wake(DELIVER)
 
 
 @hookimpl
