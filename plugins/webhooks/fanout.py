@@ -49,8 +49,8 @@ def _candidates(events: Sequence[Event]) -> Any:
     return select(Webhook).where(Webhook.is_active.is_(True), Webhook.created_date <= latest, or_(*scopes))
 
 
-def _hears(webhook: Webhook, events: list[str], event: Event) -> bool:
-    if event.type not in events:
+def _hears(webhook: Webhook, subscribed: list[str], event: Event) -> bool:
+    if event.type not in subscribed:
         return False
     # a change made before the webhook existed is not its business, however late it is told
     if webhook.created_date > event.created_date:
