@@ -33,8 +33,6 @@ SWEEP_AGE = dt.timedelta(seconds=5)
 #: how long the dispatcher lets commits accumulate before handing them over: a stream of changes
 #: then costs one load, one round of subscribers and one update per batch rather than per change
 BATCH_DELAY = 0.1
-#: events one dispatch of committed events takes at most
-BATCH_LIMIT = event_service.BATCH_LIMIT
 #: how often workers look for committed events to dispatch
 POLL_INTERVAL = 0.1
 
@@ -178,7 +176,9 @@ async def sweep(ctx: JobContext) -> None:
 async def dispatch_all(ctx: JobContext) -> None:
     """Dispatch every committed event, batch after batch (the workers' job when they run the
     background jobs: the servers then leave events to them)."""
-    while await dispatch_committed(ctx.sessionmaker, ctx.plugins, dt.timedelta(0)) >= BATCH_LIMIT:
+    while (
+        await dispatch_committed(ctx.sessionmaker, ctx.plugins, dt.timedelta(0)) >= event_service.BATCH_LIMIT
+    ):
         pass
 
 

@@ -8,6 +8,7 @@ truth for status and progress.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -273,10 +274,8 @@ async def run_periodically(
                 await job.function(make_context(job.name, 1))
             except Exception:
                 logger.exception("periodic job %s failed", job.name)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), job.every)
-            except TimeoutError:
-                pass
     finally:
         if wakeable:
             _wake_ups.get(loop, {}).pop(job.name, None)

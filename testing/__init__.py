@@ -41,11 +41,17 @@ def _annota_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def annota_database_url(tmp_path: Path, _annota_sqlite_template: Path) -> str:
-    """A migrated, empty database for one test (SQLite by default)."""
+def sqlite_database_url(tmp_path: Path, _annota_sqlite_template: Path) -> str:
+    """A migrated, empty SQLite database for one test."""
     target = tmp_path / "annota.db"
     shutil.copyfile(_annota_sqlite_template, target)
     return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def annota_database_url(sqlite_database_url: str) -> str:
+    """A migrated, empty database for one test (SQLite by default)."""
+    return sqlite_database_url
 
 
 @pytest.fixture

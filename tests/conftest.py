@@ -7,7 +7,6 @@ that need it; with ``CI=true`` it fails them.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,11 +59,10 @@ def redis_url() -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def annota_database_url(request: pytest.FixtureRequest, tmp_path: Path, _annota_sqlite_template: Path) -> str:
+def annota_database_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
-        target = tmp_path / "annota.db"
-        shutil.copyfile(_annota_sqlite_template, target)
-        return f"sqlite:///{target}"
+        sqlite_url: str = request.getfixturevalue("sqlite_database_url")
+        return sqlite_url
     url: str = request.getfixturevalue("postgres_database")
     truncate_postgres(url)
     return url

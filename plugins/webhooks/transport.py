@@ -64,7 +64,7 @@ class VettingResolver(AbstractResolver):
         ]
 
     async def close(self) -> None:
-        pass
+        """Nothing to release: lookups go through the event loop's resolver."""
 
 
 _sessions: weakref.WeakKeyDictionary[

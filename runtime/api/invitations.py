@@ -3,8 +3,6 @@ invitee's answer (accept, decline); the inviter or the organization's staff rese
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,22 +14,16 @@ from annota.core.schemas.organizations import AcceptInvitationRead, InvitationRe
 from annota.core.services import invitations as service
 from annota.core.services import memberships as membership_service
 from annota.runtime import web
+from annota.runtime.api.memberships import record_event
 
 TAGS = ["invitations"]
 
 
-async def _event(
-    request: Request,
-    session: AsyncSession,
-    type: str,
-    membership: Membership,
-    data: InvitationRead,
-    before: Any = None,
-) -> None:
-    await web.record_event(
-        request, session, type, "invitation", data, resource_id=membership.id,
-        org_id=membership.organization_id, before=before,
-    )  # fmt: skip
+async def _authorized(request: Request, session: AsyncSession, scope: str) -> tuple[Invitation, Membership]:
+    """The invitation the path names and its membership, if the caller may ``scope`` it."""
+    invitation, membership = await service.get(session, request.path_params["key"])
+    await web.authorize(request, scope, service.resource(invitation, membership))
+    return invitation, membership
 
 
 async def _public(request: Request, session: AsyncSession, invitation: Invitation) -> InvitationRead:
@@ -81,7 +73,7 @@ async def create_invitation(request: Request) -> Response:
         invitation, membership, key = await service.create(
             session, who.user_id, organization_id, invitee, data.role
         )
-        await _event(
+        await record_event(
             request, session, "create:invitation", membership, await _public(request, session, invitation)
         )
         (result,) = await service.read_many(
@@ -93,8 +85,7 @@ async def create_invitation(request: Request) -> Response:
 @web.operation("Get an invitation", tags=TAGS, response=InvitationRead)
 async def retrieve_invitation(request: Request) -> Response:
     async with web.transaction(request) as session:
-        invitation, membership = await service.get(session, request.path_params["key"])
-        await web.authorize(request, "view", service.resource(invitation, membership))
+        invitation, membership = await _authorized(request, session, "view")
         result = await _public(request, session, invitation)
     return web.json_response(result)
 
@@ -102,36 +93,30 @@ async def retrieve_invitation(request: Request) -> Response:
 @web.operation("Accept an invitation", tags=TAGS, response=AcceptInvitationRead)
 async def accept_invitation(request: Request) -> Response:
     async with web.transaction(request) as session:
-        invitation, membership = await service.get(session, request.path_params["key"])
-        await web.authorize(request, "accept", service.resource(invitation, membership))
+        invitation, membership = await _authorized(request, session, "accept")
         organization = await service.accept(session, invitation, membership)
         (joined,) = await membership_service.read_many(session, [membership], web.base_url(request))
-        await web.record_event(
-            request, session, "create:membership", "membership", joined, resource_id=membership.id,
-            org_id=membership.organization_id,
-        )  # fmt: skip
+        await record_event(request, session, "create:membership", membership, joined)
     return web.json_response(AcceptInvitationRead(organization_slug=organization.slug))
 
 
 @web.operation("Decline an invitation", tags=TAGS, status=204)
 async def decline_invitation(request: Request) -> Response:
     async with web.transaction(request) as session:
-        invitation, membership = await service.get(session, request.path_params["key"])
-        await web.authorize(request, "decline", service.resource(invitation, membership))
+        invitation, membership = await _authorized(request, session, "decline")
         snapshot = await _public(request, session, invitation)
         await service.decline(session, membership)
-        await _event(request, session, "delete:invitation", membership, snapshot)
+        await record_event(request, session, "delete:invitation", membership, snapshot)
     return Response(status_code=204)
 
 
 @web.operation("Send an invitation again, with a new key and expiry", tags=TAGS, response=InvitationRead)
 async def resend_invitation(request: Request) -> Response:
     async with web.transaction(request) as session:
-        invitation, membership = await service.get(session, request.path_params["key"])
-        await web.authorize(request, "resend", service.resource(invitation, membership))
+        invitation, membership = await _authorized(request, session, "resend")
         before = await _public(request, session, invitation)
         renewed, key = await service.resend(session, invitation, membership)
-        await _event(
+        await record_event(
             request,
             session,
             "update:invitation",
@@ -148,11 +133,10 @@ async def resend_invitation(request: Request) -> Response:
 @web.operation("Withdraw an invitation", tags=TAGS, status=204)
 async def delete_invitation(request: Request) -> Response:
     async with web.transaction(request) as session:
-        invitation, membership = await service.get(session, request.path_params["key"])
-        await web.authorize(request, "delete", service.resource(invitation, membership))
+        invitation, membership = await _authorized(request, session, "delete")
         snapshot = await _public(request, session, invitation)
         await service.remove(session, invitation, membership)
-        await _event(request, session, "delete:invitation", membership, snapshot)
+        await record_event(request, session, "delete:invitation", membership, snapshot)
     return Response(status_code=204)
 
 

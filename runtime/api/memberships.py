@@ -24,16 +24,18 @@ ROLE_RULES = (
 )
 
 
-async def _event(
+async def record_event(
     request: Request,
     session: AsyncSession,
     type: str,
     membership: Membership,
-    data: MembershipRead,
+    data: Any,
     before: Any = None,
 ) -> None:
+    """Record an event about ``membership`` or its invitation (``type`` names which), in the
+    membership's organization."""
     await web.record_event(
-        request, session, type, "membership", data, resource_id=membership.id,
+        request, session, type, type.partition(":")[2], data, resource_id=membership.id,
         org_id=membership.organization_id, before=before,
     )  # fmt: skip
 
@@ -88,7 +90,7 @@ async def update_membership(request: Request) -> Response:
         (before,) = await service.read_many(session, [membership], web.base_url(request))
         membership = await service.change_role(session, membership, data.role)
         (result,) = await service.read_many(session, [membership], web.base_url(request))
-        await _event(request, session, "update:membership", membership, result, before)
+        await record_event(request, session, "update:membership", membership, result, before)
     return web.json_response(result)
 
 
@@ -107,7 +109,7 @@ async def delete_membership(request: Request) -> Response:
                 "members may leave."
             ) from exc
         (snapshot,) = await service.read_many(session, [membership], web.base_url(request))
-        await _event(request, session, "delete:membership", membership, snapshot)
+        await record_event(request, session, "delete:membership", membership, snapshot)
         await service.remove(session, membership)
     return Response(status_code=204)
 

@@ -3,8 +3,9 @@ would (the ``annota_plugins`` fixture) or the way an installed package is (an en
 
 from __future__ import annotations
 
-import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from annota.runtime.app import create_app
 from annota.runtime.cli import main
 from annota.runtime.settings import Settings, load_settings
 from annota.runtime.state import AppState, collect_policies, load_plugins
+from annota.testing import PASSWORD
 from tests.memory_storage import MemoryStorage
 from tests.plugin_site import PluginSite
 
@@ -32,11 +34,9 @@ PLUGIN = "test-plugin"
 
 
 @pytest.fixture
-def annota_database_url(tmp_path: Path, _annota_sqlite_template: Path) -> str:
+def annota_database_url(sqlite_database_url: str) -> str:
     # hooks are the same whatever the database; the API suites run both
-    target = tmp_path / "annota.db"
-    shutil.copyfile(_annota_sqlite_template, target)
-    return f"sqlite:///{target}"
+    return sqlite_database_url
 
 
 @pytest.fixture
@@ -356,20 +356,27 @@ def event_plugins() -> dict[str, Any]:
     return {PLUGIN: EventPlugin(), "broken": BrokenSubscriber()}
 
 
-def test_hook_on_event(event_plugins: dict[str, Any], annota_settings: Settings, make_user: Any) -> None:
-    app = create_app(annota_settings, extra_plugins=event_plugins)
+@contextmanager
+def _as_admin(app: Any) -> Iterator[TestClient]:
+    """A client of the running ``app`` signed in as a new administrator."""
     with TestClient(app, base_url="http://testserver") as client:
-        client.auth = ("admin", "annota-test-password")
-        state: AppState = app.state.annota
-        run = client.portal.call  # type: ignore[union-attr]
+        client.auth = ("admin", PASSWORD)
 
         async def add_admin() -> None:
             from annota.core.services import users as user_service
 
-            async with state.sessionmaker.begin() as session:
-                await user_service.create_user(session, "admin", "annota-test-password", superuser=True)
+            async with app.state.annota.sessionmaker.begin() as session:
+                await user_service.create_user(session, "admin", PASSWORD, superuser=True)
 
-        run(add_admin)
+        client.portal.call(add_admin)  # type: ignore[union-attr]
+        yield client
+
+
+def test_hook_on_event(event_plugins: dict[str, Any], annota_settings: Settings) -> None:
+    app = create_app(annota_settings, extra_plugins=event_plugins)
+    with _as_admin(app) as client:
+        state: AppState = app.state.annota
+        run = client.portal.call  # type: ignore[union-attr]
         created = client.post("/api/projects", json={"name": "p1"})
         assert created.status_code == 201
         project_id = created.json()["id"]
@@ -406,18 +413,9 @@ def test_hook_on_events(annota_settings: Settings) -> None:
     batch, single = BatchPlugin(), EventPlugin()
     plugins = {PLUGIN: batch, "single": single, "broken": BrokenBatchSubscriber()}
     app = create_app(annota_settings, extra_plugins=plugins)
-    with TestClient(app, base_url="http://testserver") as client:
-        client.auth = ("admin", "annota-test-password")
+    with _as_admin(app) as client:
         state: AppState = app.state.annota
         run = client.portal.call  # type: ignore[union-attr]
-
-        async def add_admin() -> None:
-            from annota.core.services import users as user_service
-
-            async with state.sessionmaker.begin() as session:
-                await user_service.create_user(session, "admin", "annota-test-password", superuser=True)
-
-        run(add_admin)
         body = {"name": "p1", "labels": [{"name": "car"}, {"name": "person"}]}
         project_id = client.post("/api/projects", json=body).json()["id"]
         assert client.patch(f"/api/projects/{project_id}", json={"name": "p2"}).status_code == 200

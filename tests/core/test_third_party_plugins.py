@@ -6,7 +6,6 @@ the server down; a misspelled hook stops start-up; a disabled one is listed and 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -105,11 +104,9 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 
 
 @pytest.fixture
-def annota_database_url(tmp_path: Path, _annota_sqlite_template: Path) -> str:
+def annota_database_url(sqlite_database_url: str) -> str:
     # plugin discovery is the same whatever the database
-    target = tmp_path / "annota.db"
-    shutil.copyfile(_annota_sqlite_template, target)
-    return f"sqlite:///{target}"
+    return sqlite_database_url
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,8 @@ answering. What each route is called with and what it must answer is in
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,11 +95,9 @@ class PolicyRecorder:
 
 
 @pytest.fixture
-def annota_database_url(tmp_path: Path, _annota_sqlite_template: Path) -> str:
+def annota_database_url(sqlite_database_url: str) -> str:
     # authorization is decided above the database; the API suites run both databases
-    target = tmp_path / "annota.db"
-    shutil.copyfile(_annota_sqlite_template, target)
-    return f"sqlite:///{target}"
+    return sqlite_database_url
 
 
 @pytest.fixture

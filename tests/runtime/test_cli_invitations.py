@@ -3,8 +3,6 @@ policy judges the inviter as it does on the web."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +12,9 @@ from annota.runtime.cli import main
 
 
 @pytest.fixture
-def annota_database_url(tmp_path: Path, _annota_sqlite_template: Path) -> str:
+def annota_database_url(sqlite_database_url: str) -> str:
     # the command reads and writes through the same services as the API: one database suffices
-    target = tmp_path / "annota.db"
-    shutil.copyfile(_annota_sqlite_template, target)
-    return f"sqlite:///{target}"
+    return sqlite_database_url
 
 
 def test_invite_from_the_command_line(make_user: Any, annota_settings: Any) -> None:

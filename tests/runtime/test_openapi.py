@@ -4,8 +4,6 @@ and the plugins', and a self-contained page built from it."""
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -60,10 +58,8 @@ class NotesPlugin:
 
 
 @pytest.fixture
-def annota_database_url(tmp_path: Path, _annota_sqlite_template: Path) -> str:
-    target = tmp_path / "annota.db"
-    shutil.copyfile(_annota_sqlite_template, target)
-    return f"sqlite:///{target}"
+def annota_database_url(sqlite_database_url: str) -> str:
+    return sqlite_database_url
 
 
 @pytest.fixture
