@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: the resources whose changes are events
-RESOURCES = ("project", "task", "job", "label", "organization", "membership", "invitation", "user")
+RESOURCES = (
+    "project", "task", "job", "label", "organization", "membership", "invitation", "user", "issue", "comment",
+)  # fmt: skip
 #: the operations whose background requests emit ``completed:request[...]`` when they finish
 REQUEST_OPERATIONS = (
     "create:task", "export:annotations", "export:dataset", "export:backup", "import:annotations",

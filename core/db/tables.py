@@ -519,6 +519,39 @@ class WebhookJob(Base):
     created_date: Mapped[dt.datetime] = _created()
 
 
+# --- review: issues and comments ---------------------------------------------------------------
+
+
+class Issue(Base):
+    """A reviewer's remark on a region of one frame of a job (CVAT's ``Issue``); its comments are
+    the conversation about it."""
+
+    __tablename__ = "issues"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    #: an absolute frame number of the task, within the job's range
+    frame: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: JSON list of floats: the flat polygon ``[x1, y1, x2, y2, ...]`` on the frame
+    position: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    owner_id: Mapped[int | None] = _user_fk()
+    assignee_id: Mapped[int | None] = _user_fk()
+    resolved: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_date: Mapped[dt.datetime] = _created()
+    updated_date: Mapped[dt.datetime] = _updated()
+
+
+class Comment(Base):
+    """One message in an issue's conversation (CVAT's ``Comment``)."""
+
+    __tablename__ = "comments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int | None] = _user_fk()
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_date: Mapped[dt.datetime] = _created()
+    updated_date: Mapped[dt.datetime] = _updated()
+
+
 def _never_reuse_ids() -> None:
     """SQLite hands a deleted row's id to the next insert unless told ``AUTOINCREMENT``; clients
     that remember ids (labels, annotations) must never see one come back meaning something else."""

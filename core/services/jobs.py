@@ -23,6 +23,7 @@ from annota.core.services import projects as project_service
 from annota.core.services import tasks as task_service
 from annota.core.services import users as user_service
 from annota.core.services.listing import ListSpec
+from annota.core.services.review import issues as issue_service
 
 _UNSET = msgspec.UNSET
 _frames_decoder = msgspec.json.Decoder(list[int])
@@ -130,7 +131,8 @@ def _frame_count(segment: Segment) -> int:
 
 
 async def read_many(session: AsyncSession, jobs: Sequence[Job], base_url: str) -> list[JobRead]:
-    """Serialize jobs with one query each for tasks, segments, media, projects and assignees."""
+    """Serialize jobs with one query each for tasks, segments, media, projects, assignees and issue
+    counts."""
     tasks: dict[int, Task] = await _by_id(session, Task, {j.task_id for j in jobs})
     segments: dict[int, Segment] = await _by_id(session, Segment, {j.segment_id for j in jobs})
     media: dict[int, Data] = await _by_id(session, Data, {t.data_id for t in tasks.values() if t.data_id})
@@ -138,6 +140,7 @@ async def read_many(session: AsyncSession, jobs: Sequence[Job], base_url: str) -
         session, Project, {t.project_id for t in tasks.values() if t.project_id is not None}
     )
     users = await user_service.users_by_id(session, {j.assignee_id for j in jobs})
+    issue_counts = await issue_service.counts_by_job(session, [j.id for j in jobs])
     results = []
     for job in jobs:
         task = tasks[job.task_id]
@@ -176,7 +179,9 @@ async def read_many(session: AsyncSession, jobs: Sequence[Job], base_url: str) -
                 data_original_chunk_type=data.original_chunk_type if data is not None else None,
                 created_date=job.created_date,
                 updated_date=job.updated_date,
-                issues=UrlCount(url=f"{base_url}/api/issues?job_id={job.id}", count=0),
+                issues=UrlCount(
+                    url=f"{base_url}/api/issues?job_id={job.id}", count=issue_counts.get(job.id, 0)
+                ),
                 labels=Url(url=f"{base_url}/api/labels?job_id={job.id}"),
                 type=job.type,
                 organization=task.organization_id,

@@ -34,6 +34,8 @@ class ListSpec:
     default_sort: str = "-id"
     #: names whose values are integers (query strings are converted)
     integer_fields: frozenset[str] = field(default_factory=frozenset)
+    #: names whose values are booleans (query strings ``true``/``false`` are converted)
+    boolean_fields: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,14 @@ class Page:
         return self.page > 1
 
 
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
 def _coerce(spec: ListSpec, name: str, value: Any, param: str) -> Any:
+    if name in spec.boolean_fields and isinstance(value, str):
+        if value.lower() not in _BOOLEANS:
+            raise ValidationError.for_field(param, f"Must be true or false, got {value!r}.")
+        return _BOOLEANS[value.lower()]
     if name in spec.integer_fields and isinstance(value, str):
         try:
             return int(value)

@@ -12,7 +12,11 @@ _ALL = [f"{action}:{resource}" for resource in RESOURCES for action in ACTIONS] 
 ]
 #: a project webhook hears about what lives in its project, and about the project itself changing
 _PROJECT = [
-    *(f"{action}:{resource}" for resource in ("task", "job", "label") for action in ACTIONS),
+    *(
+        f"{action}:{resource}"
+        for resource in ("task", "job", "label", "issue", "comment")
+        for action in ACTIONS
+    ),
     "update:project",
     "delete:project",
     *(request_event(operation) for operation in REQUEST_OPERATIONS),

@@ -8,9 +8,11 @@ from typing import Any
 import annota.runtime.api.annotations as annotations_api
 from annota.runtime.api import (
     backups,
+    comments,
     datasets,
     events,
     invitations,
+    issues,
     jobs,
     labels,
     media,
@@ -43,4 +45,6 @@ CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *organizations.routes,
     *memberships.routes,
     *invitations.routes,
+    *issues.routes,
+    *comments.routes,
 ]

@@ -205,6 +205,29 @@ def webhook_document(organization: int | None) -> Document:
     }
 
 
+def issue_document(organization: int | None) -> Document:
+    job = job_document(organization)
+    return {
+        "id": 12,
+        "owner": {"id": 44},
+        "assignee": {"id": 45},
+        "job": {"id": job["id"], "assignee": job["assignee"]},
+        "task": job["task"],
+        "project": job["project"],
+        "organization": {"id": organization},
+    }
+
+
+def comment_document(organization: int | None) -> Document:
+    issue = issue_document(organization)
+    return {
+        "id": 13,
+        "owner": {"id": 46},
+        "issue": {"id": issue["id"], "owner": issue["owner"], "assignee": issue["assignee"]},
+        **{key: issue[key] for key in ("job", "task", "project", "organization")},
+    }
+
+
 def _ids(node: Any, *path: str) -> frozenset[Any]:
     """The ``id`` at ``path`` as a set of row values (empty when an object on the way is absent)."""
     for key in path:
@@ -288,6 +311,30 @@ def request_row(request: Document) -> Row:
     }
 
 
+def issue_row(issue: Document) -> Row:
+    return {
+        "id": _ids(issue, "id"),
+        "owner_id": _ids(issue, "owner"),
+        "assignee_id": _ids(issue, "assignee"),
+        "job__assignee_id": _ids(issue, "job", "assignee"),
+        "job__task__owner_id": _ids(issue, "task", "owner"),
+        "job__task__assignee_id": _ids(issue, "task", "assignee"),
+        "job__task__project__owner_id": _ids(issue, "task", "project", "owner"),
+        "job__task__project__assignee_id": _ids(issue, "task", "project", "assignee"),
+        "organization_id": _ids(issue, "organization"),
+    }
+
+
+def comment_row(comment: Document) -> Row:
+    on_issue = issue_row({**comment, **comment["issue"]})
+    return {
+        "id": _ids(comment, "id"),
+        "owner_id": _ids(comment, "owner"),
+        **{f"issue__{name}": values for name, values in on_issue.items() if name != "organization_id"},
+        "organization_id": _ids(comment, "organization"),
+    }
+
+
 #: a database row as the filter sees it: each field's values (several through a to-many relation)
 Row = dict[str, frozenset[Any]]
 
@@ -329,6 +376,8 @@ TASK_IN_PROJECT = {
     "task:owner": person(("task", "owner")),
     "task:assignee": person(("task", "assignee")),
 }
+
+JOB_PEOPLE = {"job:assignee": person(("job", "assignee")), **TASK_IN_PROJECT}
 
 PACKAGES: dict[str, Package] = {
     "tasks": Package(
@@ -382,6 +431,25 @@ PACKAGES: dict[str, Package] = {
         list_scopes=frozenset(),
         unrelated=False,
         admin_always=False,
+    ),
+    "issues": Package(
+        "issues",
+        lambda org: [issue_document(org)],
+        {"owner": person(("owner",)), "assignee": person(("assignee",)), **JOB_PEOPLE},
+        creation_scopes=frozenset({"create@job"}),
+        row=issue_row,
+    ),
+    "comments": Package(
+        "comments",
+        lambda org: [comment_document(org)],
+        {
+            "owner": person(("owner",)),
+            "issue:owner": person(("issue", "owner")),
+            "issue:assignee": person(("issue", "assignee")),
+            **JOB_PEOPLE,
+        },
+        creation_scopes=frozenset({"create@issue"}),
+        row=comment_row,
     ),
     "users": Package("users", lambda org: [{"id": 39}], {"self": person(())}, organized=False),
     "server": Package("server", lambda org: [{}], {}, organized=False, list_scopes=frozenset()),

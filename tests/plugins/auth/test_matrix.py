@@ -12,6 +12,7 @@ import pytest
 
 from annota.core.policies import PolicyRegistry
 from annota.core.services import jobs, labels, projects, requests, tasks
+from annota.core.services.review import comments, issues
 from annota.plugins.auth.config import AuthConfig
 from annota.plugins.auth.embedded import CompiledBundle, defines
 from annota.plugins.auth.evaluator import as_allow, as_filter
@@ -37,6 +38,8 @@ POLICY_FIELDS: Mapping[str, Mapping[str, Any]] = {
     "labels": labels.POLICY_FIELDS,
     "webhooks": webhook_store.POLICY_FIELDS,
     "requests": requests.POLICY_FIELDS,
+    "issues": issues.POLICY_FIELDS,
+    "comments": comments.POLICY_FIELDS,
 }
 SHOWN = 40
 T = TypeVar("T")
