@@ -85,6 +85,8 @@ ORGANIZATION_VARIANT = {
     "webhook": "org_webhook",
     "delivery": "org_delivery",
     "webhook_type": "org_webhook_type",
+    "issue": "org_issue",
+    "comment": "org_comment",
 }
 
 EXPORT_FORMAT = "CVAT for images 1.1"
@@ -469,10 +471,45 @@ def _organization_routes() -> dict[str, tuple[Probe, ...]]:
     }
 
 
+def _review_routes() -> dict[str, tuple[Probe, ...]]:
+    issue, comment = "/api/issues/{issue}", "/api/comments/{comment}"
+    raised = {"frame": 0, "position": [1, 2, 3, 4], "message": "raised by beta"}
+    return {
+        "GET /api/issues": (
+            listed("/api/issues", ("issue", "org_issue")),
+            listed("/api/issues", ("issue", "org_issue"), params={"job_id": "{job}"}),
+            listed("/api/issues", ("issue", "org_issue"), params={"search": "alpha"}),
+        ),
+        "POST /api/issues": (
+            denied("/api/issues", json=body({**raised, "job": "{job}"})),
+            own("/api/issues", json=body({**raised, "job": "{b_job}", "assignee": "{b_user}"})),
+        ),
+        "GET /api/issues/{id:int}": (denied(issue),),
+        "PATCH /api/issues/{id:int}": (
+            denied(issue, json=body({"resolved": True})),
+            denied(issue, json=body({"assignee": "{b_user}"})),
+        ),
+        "DELETE /api/issues/{id:int}": (denied(issue),),
+        "GET /api/comments": (
+            listed("/api/comments", ("comment", "org_comment")),
+            listed("/api/comments", ("comment", "org_comment"), params={"issue_id": "{issue}"}),
+            listed("/api/comments", ("comment", "org_comment"), params={"job_id": "{job}"}),
+        ),
+        "POST /api/comments": (
+            denied("/api/comments", json=body({"issue": "{issue}", "message": "by beta"})),
+            own("/api/comments", json=body({"issue": "{b_issue}", "message": "by beta"})),
+        ),
+        "GET /api/comments/{id:int}": (denied(comment),),
+        "PATCH /api/comments/{id:int}": (denied(comment, json=body({"message": "edited by beta"})),),
+        "DELETE /api/comments/{id:int}": (denied(comment),),
+    }
+
+
 PROBES: dict[str, tuple[Probe, ...]] = {
     **_organization_routes(),
     **_task_routes(),
     **_job_routes(),
     **_project_routes(),
     **_other_routes(),
+    **_review_routes(),
 }

@@ -88,6 +88,16 @@ def ping(client: TestClient, webhook_id: int) -> int:
     return delivery_id
 
 
+def review(
+    client: TestClient, job: int, message: str, headers: Mapping[str, str] | None = None
+) -> tuple[int, int]:
+    """An issue on the job's first frame with its first comment (``message``): their ids."""
+    raised = {"job": job, "frame": 0, "position": [1, 2, 5, 6], "message": message}
+    issue: int = created(client.post("/api/issues", json=raised, headers=headers))["id"]
+    comment = first_id(client, "/api/comments", issue_id=issue)
+    return issue, comment
+
+
 def alpha_objects(alpha: TestClient, world: dict[str, Any]) -> None:
     color = {"name": "color", "input_type": "select", "values": ["red", "blue"], "default_value": "red"}
     labels = [{"name": f"{PRIVATE} car", "attributes": [color]}]
@@ -118,6 +128,7 @@ def alpha_objects(alpha: TestClient, world: dict[str, Any]) -> None:
     world["webhook_type"] = "project"
     world["delivery"] = ping(alpha, world["webhook"])
     world["token"] = created(alpha.post("/api/auth/access_tokens", json={"name": f"{PRIVATE} token"}))["id"]
+    world["issue"], world["comment"] = review(alpha, world["job"], f"{PRIVATE} issue")
 
 
 def alpha_organization(alpha: TestClient, gamma: TestClient, world: dict[str, Any]) -> None:
@@ -129,6 +140,7 @@ def alpha_organization(alpha: TestClient, gamma: TestClient, world: dict[str, An
     world["org_task"] = task_with_media(alpha, f"{PRIVATE} org task", None, in_org)
     world["org_label"] = first_id(alpha, "/api/labels", task_id=world["org_task"])
     world["org_job"] = first_id(alpha, "/api/jobs", task_id=world["org_task"])
+    world["org_issue"], world["org_comment"] = review(alpha, world["org_job"], f"{PRIVATE} org issue", in_org)
     world["org_webhook"] = webhook(alpha, f"{PRIVATE}-org", in_org, type="organization")
     world["org_webhook_type"] = "organization"
     world["org_delivery"] = ping(alpha, world["org_webhook"])
@@ -146,6 +158,7 @@ def beta_objects(beta: TestClient, world: dict[str, Any]) -> None:
     world["b_task"] = task_with_media(beta, "beta task", None)
     world["b_job"] = first_id(beta, "/api/jobs", task_id=world["b_task"])
     world["b_label"] = first_id(beta, "/api/labels", task_id=world["b_task"])
+    world["b_issue"], _ = review(beta, world["b_job"], "beta issue")
     world["b_org"] = organization(beta, BETA_ORG, "beta organization")
     world["b_webhook"] = webhook(beta, "beta", {"X-Organization": BETA_ORG}, type="organization")
     world["b_token"] = created(beta.post("/api/auth/access_tokens", json={"name": "beta's"}))["value"]
@@ -173,6 +186,8 @@ def alpha_view(alpha: TestClient, world: Mapping[str, Any]) -> dict[str, Any]:
         *(f"/api/tasks/{world[key]}" for key in ("task", "org_task", "upload_task")),
         *(f"/api/jobs/{world[key]}" for key in ("job", "org_job")),
         *(f"/api/labels/{world[key]}" for key in ("label", "org_label")),
+        *(f"/api/issues/{world[key]}" for key in ("issue", "org_issue")),
+        *(f"/api/comments/{world[key]}" for key in ("comment", "org_comment")),
         *(f"/api/webhooks/{world[key]}" for key in ("webhook", "org_webhook")),
         *(f"/api/webhooks/{world[key]}/deliveries" for key in ("webhook", "org_webhook")),
         f"{job}/annotations",
@@ -187,7 +202,16 @@ def alpha_view(alpha: TestClient, world: Mapping[str, Any]) -> dict[str, Any]:
         "/api/users/self",
         *(
             f"/api/{kind}"
-            for kind in ("projects", "tasks", "jobs", "requests", "webhooks", "auth/access_tokens")
+            for kind in (
+                "projects",
+                "tasks",
+                "jobs",
+                "requests",
+                "webhooks",
+                "auth/access_tokens",
+                "issues",
+                "comments",
+            )
         ),
         *(f"/api/{kind}?org={ALPHA_ORG}" for kind in ("projects", "tasks", "webhooks", "memberships")),
         f"/api/invitations?org={ALPHA_ORG}",
