@@ -12,7 +12,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from annota.core.db import migrate
@@ -176,6 +176,37 @@ def test_webhooks_outlive_their_project_and_migrate_back(own_database_url: str) 
                 assert await counts(connection) == ([server], 1, 1)
             await migrate.upgrade(engine)
             assert await migrate.is_up_to_date(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+# --- 0005: review issues and comments -----------------------------------------------------------
+
+
+def test_review_tables_migrate_down_and_up(own_database_url: str) -> None:
+    """Downgrading past 0005 drops the issues and comments tables; upgrading brings them back as
+    the models describe them."""
+
+    async def tables(engine: AsyncEngine) -> set[str]:
+        async with engine.connect() as connection:
+            names: list[str] = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        return {name for name in names if name in ("issues", "comments")}
+
+    async def go() -> None:
+        engine = create_engine(own_database_url)
+        try:
+            assert await tables(engine) == {"issues", "comments"}
+            await _downgrade(engine, "0004")
+            assert await tables(engine) == set()
+            await migrate.upgrade(engine)
+            assert await tables(engine) == {"issues", "comments"}
+            async with engine.connect() as connection:
+                differences = await connection.run_sync(
+                    lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+                )
+            assert differences == []
         finally:
             await engine.dispose()
 
