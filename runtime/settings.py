@@ -73,8 +73,13 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_remote_file_size: int = 1024 * MiB
     #: let ``remote_files`` reach private, loopback and link-local addresses (off: SSRF protection)
     remote_files_allow_private: bool = False
-    #: largest total a task's archives may expand to, in bytes (zip bombs)
-    max_archive_expanded_size: int = 16 * 1024 * MiB
+    #: largest total an uploaded archive (task media, dataset, backup) may expand to, in bytes
+    max_archive_expanded_size: int = 8 * 1024 * MiB
+    #: an archive, and each member, may expand to at most this many times its compressed size
+    #: (zip bombs; JPEG and video barely compress, annotation XML/JSON 10-30x); 0: no limit
+    max_archive_compression_ratio: Annotated[float, msgspec.Meta(ge=0)] = 100
+    #: expanded bytes below which an archive's compression ratio is not checked
+    archive_ratio_floor: Annotated[int, msgspec.Meta(ge=0)] = 128 * MiB
     #: most members a task's archives may hold
     max_archive_members: int = 100_000
     #: largest file a TUS upload may announce (``Upload-Length``), in bytes
