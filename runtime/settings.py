@@ -40,8 +40,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     public_url: str = ""
     #: signs nothing on the wire today but seeds derived secrets; generated and kept in the data dir
     secret_key: str = ""
-    #: whether ``POST /api/auth/register`` creates accounts
-    allow_registration: bool = True
+    #: whether ``POST /api/auth/register`` creates accounts. Unset: only while the server listens on
+    #: loopback, and then only for clients on this machine; ``annota serve`` says which at start-up
+    allow_registration: bool | None = None
     #: largest request body in bytes for ordinary JSON endpoints
     max_body_size: int = 16 * MiB
     #: largest request body in bytes for annotation and upload endpoints

@@ -130,7 +130,11 @@ async def logout(request: Request) -> Response:
     anonymous=True,
 )
 async def register(request: Request) -> Response:
-    if not web.state(request).settings.allow_registration:
+    allowed = web.state(request).settings.allow_registration
+    if allowed is None:
+        # not configured: an instance run on a laptop lets its user sign up, a public one does not
+        allowed = web.from_this_machine(request)
+    if not allowed:
         raise PermissionDenied(REGISTRATION_DISABLED)
     data = await web.read_json(request, RegisterRequest)
     async with web.transaction(request) as session:
