@@ -45,13 +45,14 @@ DOCS_CSP = content_security_policy(
     form_action="'none'",
 )
 #: a CVAT UI build: bundles from the same origin (OpenCV's WebAssembly included), styles injected
-#: at run time, frame decoders in blob: workers, frames as blob:/data: images, WebSockets back
+#: at run time, frame decoders in blob: workers, frames as blob:/data: images, WebSockets back;
+#: its index.html links Google's web fonts
 UI_CSP = content_security_policy(
     default_src="'self'",
     script_src="'self' 'wasm-unsafe-eval'",
-    style_src="'self' 'unsafe-inline'",
+    style_src="'self' 'unsafe-inline' https://fonts.googleapis.com",
     img_src="'self' data: blob:",
-    font_src="'self' data:",
+    font_src="'self' data: https://fonts.gstatic.com",
     media_src="'self' blob:",
     worker_src="'self' blob:",
     connect_src="'self' {websockets}",

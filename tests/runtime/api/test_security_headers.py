@@ -88,6 +88,9 @@ def test_the_ui_path_gets_a_policy_a_cvat_ui_build_runs_under(annota_client: Tes
     directives = _directives(response.headers["content-security-policy"])
     assert directives["script-src"] == ["'self'", "'wasm-unsafe-eval'"]
     assert "'unsafe-inline'" in directives["style-src"]
+    # the web fonts CVAT's index.html links
+    assert "https://fonts.googleapis.com" in directives["style-src"]
+    assert "https://fonts.gstatic.com" in directives["font-src"]
     assert {"data:", "blob:"} <= set(directives["img-src"])
     assert "blob:" in directives["worker-src"]
     assert directives["connect-src"] == ["'self'", "ws://testserver", "wss://testserver"]
