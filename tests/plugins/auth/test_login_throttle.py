@@ -13,9 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from annota.core.db.tables import LoginThrottle
+from annota.core.services import attempt_budgets
 from annota.plugins.auth.config import AuthConfig
+from annota.runtime import housekeeping
 from annota.runtime.app import create_app
 from annota.runtime.settings import Settings
 from annota.runtime.state import load_plugins
@@ -195,3 +199,18 @@ def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     config = load_plugins(Settings()).config("auth")
     assert (config.failed_logins_per_account, config.throttled_account_retry_seconds) == (5, 12.5)
     assert (config.failed_logins_per_address, config.throttle_logins) == (30, True)
+
+
+def test_housekeeping_forgets_throttles_that_have_run_out(annota_client: TestClient, run_async: Any) -> None:
+    state = annota_client.app.state.annota  # type: ignore[attr-defined]
+    budget = attempt_budgets.Budget(burst=3, interval=60)
+    now = time.time()
+    run_async(attempt_budgets.spend, state.sessionmaker, "account:old", budget, now - 3600)
+    run_async(attempt_budgets.spend, state.sessionmaker, "account:recent", budget, now)
+    run_async(housekeeping.prune, state.sessionmaker, state.storage, state.settings)
+
+    async def keys() -> list[str]:
+        async with state.sessionmaker() as session:
+            return list(await session.scalars(select(LoginThrottle.key)))
+
+    assert run_async(keys) == ["account:recent"]
