@@ -4,9 +4,10 @@ Every answer gets ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``
 ``Referrer-Policy``; its ``Content-Security-Policy`` comes from the policy with the longest prefix
 of the path: the API's JSON needs nothing loaded, ``/api/docs`` only its own inline style sheet,
 and the web UI served at ``/`` (CVAT's single-page app) its own scripts, inline styles, blob:
-workers, data:/blob: images and WebSockets to the same host. Answers to requests carrying
-credentials are not stored by caches unless the endpoint chose its own ``Cache-Control`` (frames
-and chunks do). With an ``https`` ``public_url``, browsers are told to keep to HTTPS.
+workers, data:/blob: images and WebSockets to the same host. API answers are not stored by
+caches unless the endpoint chose its own ``Cache-Control`` (frames and chunks do): most answer
+for one user, and the anonymous ones hand out credentials (login, registration). With an
+``https`` ``public_url``, browsers are told to keep to HTTPS.
 """
 
 from __future__ import annotations
@@ -106,7 +107,6 @@ class SecurityHeadersMiddleware:
             return
         path: str = scope["path"]
         request_headers = Headers(scope=scope)
-        credentials = "authorization" in request_headers or "sessionid=" in request_headers.get("cookie", "")
         policy = policy_for(path)
 
         async def send_with_headers(message: Message) -> None:
@@ -119,7 +119,7 @@ class SecurityHeadersMiddleware:
                     "{websockets}", _websockets(request_headers.get("host", ""))
                 )
                 headers.setdefault("Content-Security-Policy", csp.replace(" ;", ";"))
-                if credentials and path.startswith("/api/"):
+                if path.startswith("/api/"):
                     headers.setdefault("Cache-Control", "no-store")
                 if self.https:
                     headers.setdefault("Strict-Transport-Security", HSTS)
