@@ -22,6 +22,7 @@ unknown user and a wrong password get the same answers, in the same time.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -54,6 +55,13 @@ class Attempt:
         await attempt_budgets.prune(self.sessionmaker, time.time())
 
 
+def _bounded(name: str, length: int) -> str:
+    """``name``, or its digest when longer than ``length``: keys must fit their column."""
+    if len(name) <= length:
+        return name
+    return "sha256:" + hashlib.sha256(name.encode(errors="surrogatepass")).hexdigest()
+
+
 def _refuse(wait: float) -> TooManyRequests:
     seconds = max(math.ceil(wait), 1)
     return TooManyRequests(THROTTLED.format(seconds=seconds), retry_after=seconds)
@@ -67,8 +75,8 @@ async def admit(request: Request, login: str) -> Attempt | None:
         return None
     sessionmaker: Sessionmaker = web.state(request).sessionmaker
     # behind a trusted proxy (``annota serve`` trusts X-Forwarded-For from loopback) this is the client
-    address = request.client.host if request.client else "unknown"
-    account = login.strip().lower()
+    address = _bounded(request.client.host if request.client else "unknown", 64)
+    account = _bounded(login.strip().lower(), 200)
     attempt = Attempt(
         sessionmaker,
         address_key=f"address:{address}",

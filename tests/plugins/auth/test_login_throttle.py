@@ -90,6 +90,15 @@ def test_unknown_users_and_wrong_passwords_get_the_same_answers(make_user, from_
     assert 1 / 3 < timings["alice"] / timings["nobody"] < 3, timings
 
 
+def test_long_login_names_are_counted_too(from_address) -> None:
+    attacker = from_address(ATTACKER)
+    name = "x" * 5000
+    statuses = [login(attacker, name, f"guess-{i}").status_code for i in range(12)]
+    assert statuses == [401] * 11 + [429]
+    # another name of the same length is another account
+    assert login(attacker, "y" * 5000, "guess").status_code == 401
+
+
 def test_parallel_guesses_cannot_overspend(make_user, from_address) -> None:
     make_user("alice")
     attacker = from_address(ATTACKER)
