@@ -11,6 +11,7 @@ AnnotaError
 ├── Conflict             409  concurrent change, duplicate, wrong state
 ├── Gone                 410  an endpoint or result that no longer exists
 ├── PayloadTooLarge      413
+├── TooManyRequests      429  throttled; ``retry_after`` seconds go out as ``Retry-After``
 ├── ServiceUnavailable   503  a backing service (database, Redis, OPA) is down
 ├── ConfigError               a setting or plugin configuration is invalid (start-up)
 └── StorageError         500  a storage backend failed to store or read an object
@@ -140,6 +141,18 @@ class PayloadTooLarge(AnnotaError):
     @classmethod
     def default_detail(cls) -> str:
         return "Request body is too large."
+
+
+class TooManyRequests(AnnotaError):
+    status_code = 429
+
+    def __init__(self, detail: Any = None, *, retry_after: int = 1) -> None:
+        self.retry_after = max(int(retry_after), 1)
+        super().__init__(detail)
+
+    @classmethod
+    def default_detail(cls) -> str:
+        return "Request was throttled."
 
 
 class ServiceUnavailable(AnnotaError):

@@ -15,6 +15,7 @@ from annota.runtime.api import CORE_ROUTES
 from annota.runtime.errors import EXCEPTION_HANDLERS
 from annota.runtime.middleware import AuthenticationMiddleware
 from annota.runtime.queues import make_queue
+from annota.runtime.security_headers import SecurityHeadersMiddleware
 from annota.runtime.settings import Settings
 from annota.runtime.state import AppState, close_state, load_plugins, open_state
 
@@ -66,6 +67,9 @@ def create_app(
 
     return Starlette(
         lifespan=lifespan,
-        middleware=[Middleware(AuthenticationMiddleware)],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, https=settings.public_url.startswith("https://")),
+            Middleware(AuthenticationMiddleware),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
     )

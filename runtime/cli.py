@@ -148,6 +148,7 @@ def serve(obj: Context, host: str, port: int, reload: bool, workers: int) -> Non
             "--workers > 1 needs redis_url: the in-process job queue lives inside one server process."
         )
     run(_prepare_database(settings))
+    _announce_registration(settings, host)
     # the factory re-reads settings in each server process: pass them on through the environment
     os.environ["ANNOTA_DATA_DIR"] = settings.data_dir
     if obj.config:
@@ -161,7 +162,36 @@ def serve(obj: Context, host: str, port: int, reload: bool, workers: int) -> Non
         workers=None if reload else workers,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        # no "server: uvicorn" banner: it tells attackers what to look up
+        server_header=False,
     )
+
+
+def _announce_registration(settings: Settings, host: str) -> None:
+    """Say whether strangers can create accounts; unset, registration is closed off loopback
+    (for every server process: the setting is passed on through the environment)."""
+    import os
+
+    from annota.runtime.web import is_loopback
+
+    log = logging.getLogger("annota.serve")
+    if settings.allow_registration is None and not is_loopback(host):
+        os.environ["ANNOTA_ALLOW_REGISTRATION"] = "false"
+        log.warning(
+            "registration is closed: the server listens on %s, not on loopback; "
+            "set allow_registration = true (ANNOTA_ALLOW_REGISTRATION=true) to let anyone sign up",
+            host,
+        )
+    elif settings.allow_registration is None:
+        log.info(
+            "registration is open to clients on this machine only (the server listens on %s); "
+            "set allow_registration = false to close it",
+            host,
+        )
+    elif settings.allow_registration:
+        log.warning("registration is open to anyone who reaches %s (allow_registration = true)", host)
+    else:
+        log.info("registration is closed (allow_registration = false)")
 
 
 async def _prepare_database(settings: Settings) -> None:

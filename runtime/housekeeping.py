@@ -1,6 +1,6 @@
 """Periodic clean-up of what expires on its own: finished background requests past their expiry
 date, expired sign-in sessions, media left by interrupted task creations, abandoned uploads,
-expired exports and dispatched events past their retention.
+expired exports, dispatched events past their retention and login throttles that have run out.
 
 It runs hourly whichever queue backend is in use (an arq cron job in ``annota worker``, an asyncio
 task in the in-process runner) and is also a registered job on the ``utils`` queue, so it can be
@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from annota.core.queue import JobContext, JobRegistry, JobResult
-from annota.core.services import dataset_jobs, task_data
+from annota.core.services import attempt_budgets, dataset_jobs, task_data
 from annota.core.services import events as event_service
 from annota.core.services import requests as request_service
 from annota.core.services import users as user_service
@@ -40,6 +41,7 @@ async def prune(
         removed = await request_service.prune_expired(session)
         await user_service.prune_sessions(session)
         events = await event_service.prune(session, dt.timedelta(days=event_retention_days))
+    await attempt_budgets.prune(sessionmaker, time.time())
     if removed:
         logger.info("housekeeping removed %d expired requests", removed)
     if events:

@@ -298,6 +298,8 @@ table { border-collapse: collapse; margin: 0.4rem 0; }
 td, th { border: 1px solid #e3e3e3; padding: 0.2rem 0.6rem; } th { background: #f6f6f6; text-align: left; }
 .muted { color: #666; } nav a { margin-right: 0.8rem; }
 """
+#: the page's one style sheet, inline: its hash is in the page's Content-Security-Policy
+DOCS_STYLE = _STYLE
 
 
 def render_docs(document: Mapping[str, Any], schema_url: str = "/api/schema") -> str:

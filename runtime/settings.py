@@ -40,8 +40,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     public_url: str = ""
     #: signs nothing on the wire today but seeds derived secrets; generated and kept in the data dir
     secret_key: str = ""
-    #: whether ``POST /api/auth/register`` creates accounts
-    allow_registration: bool = True
+    #: whether ``POST /api/auth/register`` creates accounts. Unset: only while the server listens on
+    #: loopback, and then only for clients on this machine; ``annota serve`` says which at start-up
+    allow_registration: bool | None = None
     #: largest request body in bytes for ordinary JSON endpoints
     max_body_size: int = 16 * MiB
     #: largest request body in bytes for annotation and upload endpoints
@@ -73,8 +74,13 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_remote_file_size: int = 1024 * MiB
     #: let ``remote_files`` reach private, loopback and link-local addresses (off: SSRF protection)
     remote_files_allow_private: bool = False
-    #: largest total a task's archives may expand to, in bytes (zip bombs)
-    max_archive_expanded_size: int = 16 * 1024 * MiB
+    #: largest total an uploaded archive (task media, dataset, backup) may expand to, in bytes
+    max_archive_expanded_size: int = 8 * 1024 * MiB
+    #: an archive, and each member, may expand to at most this many times its compressed size
+    #: (zip bombs; JPEG and video barely compress, annotation XML/JSON 10-30x); 0: no limit
+    max_archive_compression_ratio: Annotated[float, msgspec.Meta(ge=0)] = 100
+    #: expanded bytes below which an archive's compression ratio is not checked
+    archive_ratio_floor: Annotated[int, msgspec.Meta(ge=0)] = 128 * MiB
     #: most members a task's archives may hold
     max_archive_members: int = 100_000
     #: largest file a TUS upload may announce (``Upload-Length``), in bytes

@@ -8,6 +8,7 @@ metadata.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -66,6 +67,36 @@ def base_url(request: Request) -> str:
     if configured:
         return configured
     return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (an address or ``localhost``) can only be reached from this machine."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+#: headers a reverse proxy adds: a request carrying one came from elsewhere
+_FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def from_this_machine(request: Request) -> bool:
+    """Whether the request reached a loopback address from a loopback address, with no proxy
+    forwarding it (a proxy on this machine may be relaying anyone)."""
+    server = request.scope.get("server")
+    client = request.client
+    return (
+        server is not None
+        and is_loopback(server[0])
+        and client is not None
+        and is_loopback(client.host)
+        and not any(name in request.headers for name in _FORWARDING_HEADERS)
+    )
 
 
 async def remove_objects(request: Request, prefixes: Sequence[str]) -> None:

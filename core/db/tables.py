@@ -563,3 +563,15 @@ def _never_reuse_ids() -> None:
 
 
 _never_reuse_ids()
+
+
+class LoginThrottle(Base):
+    """How far one client address, account or (account, address) pair has spent its budget of
+    failed logins (``core.services.attempt_budgets``). A row whose ``tat`` is past is the same as
+    no row; rows are pruned once they are."""
+
+    __tablename__ = "login_throttles"
+    #: ``address:<ip>``, ``account:<login>`` or ``pair:<login>|<ip>``
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    #: the generic cell-rate algorithm's theoretical arrival time, in Unix seconds
+    tat: Mapped[float] = mapped_column(Float, nullable=False, index=True)

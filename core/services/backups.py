@@ -286,7 +286,7 @@ async def _unpack(ctx: JobContext, area: str, filename: str, workspace: Path) ->
         )
     root = workspace / "backup"
     root.mkdir()
-    limits = ArchiveLimits(ctx.settings.max_archive_expanded_size, ctx.settings.max_archive_members)
+    limits = ArchiveLimits.from_settings(ctx.settings)
     name = filename if filename.lower().endswith(".zip") else f"{filename}.zip"
     await asyncio.to_thread(extract_archive, local, name, root, limits)
     local.unlink()

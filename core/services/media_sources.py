@@ -8,7 +8,7 @@ Sources are the files uploaded for the task (kept in the storage backend until p
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -110,7 +110,10 @@ def expand_archives(workspace: Path, names: list[str], limits: ArchiveLimits) ->
         destination = workspace / ".expanded" / name
         destination.mkdir(parents=True, exist_ok=True)
         members = extract_archive(
-            archive, name, destination, ArchiveLimits(max(remaining_size, 0), max(remaining_members, 0))
+            archive,
+            name,
+            destination,
+            replace(limits, max_total_size=max(remaining_size, 0), max_members=max(remaining_members, 0)),
         )
         remaining_members -= len(members)
         for member in members:

@@ -200,7 +200,7 @@ async def import_project_dataset(
     try:
         await ctx.set_progress(0.0, f"Reading {filename} as {fmt.display_name}")
         local = await job_files.fetch_upload(ctx.storage, area, filename, workspace / "upload")
-        limits = ArchiveLimits(ctx.settings.max_archive_expanded_size, ctx.settings.max_archive_members)
+        limits = ArchiveLimits.from_settings(ctx.settings)
         root = await asyncio.to_thread(prepare_input, local, workspace, name=filename, limits=limits)
         async with ctx.sessionmaker() as session:
             project = await session.get(Project, project_id)

@@ -363,7 +363,7 @@ async def create_task_data(ctx: JobContext, task_id: int, options: dict[str, Any
     try:
         await ctx.set_progress(0.0, "Fetching media")
         names = await media_sources.fetch(storage, ctx.settings, task_id, request, workspace)
-        limits = ArchiveLimits(ctx.settings.max_archive_expanded_size, ctx.settings.max_archive_members)
+        limits = ArchiveLimits.from_settings(ctx.settings)
         names = await asyncio.to_thread(media_sources.expand_archives, workspace, names, limits)
         sources = media_sources.classify(workspace, names)
         await ctx.set_progress(0.05, "Reading image headers" if sources.images else "Reading the video")

@@ -23,6 +23,7 @@ from annota.core.db.tables import User
 from annota.core.errors import NotAuthenticated, PermissionDenied
 from annota.core.services import organization_context
 from annota.core.services import users as user_service
+from annota.plugins.auth import throttle
 from annota.runtime import web
 
 SESSION_COOKIE = "sessionid"
@@ -108,7 +109,10 @@ async def _by_basic(request: Request, session: AsyncSession, credentials: str) -
         user = await session.get(User, cached[1])
         if user is not None and user.is_active and user.username == username:
             return user_service.identity_for(user, "basic")
+    attempt = await throttle.admit(request, username)
     user = await user_service.check_credentials(session, username, password)
+    if attempt is not None:
+        await attempt.succeeded()
     if len(_basic_cache) > 10_000:
         _basic_cache.clear()
     _basic_cache[key] = (time.monotonic() + BASIC_CACHE_SECONDS, user.id)

@@ -27,7 +27,7 @@ from annota.core.schemas.users import (
     Token,
 )
 from annota.core.services import users as service
-from annota.plugins.auth import bundle
+from annota.plugins.auth import bundle, throttle
 from annota.plugins.auth.authentication import CSRF_COOKIE, SESSION_COOKIE
 from annota.runtime import web
 
@@ -77,7 +77,7 @@ def _set_cookies(request: Request, response: Response, csrf: str, session_key: s
     tags=TAGS,
     request=LoginRequest,
     response=Token,
-    responses={401: Detail},
+    responses={401: Detail, 429: Detail},
     anonymous=True,
 )
 async def login(request: Request) -> Response:
@@ -87,6 +87,7 @@ async def login(request: Request) -> Response:
             {"non_field_errors": ['Must include either "username" or "email" and "password".']}
         )
     max_age = web.state(request).settings.session_max_age
+    attempt = await throttle.admit(request, data.username or data.email)
     async with web.transaction(request) as session:
         user = await service.check_credentials(session, data.username or data.email, data.password)
         previous = request.cookies.get(SESSION_COOKIE)
@@ -96,6 +97,8 @@ async def login(request: Request) -> Response:
         await service.prune_sessions(session)
         key = await service.issue_login_token(session, user)
         session_key = await service.open_session(session, user, max_age)
+    if attempt is not None:
+        await attempt.succeeded()
     response = web.json_response(Token(key=key))
     _set_cookies(request, response, new_token(), session_key, max_age)
     return response
@@ -130,7 +133,11 @@ async def logout(request: Request) -> Response:
     anonymous=True,
 )
 async def register(request: Request) -> Response:
-    if not web.state(request).settings.allow_registration:
+    allowed = web.state(request).settings.allow_registration
+    if allowed is None:
+        # not configured: an instance run on a laptop lets its user sign up, a public one does not
+        allowed = web.from_this_machine(request)
+    if not allowed:
         raise PermissionDenied(REGISTRATION_DISABLED)
     data = await web.read_json(request, RegisterRequest)
     async with web.transaction(request) as session:

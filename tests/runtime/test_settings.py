@@ -87,7 +87,7 @@ def test_unknown_key_is_an_error_naming_it(tmp_path: Path) -> None:
         (
             "",
             {"ANNOTA_ALLOW_REGISTRATION": "perhaps"},
-            "settings.allow_registration: Expected `bool`, got `str`",
+            "settings.allow_registration: Expected `bool | null`, got `str`",
         ),
         ("plugins = 3\n", {}, "[plugins] must be a table"),
     ],

@@ -149,12 +149,18 @@ def test_a_second_login_replaces_the_presented_session(make_user, anonymous, ann
 # --- registration -----------------------------------------------------------------------------
 
 
+@pytest.fixture
+def registration_open(annota_settings: Settings) -> None:
+    """Registration enabled explicitly: the test client does not come from loopback."""
+    annota_settings.allow_registration = True
+
+
 def register(client: TestClient, **fields: str):
     body = {"username": "carol", "password1": "long enough pw", "password2": "long enough pw", **fields}
     return client.post("/api/auth/register", json=body)
 
 
-def test_register_creates_an_ordinary_user_with_a_key(anonymous, annota_client):
+def test_register_creates_an_ordinary_user_with_a_key(registration_open, anonymous, annota_client):
     response = register(anonymous, email="carol@example.com", first_name="Carol")
     assert response.status_code == 201, response.text
     body = response.json()
@@ -179,13 +185,13 @@ def test_register_creates_an_ordinary_user_with_a_key(anonymous, annota_client):
         ({"email": "not-an-address"}, "email"),
     ],
 )
-def test_register_names_the_invalid_field(anonymous, fields, field):
+def test_register_names_the_invalid_field(registration_open, anonymous, fields, field):
     response = register(anonymous, **fields)
     assert response.status_code == 400
     assert list(response.json()) == [field]
 
 
-def test_register_refuses_a_taken_username(make_user, anonymous):
+def test_register_refuses_a_taken_username(registration_open, make_user, anonymous):
     make_user("carol")
     response = register(anonymous, username="Carol")
     assert response.status_code == 400
