@@ -79,6 +79,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_archive_members: int = 100_000
     #: largest file a TUS upload may announce (``Upload-Length``), in bytes
     max_tus_upload_size: int = 25 * 1024 * MiB
+    #: a directory holding a built single-page web UI (CVAT's ``cvat-ui``) to serve at ``/``
+    ui_dir: str = ""
     #: plugin entry-point names not to load
     disabled_plugins: list[str] = []
     #: ``[plugins.<name>]`` tables, validated by each plugin's config class
