@@ -11,6 +11,7 @@ AnnotaError
 ├── Conflict             409  concurrent change, duplicate, wrong state
 ├── Gone                 410  an endpoint or result that no longer exists
 ├── PayloadTooLarge      413
+├── TooManyRequests      429  a caller past a rate limit (``retry_after`` seconds)
 ├── ServiceUnavailable   503  a backing service (database, Redis, OPA) is down
 ├── ConfigError               a setting or plugin configuration is invalid (start-up)
 └── StorageError         500  a storage backend failed to store or read an object
@@ -140,6 +141,14 @@ class PayloadTooLarge(AnnotaError):
     @classmethod
     def default_detail(cls) -> str:
         return "Request body is too large."
+
+
+class TooManyRequests(AnnotaError):
+    status_code = 429
+
+    def __init__(self, detail: Any = None, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class ServiceUnavailable(AnnotaError):

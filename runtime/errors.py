@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from annota.core.errors import AnnotaError, ValidationError
+from annota.core.errors import AnnotaError, TooManyRequests, ValidationError
 from annota.runtime.web import json_response
 
 logger = logging.getLogger(__name__)
@@ -21,6 +21,8 @@ def error_response(exc: AnnotaError) -> Response:
         else {"detail": exc.detail}
     )
     headers = {"WWW-Authenticate": 'Token realm="api"'} if exc.status_code == 401 else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     return json_response(body, status_code=exc.status_code, headers=headers)
 
 

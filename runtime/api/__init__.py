@@ -8,6 +8,7 @@ from typing import Any
 import annota.runtime.api.annotations as annotations_api
 from annota.runtime.api import (
     backups,
+    client_events,
     datasets,
     events,
     invitations,
@@ -43,4 +44,5 @@ CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *organizations.routes,
     *memberships.routes,
     *invitations.routes,
+    *client_events.routes,
 ]
