@@ -24,6 +24,7 @@ from annota.runtime.api import (
     task_data,
     tasks,
     users,
+    validation_layout,
 )
 
 CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
@@ -45,4 +46,5 @@ CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *memberships.routes,
     *invitations.routes,
     *client_events.routes,
+    *validation_layout.routes,
 ]

@@ -469,7 +469,31 @@ def _organization_routes() -> dict[str, tuple[Probe, ...]]:
     }
 
 
+PUBLIC["GET /static/logo.svg"] = "annota's logo for the login page, the same for everyone"
+
+
+def _web_ui_routes() -> dict[str, tuple[Probe, ...]]:
+    """What CVAT's web UI calls besides the resources above."""
+    now = "2026-01-01T00:00:00Z"
+    return {
+        "POST /api/events": (
+            own(
+                "/api/events",
+                json=body(
+                    {
+                        "timestamp": now,
+                        "events": [{"scope": "load:job", "timestamp": now, "task_id": "{task}"}],
+                    }
+                ),
+            ),
+        ),  # fmt: skip
+        "GET /api/tasks/{id:int}/validation_layout": (denied("/api/tasks/{task}/validation_layout"),),
+        "GET /api/jobs/{id:int}/validation_layout": (denied("/api/jobs/{job}/validation_layout"),),
+    }
+
+
 PROBES: dict[str, tuple[Probe, ...]] = {
+    **_web_ui_routes(),
     **_organization_routes(),
     **_task_routes(),
     **_job_routes(),
