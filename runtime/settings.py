@@ -19,6 +19,7 @@ import platformdirs
 
 from annota.core.errors import ConfigError
 from annota.core.plugins import convert_config, resolve_secrets
+from annota.core.schemas.user_agreements import UserAgreement
 
 ENV_PREFIX = "ANNOTA_"
 MiB = 1024 * 1024
@@ -81,6 +82,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_tus_upload_size: int = 25 * 1024 * MiB
     #: a directory holding a built single-page web UI (CVAT's ``cvat-ui``) to serve at ``/``
     ui_dir: str = ""
+    #: agreements the registration form shows (``[[user_agreements]]`` tables: name, display_text,
+    #: url, required, text_prefix); registering needs the required ones accepted
+    user_agreements: list[UserAgreement] = []
     #: most events one ``POST /api/events`` (the web UI's own events) may carry
     client_events_max_batch: Annotated[int, msgspec.Meta(gt=0)] = 500
     #: largest ``payload`` of one such event, in bytes

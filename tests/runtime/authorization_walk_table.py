@@ -470,6 +470,7 @@ def _organization_routes() -> dict[str, tuple[Probe, ...]]:
 
 
 PUBLIC["GET /static/logo.svg"] = "annota's logo for the login page, the same for everyone"
+PUBLIC["GET /api/user-agreements"] = "the registration form's agreements, from the settings"
 
 
 def _web_ui_routes() -> dict[str, tuple[Probe, ...]]:
