@@ -9,6 +9,7 @@ import annota.runtime.api.annotations as annotations_api
 from annota.runtime.api import (
     backups,
     client_events,
+    consensus,
     datasets,
     events,
     invitations,
@@ -18,6 +19,7 @@ from annota.runtime.api import (
     memberships,
     organizations,
     projects,
+    quality,
     requests,
     schema,
     server,
@@ -47,4 +49,6 @@ CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *invitations.routes,
     *client_events.routes,
     *validation_layout.routes,
+    *quality.routes,
+    *consensus.routes,
 ]

@@ -490,6 +490,28 @@ def _web_ui_routes() -> dict[str, tuple[Probe, ...]]:
         ),  # fmt: skip
         "GET /api/tasks/{id:int}/validation_layout": (denied("/api/tasks/{task}/validation_layout"),),
         "GET /api/jobs/{id:int}/validation_layout": (denied("/api/jobs/{job}/validation_layout"),),
+        "GET /api/quality/settings": (
+            listed("/api/quality/settings", ("quality",)),
+            listed("/api/quality/settings", ("quality",), params={"task_id": "{task}"}, refusable=True),
+            listed("/api/quality/settings", ("quality",), params={"project_id": "{project}"}, refusable=True),
+        ),
+        "GET /api/quality/settings/{id:int}": (denied("/api/quality/settings/{quality}"),),
+        "PATCH /api/quality/settings/{id:int}": (
+            denied("/api/quality/settings/{quality}", json=body({"iou_threshold": 0.1})),
+        ),
+        "GET /api/consensus/settings": (
+            listed("/api/consensus/settings", ("consensus",)),
+            listed(
+                "/api/consensus/settings",
+                ("consensus",),
+                params={"task_id": "{consensus_task}"},
+                refusable=True,
+            ),
+        ),
+        "GET /api/consensus/settings/{id:int}": (denied("/api/consensus/settings/{consensus}"),),
+        "PATCH /api/consensus/settings/{id:int}": (
+            denied("/api/consensus/settings/{consensus}", json=body({"iou_threshold": 0.1})),
+        ),
     }
 
 

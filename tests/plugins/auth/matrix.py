@@ -386,6 +386,13 @@ PACKAGES: dict[str, Package] = {
     "users": Package("users", lambda org: [{"id": 39}], {"self": person(())}, organized=False),
     "server": Package("server", lambda org: [{}], {}, organized=False, list_scopes=frozenset()),
     "events": Package("events", lambda org: [{}], {}, organized=False),
+    # one object is decided by the tasks and projects packages: only the list is theirs
+    "quality_settings": Package(
+        "quality_settings", lambda org: [{}], {}, organized=False, list_scopes=frozenset()
+    ),
+    "consensus_settings": Package(
+        "consensus_settings", lambda org: [{}], {}, organized=False, list_scopes=frozenset()
+    ),
 }
 
 
