@@ -7,11 +7,13 @@ from typing import Any
 # a plain ``from … import annotations`` would find this module's ``__future__`` feature instead
 import annota.runtime.api.annotations as annotations_api
 from annota.runtime.api import (
+    assets,
     backups,
     client_events,
     consensus,
     datasets,
     events,
+    guides,
     invitations,
     jobs,
     labels,
@@ -51,4 +53,6 @@ CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *validation_layout.routes,
     *quality.routes,
     *consensus.routes,
+    *guides.routes,
+    *assets.routes,
 ]

@@ -473,6 +473,15 @@ PUBLIC["GET /static/logo.svg"] = "annota's logo for the login page, the same for
 PUBLIC["GET /api/user-agreements"] = "the registration form's agreements, from the settings"
 
 
+BOUNDARY = "walk-boundary"
+#: an asset for Alpha's guide: the form names the guide, and ``_filled`` puts its id in
+ASSET_FORM = (
+    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="guide_id"\r\n\r\n{{guide}}\r\n'
+    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="b.pdf"\r\n'
+    f"Content-Type: application/pdf\r\n\r\n%PDF-1.4 beta\r\n--{BOUNDARY}--\r\n"
+).encode()
+
+
 def _web_ui_routes() -> dict[str, tuple[Probe, ...]]:
     """What CVAT's web UI calls besides the resources above."""
     now = "2026-01-01T00:00:00Z"
@@ -508,6 +517,22 @@ def _web_ui_routes() -> dict[str, tuple[Probe, ...]]:
                 refusable=True,
             ),
         ),
+        "POST /api/guides": (
+            denied("/api/guides", json=body({"task_id": "{task}", "markdown": "beta"})),
+            own("/api/guides", json=body({"task_id": "{b_task}", "markdown": "beta"})),
+        ),
+        "GET /api/guides/{id:int}": (denied("/api/guides/{guide}"),),
+        "PATCH /api/guides/{id:int}": (denied("/api/guides/{guide}", json=body({"markdown": "beta"})),),
+        "DELETE /api/guides/{id:int}": (denied("/api/guides/{guide}"),),
+        "POST /api/assets": (
+            denied(
+                "/api/assets",
+                headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+                content=ASSET_FORM,
+            ),
+        ),
+        "GET /api/assets/{uuid}": (denied("/api/assets/{asset}"),),
+        "DELETE /api/assets/{uuid}": (denied("/api/assets/{asset}"),),
         "GET /api/consensus/settings/{id:int}": (denied("/api/consensus/settings/{consensus}"),),
         "PATCH /api/consensus/settings/{id:int}": (
             denied("/api/consensus/settings/{consensus}", json=body({"iou_threshold": 0.1})),

@@ -396,6 +396,29 @@ PACKAGES: dict[str, Package] = {
 }
 
 
+def guide_document(organization: int | None) -> Document:
+    target = {"owner": {"id": 44}, "assignee": {"id": 45}, "is_job_staff": False}
+    return {"id": 12, "target": target, "organization": {"id": organization}}
+
+
+def job_staff(document: Document) -> bool:
+    """The caller is assigned a job of the guide's task or project."""
+    document["resource"]["target"]["is_job_staff"] = True
+    return True
+
+
+PACKAGES["annotationguides"] = Package(
+    "annotationguides",
+    lambda org: [guide_document(org)],
+    {
+        "target:owner": person(("target", "owner")),
+        "target:assignee": person(("target", "assignee")),
+        "job_staff": job_staff,
+    },
+    list_scopes=frozenset(),
+)
+
+
 def organization_role(role: str) -> Relation:
     """The caller holds ``role`` in the organization the object is (``owner``: and owns it)."""
 
