@@ -8,6 +8,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from annota.core.plugins import PluginManager
@@ -18,6 +20,7 @@ from annota.runtime.queues import make_queue
 from annota.runtime.security_headers import SecurityHeadersMiddleware
 from annota.runtime.settings import Settings
 from annota.runtime.state import AppState, close_state, load_plugins, open_state
+from annota.runtime.ui import SinglePageApp
 
 
 def _route_pair(path: str, endpoint: Any, methods: list[str], name: str | None = None) -> list[BaseRoute]:
@@ -37,7 +40,20 @@ def build_routes(state: AppState) -> list[BaseRoute]:
         routes += _route_pair(
             plugin_route.path, plugin_route.endpoint, plugin_route.methods, plugin_route.name
         )
+    if state.settings.ui_dir:
+        routes.append(_ui_route(SinglePageApp(state.settings.ui_dir)))
     return routes
+
+
+def _ui_route(spa: SinglePageApp) -> BaseRoute:
+    """The web UI answers every path no other route does, so it comes last."""
+
+    async def web_ui(request: Request) -> Response:
+        return await spa(request)
+
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    # every method: paths no route knows answer 404 as without a UI, never 405
+    return Route("/{path:path}", web_ui, methods=methods, include_in_schema=False)
 
 
 def create_app(
@@ -49,6 +65,8 @@ def create_app(
 ) -> Starlette:
     """Build the app. Plugins are loaded now (so routes are known); the database, the queue and the
     ``startup`` hooks start with the ASGI lifespan."""
+    if settings.ui_dir:
+        SinglePageApp(settings.ui_dir)  # a wrong directory stops the start, naming it
     plugins = plugins or load_plugins(settings, extra=extra_plugins)
 
     @contextlib.asynccontextmanager

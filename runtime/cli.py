@@ -130,16 +130,31 @@ def _config_option(func: Any) -> Any:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--reload", is_flag=True, help="Restart on code changes (development).")
 @click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
+@click.option(
+    "--ui",
+    "ui_dir",
+    type=click.Path(file_okay=False, exists=True),
+    help="Serve the built web UI in this directory at / (setting ui_dir).",
+)
 @_data_dir_option
 @_config_option
 @click.pass_obj
-def serve(obj: Context, host: str, port: int, reload: bool, workers: int) -> None:
+def serve(obj: Context, host: str, port: int, reload: bool, workers: int, ui_dir: str | None) -> None:
     """Run the API server (SQLite is migrated automatically)."""
     import os
 
     import uvicorn
 
+    if ui_dir:
+        os.environ["ANNOTA_UI_DIR"] = os.path.abspath(ui_dir)
     settings = obj.settings()
+    if settings.ui_dir:
+        from annota.runtime.ui import check_ui_dir
+
+        try:
+            check_ui_dir(settings.ui_dir)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc.detail)) from exc
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

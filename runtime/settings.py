@@ -19,6 +19,7 @@ import platformdirs
 
 from annota.core.errors import ConfigError
 from annota.core.plugins import convert_config, resolve_secrets
+from annota.core.schemas.user_agreements import UserAgreement
 
 ENV_PREFIX = "ANNOTA_"
 MiB = 1024 * 1024
@@ -85,6 +86,17 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_archive_members: int = 100_000
     #: largest file a TUS upload may announce (``Upload-Length``), in bytes
     max_tus_upload_size: int = 25 * 1024 * MiB
+    #: a directory holding a built single-page web UI (CVAT's ``cvat-ui``) to serve at ``/``
+    ui_dir: str = ""
+    #: agreements the registration form shows (``[[user_agreements]]`` tables: name, display_text,
+    #: url, required, text_prefix); registering needs the required ones accepted
+    user_agreements: list[UserAgreement] = []
+    #: most events one ``POST /api/events`` (the web UI's own events) may carry
+    client_events_max_batch: Annotated[int, msgspec.Meta(gt=0)] = 500
+    #: largest ``payload`` of one such event, in bytes
+    client_events_max_payload_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024
+    #: ``POST /api/events`` requests one user may make per minute (per server process; 0: no limit)
+    client_events_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 120
     #: plugin entry-point names not to load
     disabled_plugins: list[str] = []
     #: ``[plugins.<name>]`` tables, validated by each plugin's config class

@@ -11,6 +11,7 @@ import datetime as dt
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -552,17 +553,86 @@ class Comment(Base):
     updated_date: Mapped[dt.datetime] = _updated()
 
 
-def _never_reuse_ids() -> None:
-    """SQLite hands a deleted row's id to the next insert unless told ``AUTOINCREMENT``; clients
-    that remember ids (labels, annotations) must never see one come back meaning something else."""
-    for table in Base.metadata.tables.values():
-        id_column = table.columns.get("id")
-        if id_column is not None and id_column.primary_key and id_column.autoincrement in (True, "auto"):
-            if not isinstance(id_column.type, String):
-                table.dialect_options["sqlite"]["autoincrement"] = True
+# --- what CVAT's web UI configures per task or project --------------------------------------
 
 
-_never_reuse_ids()
+class QualitySettings(Base):
+    """How annotations are compared with ground truth (CVAT's ``QualitySettings``): one row for
+    each task and each project, with CVAT's defaults."""
+
+    __tablename__ = "quality_settings"
+    __table_args__ = (CheckConstraint("(task_id IS NULL) <> (project_id IS NULL)", name="task_or_project"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), nullable=True, unique=True
+    )
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=True, unique=True
+    )
+    inherit: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    job_filter: Mapped[str] = mapped_column(String(1024), nullable=False)
+    target_metric: Mapped[str] = mapped_column(String(32), nullable=False)
+    target_metric_threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    max_validations_per_job: Mapped[int] = mapped_column(Integer, nullable=False)
+    iou_threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    oks_sigma: Mapped[float] = mapped_column(Float, nullable=False)
+    point_size_base: Mapped[str] = mapped_column(String(32), nullable=False)
+    line_thickness: Mapped[float] = mapped_column(Float, nullable=False)
+    low_overlap_threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    compare_line_orientation: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    line_orientation_threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    compare_groups: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    group_match_threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    check_covered_annotations: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    object_visibility_threshold: Mapped[float] = mapped_column(Float, nullable=False)
+    panoptic_comparison: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    compare_attributes: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    empty_is_annotated: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    created_date: Mapped[dt.datetime] = _created()
+    updated_date: Mapped[dt.datetime] = _updated()
+
+
+class ConsensusSettings(Base):
+    """How consensus replicas' annotations are merged (CVAT's ``ConsensusSettings``), per task."""
+
+    __tablename__ = "consensus_settings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    iou_threshold: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class AnnotationGuide(Base):
+    """A task's or project's annotation guide: markdown, with images kept as assets."""
+
+    __tablename__ = "annotation_guides"
+    __table_args__ = (CheckConstraint("(task_id IS NULL) <> (project_id IS NULL)", name="task_or_project"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), nullable=True, unique=True
+    )
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=True, unique=True
+    )
+    markdown: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_date: Mapped[dt.datetime] = _created()
+    updated_date: Mapped[dt.datetime] = _updated()
+
+
+class Asset(Base):
+    """A file (an image) an annotation guide shows; its bytes live in the storage backend."""
+
+    __tablename__ = "assets"
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(1024), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(128), nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    owner_id: Mapped[int | None] = _user_fk()
+    guide_id: Mapped[int] = mapped_column(
+        ForeignKey("annotation_guides.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_date: Mapped[dt.datetime] = _created()
 
 
 class LoginThrottle(Base):
@@ -575,3 +645,16 @@ class LoginThrottle(Base):
     key: Mapped[str] = mapped_column(String(400), primary_key=True)
     #: the generic cell-rate algorithm's theoretical arrival time, in Unix seconds
     tat: Mapped[float] = mapped_column(Float, nullable=False, index=True)
+
+
+def _never_reuse_ids() -> None:
+    """SQLite hands a deleted row's id to the next insert unless told ``AUTOINCREMENT``; clients
+    that remember ids (labels, annotations) must never see one come back meaning something else."""
+    for table in Base.metadata.tables.values():
+        id_column = table.columns.get("id")
+        if id_column is not None and id_column.primary_key and id_column.autoincrement in (True, "auto"):
+            if not isinstance(id_column.type, String):
+                table.dialect_options["sqlite"]["autoincrement"] = True
+
+
+_never_reuse_ids()

@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from annota.core.schemas.common import BasicUser
+from annota.core.schemas.user_agreements import Confirmation
 
 
 class UserRead(msgspec.Struct):
@@ -46,6 +47,8 @@ class RegisterRequest(msgspec.Struct):
     email: Annotated[str, msgspec.Meta(max_length=254)] = ""
     first_name: Annotated[str, msgspec.Meta(max_length=150)] = ""
     last_name: Annotated[str, msgspec.Meta(max_length=150)] = ""
+    #: answers to the agreements of ``GET /api/user-agreements``
+    confirmations: list[Confirmation] = []
 
 
 class RegisterRead(msgspec.Struct):

@@ -192,10 +192,10 @@ def check_frame(media: Media, number: int, field: str = "number") -> None:
         )
 
 
-def check_chunk(media: Media, number: int) -> None:
+def check_chunk(media: Media, number: int, field: str = "number") -> None:
     if not 0 <= number < media.chunk_count:
         raise ValidationError.for_field(
-            "number",
+            field,
             f"Chunk {number} does not exist in {media.subject}: it has {media.chunk_count} chunk(s), "
             f"numbered from 0.",
         )
@@ -246,9 +246,11 @@ async def frame(storage: StorageBackend, media: Media, quality: Quality, number:
     return MemoryBody(content, media_type_of(name))
 
 
-async def chunk(storage: StorageBackend, media: Media, quality: Quality, number: int) -> Body:
+async def chunk(
+    storage: StorageBackend, media: Media, quality: Quality, number: int, field: str = "number"
+) -> Body:
     """Chunk ``number`` of the task, or of the job (numbered from the job's first frame)."""
-    check_chunk(media, number)
+    check_chunk(media, number, field)
     size = media.chunk_size
     frames = list(media.frames[number * size : (number + 1) * size])
     task_chunk = frames[0] // size
@@ -268,6 +270,30 @@ async def chunk(storage: StorageBackend, media: Media, quality: Quality, number:
     built = await asyncio.to_thread(build_chunk, parts)
     stored = await storage.put(key, built.content, content_type=ZIP_MEDIA_TYPE)
     _checksums.put((key, stored.etag), checksum(built.content))
+    return MemoryBody(built.content, ZIP_MEDIA_TYPE)
+
+
+def task_chunk_range(media: Media) -> tuple[int, int]:
+    """The first and last task chunks holding frames of ``media``."""
+    size = media.chunk_size
+    return media.frames[0] // size, media.frames[-1] // size
+
+
+async def task_chunk_of_job(storage: StorageBackend, media: Media, quality: Quality, number: int) -> Body:
+    """Task chunk ``number`` as a job sees it: only the frames of the job's segment (the job's
+    ``number`` of older clients, which count chunks as the task does)."""
+    first, last = task_chunk_range(media) if media.frames else (0, -1)
+    if not first <= number <= last:
+        raise ValidationError.for_field(
+            "number",
+            f"Chunk {number} is not a chunk of {media.subject}: task chunks {first}..{last} hold its frames.",
+        )
+    size = media.chunk_size
+    frames = [frame for frame in media.frames if frame // size == number]
+    if frames == list(range(number * size, min((number + 1) * size, media.data.size))):
+        return await _stored(storage, layout.chunk(media.data.id, quality, number), ZIP_MEDIA_TYPE)
+    parts = await _members_content(storage, media.data, quality, number, frames)
+    built = await asyncio.to_thread(build_chunk, parts)
     return MemoryBody(built.content, ZIP_MEDIA_TYPE)
 
 
@@ -369,6 +395,8 @@ __all__ = [
     "checksum",
     "chunk",
     "chunk_index",
+    "task_chunk_of_job",
+    "task_chunk_range",
     "context_images",
     "context_names",
     "frame",

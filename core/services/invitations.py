@@ -230,13 +230,15 @@ LIST_SPEC = ListSpec(
         "owner": _owner,
         "user_id": Membership.user_id,
         "role": Membership.role,
+        "accepted": Membership.is_active,
         "created_date": Invitation.created_date,
     },
-    equality=("owner", "user_id", "role"),
+    equality=("owner", "user_id", "role", "accepted"),
     search=("owner", "role"),
-    sortable=("created_date", "owner", "role"),
+    sortable=("created_date", "owner", "role", "user_id", "accepted"),
     default_sort="-created_date",
     integer_fields=frozenset({"user_id"}),
+    boolean_fields=frozenset({"accepted"}),
 )
 
 __all__ = [

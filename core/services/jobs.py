@@ -22,6 +22,7 @@ from annota.core.schemas.jobs import JobRead, JobUpdate
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as task_service
 from annota.core.services import users as user_service
+from annota.core.services.guides import guides
 from annota.core.services.listing import ListSpec
 from annota.core.services.review import issues as issue_service
 
@@ -141,6 +142,9 @@ async def read_many(session: AsyncSession, jobs: Sequence[Job], base_url: str) -
     )
     users = await user_service.users_by_id(session, {j.assignee_id for j in jobs})
     issue_counts = await issue_service.counts_by_job(session, [j.id for j in jobs])
+    # CVAT: the project's guide for a task in a project, else the task's
+    project_guides = await guides.ids_of_projects(session, list(projects))
+    task_guides = await guides.ids_of_tasks(session, [t.id for t in tasks.values() if t.project_id is None])
     results = []
     for job in jobs:
         task = tasks[job.task_id]
@@ -159,7 +163,9 @@ async def read_many(session: AsyncSession, jobs: Sequence[Job], base_url: str) -
                 assignee=user_service.basic(
                     users.get(job.assignee_id) if job.assignee_id else None, base_url
                 ),
-                guide_id=None,
+                guide_id=project_guides.get(task.project_id)
+                if task.project_id is not None
+                else task_guides.get(task.id),
                 dimension=task.dimension,
                 mode=task.mode,
                 media_type=task.media_type,

@@ -34,7 +34,7 @@ class ListSpec:
     default_sort: str = "-id"
     #: names whose values are integers (query strings are converted)
     integer_fields: frozenset[str] = field(default_factory=frozenset)
-    #: names whose values are booleans (query strings ``true``/``false`` are converted)
+    #: names whose values are booleans (``true``/``false`` in query strings)
     boolean_fields: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -58,10 +58,12 @@ _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def _coerce(spec: ListSpec, name: str, value: Any, param: str) -> Any:
-    if name in spec.boolean_fields and isinstance(value, str):
-        if value.lower() not in _BOOLEANS:
-            raise ValidationError.for_field(param, f"Must be true or false, got {value!r}.")
-        return _BOOLEANS[value.lower()]
+    if name in spec.boolean_fields:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _BOOLEANS:
+            return _BOOLEANS[value.lower()]
+        raise ValidationError.for_field(param, f"Expected true or false for {name!r}, got {value!r}.")
     if name in spec.integer_fields and isinstance(value, str):
         try:
             return int(value)

@@ -18,6 +18,7 @@ from annota.core.schemas.common import StorageRead, StorageWrite, Url, UrlCount
 from annota.core.schemas.projects import ProjectRead, ProjectUpdate, ProjectWrite
 from annota.core.services import labels as label_service
 from annota.core.services import users as user_service
+from annota.core.services.guides import guides
 from annota.core.services.listing import ListSpec
 
 
@@ -111,10 +112,12 @@ async def remove(session: AsyncSession, project: Project) -> list[str]:
     Returns the storage prefixes of the tasks' media and uploads, to delete once this commits."""
     rows = (await session.execute(select(Task.id, Task.data_id).where(Task.project_id == project.id))).all()
     data_ids = [data_id for _, data_id in rows if data_id is not None]
+    guide_prefixes = await guides.storage_prefixes(session, [task_id for task_id, _ in rows], [project.id])
     await session.execute(delete(Project).where(Project.id == project.id))
     if data_ids:
         await session.execute(delete(Data).where(Data.id.in_(data_ids)))
-    return [layout.upload_prefix(task_id) for task_id, _ in rows] + [layout.data_prefix(d) for d in data_ids]
+    uploads = [layout.upload_prefix(task_id) for task_id, _ in rows]
+    return uploads + [layout.data_prefix(d) for d in data_ids] + guide_prefixes
 
 
 def resource(project: Project | None, project_id: int | None = None) -> Resource:
@@ -139,6 +142,7 @@ async def read_many(session: AsyncSession, projects: Sequence[Project], base_url
     users = await user_service.users_by_id(
         session, {p.owner_id for p in projects} | {p.assignee_id for p in projects}
     )
+    guide_ids = await guides.ids_of_projects(session, ids)
     counts: dict[int, int] = {}
     subsets: dict[int, set[str]] = {i: set() for i in ids}
     dimensions: dict[int, str] = {}
@@ -162,7 +166,7 @@ async def read_many(session: AsyncSession, projects: Sequence[Project], base_url
             name=p.name,
             owner=user_service.basic(users.get(p.owner_id) if p.owner_id else None, base_url),
             assignee=user_service.basic(users.get(p.assignee_id) if p.assignee_id else None, base_url),
-            guide_id=None,
+            guide_id=guide_ids.get(p.id),
             bug_tracker=p.bug_tracker,
             task_subsets=sorted(subsets[p.id]),
             created_date=p.created_date,

@@ -22,6 +22,7 @@ from annota.core.services import labels as label_service
 from annota.core.services import projects as project_service
 from annota.core.services import task_moves
 from annota.core.services import users as user_service
+from annota.core.services.guides import guides
 from annota.core.services.listing import ListSpec
 
 #: CVAT's default ``MAX_CONSENSUS_REPLICAS``
@@ -217,9 +218,10 @@ async def update(session: AsyncSession, task: Task, data: TaskUpdate) -> Task:
 
 async def remove(session: AsyncSession, task: Task) -> list[str]:
     """Delete the task; segments, jobs, labels and annotations go with it, then its media record.
-    Returns the storage prefixes of its media and uploads, to delete once this commits."""
+    Returns the storage prefixes of its media, uploads and guide assets, to delete once this commits."""
+    prefixes = await guides.storage_prefixes(session, task_ids=[task.id])
     await session.execute(delete(Task).where(Task.id == task.id))
-    prefixes = [layout.upload_prefix(task.id)]
+    prefixes.append(layout.upload_prefix(task.id))
     if task.data_id is not None:
         await session.execute(delete(Data).where(Data.id == task.data_id))
         prefixes.append(layout.data_prefix(task.data_id))
@@ -261,14 +263,18 @@ async def read_many(session: AsyncSession, tasks: Sequence[Task], base_url: str)
             d.id: d for d in (await session.execute(select(Data).where(Data.id.in_(data_ids)))).scalars()
         }
     summaries = await _jobs_summaries(session, ids)
+    guide_ids = await guides.ids_of_tasks(session, ids)
     return [
-        _read(
-            t,
-            base_url,
-            users,
-            project_names,
-            media.get(t.data_id) if t.data_id else None,
-            summaries.get(t.id),
+        msgspec.structs.replace(
+            _read(
+                t,
+                base_url,
+                users,
+                project_names,
+                media.get(t.data_id) if t.data_id else None,
+                summaries.get(t.id),
+            ),
+            guide_id=guide_ids.get(t.id),
         )
         for t in tasks
     ]

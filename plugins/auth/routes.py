@@ -17,6 +17,7 @@ from annota.core.db.tables import AccessToken
 from annota.core.errors import PermissionDenied, ValidationError
 from annota.core.passwords import new_token
 from annota.core.schemas.common import Detail, Paginated
+from annota.core.schemas.user_agreements import UserAgreementRead
 from annota.core.schemas.users import (
     AccessTokenRead,
     AccessTokenUpdate,
@@ -26,6 +27,7 @@ from annota.core.schemas.users import (
     RegisterRequest,
     Token,
 )
+from annota.core.services import user_agreements
 from annota.core.services import users as service
 from annota.plugins.auth import bundle, throttle
 from annota.plugins.auth.authentication import CSRF_COOKIE, SESSION_COOKIE
@@ -140,6 +142,7 @@ async def register(request: Request) -> Response:
     if not allowed:
         raise PermissionDenied(REGISTRATION_DISABLED)
     data = await web.read_json(request, RegisterRequest)
+    user_agreements.check(web.state(request).settings.user_agreements, data.confirmations)
     async with web.transaction(request) as session:
         user = await service.register(session, data)
         key = await service.issue_login_token(session, user)
@@ -272,6 +275,13 @@ async def rules(request: Request) -> Response:
     return Response(archive, media_type=bundle.MEDIA_TYPE, headers=headers)
 
 
+@web.operation(
+    "Agreements to accept when registering", tags=TAGS, response=list[UserAgreementRead], anonymous=True
+)
+async def list_user_agreements(request: Request) -> Response:
+    return web.json_response(user_agreements.read(web.state(request).settings.user_agreements))
+
+
 ROUTES: list[tuple[str, Any, list[str]]] = [
     ("/api/auth/login", login, ["POST"]),
     ("/api/auth/logout", logout, ["POST"]),
@@ -283,4 +293,5 @@ ROUTES: list[tuple[str, Any, list[str]]] = [
     ("/api/auth/access_tokens/{id:int}", update_access_token, ["PATCH"]),
     ("/api/auth/access_tokens/{id:int}", delete_access_token, ["DELETE"]),
     ("/api/auth/rules", rules, ["GET"]),
+    ("/api/user-agreements", list_user_agreements, ["GET"]),
 ]

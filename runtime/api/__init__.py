@@ -7,10 +7,14 @@ from typing import Any
 # a plain ``from … import annotations`` would find this module's ``__future__`` feature instead
 import annota.runtime.api.annotations as annotations_api
 from annota.runtime.api import (
+    assets,
     backups,
+    client_events,
     comments,
+    consensus,
     datasets,
     events,
+    guides,
     invitations,
     issues,
     jobs,
@@ -19,12 +23,14 @@ from annota.runtime.api import (
     memberships,
     organizations,
     projects,
+    quality,
     requests,
     schema,
     server,
     task_data,
     tasks,
     users,
+    validation_layout,
 )
 
 CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
@@ -47,4 +53,10 @@ CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *invitations.routes,
     *issues.routes,
     *comments.routes,
+    *client_events.routes,
+    *validation_layout.routes,
+    *quality.routes,
+    *consensus.routes,
+    *guides.routes,
+    *assets.routes,
 ]

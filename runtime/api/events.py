@@ -22,7 +22,7 @@ from annota.core.db.tables import EventRecord, Project, Task
 from annota.core.errors import ValidationError
 from annota.core.schemas.common import Paginated
 from annota.core.schemas.events import EventRead
-from annota.core.services import listing
+from annota.core.services import client_events, listing
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as task_service
 from annota.runtime import web
@@ -89,12 +89,15 @@ async def _visible(request: Request) -> ColumnElement[bool] | None:
         return None
     tasks = select(Task.id).where(await web.visible(request, "tasks", task_service.POLICY_FIELDS))
     projects = select(Project.id).where(await web.visible(request, "projects", project_service.POLICY_FIELDS))
+    # the web UI's own events name the task or project their sender says: only the sender and
+    # those the policy grants see them
+    server_made = EventRecord.resource != client_events.RESOURCE
     return or_(
         filter_to_sql(granted, POLICY_FIELDS),
         EventRecord.user_id == who.user_id,
-        EventRecord.task_id.in_(tasks),
+        and_(server_made, EventRecord.task_id.in_(tasks)),
         # project events and project labels; a task's events follow the task's visibility
-        and_(EventRecord.task_id.is_(None), EventRecord.project_id.in_(projects)),
+        and_(server_made, EventRecord.task_id.is_(None), EventRecord.project_id.in_(projects)),
     )
 
 
@@ -114,7 +117,7 @@ def read(row: EventRecord) -> EventRead:
     paginated=True,
     query={
         **{name: "events about this object (or caused by this user)" for name in _ID_FILTERS},
-        "type": "the event key, e.g. update:task or completed:request[export:dataset]",
+        "type": "the event key (update:task, completed:request[export:dataset]) or a UI scope (load:job)",
         "from": "events at or after this ISO 8601 date/time (UTC unless a zone is given)",
         "to": "events at or before this ISO 8601 date/time (UTC unless a zone is given)",
     },

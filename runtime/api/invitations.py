@@ -37,12 +37,10 @@ async def _public(request: Request, session: AsyncSession, invitation: Invitatio
     tags=TAGS,
     response=Paginated[InvitationRead],
     paginated=True,
-    query={**{name: "equality filter" for name in service.LIST_SPEC.equality}, "accepted": "true or false"},
+    query={name: "equality filter" for name in service.LIST_SPEC.equality},
 )
 async def list_invitations(request: Request) -> Response:
     query = service.list_query().where(await web.visible(request, "invitations", service.POLICY_FIELDS))
-    if "accepted" in request.query_params:
-        query = query.where(Membership.is_active.is_(web.query_bool(request, "accepted")))
     base_url = web.base_url(request)
     return await web.list_response(
         request, query, service.LIST_SPEC, lambda session, rows: service.read_many(session, rows, base_url)

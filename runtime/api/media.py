@@ -34,7 +34,8 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)\Z")
 
 DATA_QUERY = {
     "type": "chunk | frame | context_image",
-    "number": "chunk number, or task-relative frame number",
+    "number": "task-relative frame number, or task chunk number",
+    "index": "chunk number from 0 (for a job, counted from the job's first frame; CVAT 2.x clients)",
     "quality": "original | compressed (default)",
 }
 DATA_RESPONSES = {200: "application/octet-stream", 206: "application/octet-stream", 304: None, 416: None}
@@ -56,12 +57,10 @@ def _quality(request: Request) -> Quality:
     return "original" if _choice(request, "quality", QUALITIES, "compressed") == "original" else "compressed"
 
 
-def _number(request: Request) -> int:
-    number = web.query_int(request, "number")
-    if number is None:
-        raise ValidationError.for_field("number", "This parameter is required.")
-    if number < 0:
-        raise ValidationError.for_field("number", f"Must not be negative, got {number}.")
+def _optional_number(request: Request, name: str) -> int | None:
+    number = web.query_int(request, name)
+    if number is not None and number < 0:
+        raise ValidationError.for_field(name, f"Must not be negative, got {number}.")
     return number
 
 
@@ -147,15 +146,30 @@ def body_response(
 
 @dataclass(frozen=True)
 class DataQuery:
-    """What ``GET .../data`` asks for, checked before anything is looked up."""
+    """What ``GET .../data`` asks for, checked before anything is looked up: a frame or context
+    images by ``number``, a chunk by ``number`` (counted as the task counts chunks) or by ``index``
+    (counted from the first chunk of what is asked: the task, or the job)."""
 
     kind: str
     number: int
     quality: Quality
+    #: True when ``number`` is a chunk ``index``
+    by_index: bool = False
 
     @classmethod
     def parse(cls, request: Request) -> DataQuery:
-        return cls(_choice(request, "type", DATA_TYPES), _number(request), _quality(request))
+        kind = _choice(request, "type", DATA_TYPES)
+        quality = _quality(request)
+        number = _optional_number(request, "number")
+        index = _optional_number(request, "index") if kind == "chunk" else None
+        if number is not None and index is not None:
+            raise ValidationError.for_field("index", "Give either 'index' or 'number', not both.")
+        if index is not None:
+            return cls(kind, index, quality, by_index=True)
+        if number is None:
+            needed = "'index' (or the deprecated 'number')" if kind == "chunk" else "'number'"
+            raise ValidationError.for_field("number", f"This parameter is required: {needed}.")
+        return cls(kind, number, quality)
 
 
 async def _data_response(
@@ -174,8 +188,11 @@ async def _data_response(
         )
     storage: StorageBackend = web.state(request).storage
     body: provider.Body
-    if query.kind == "chunk":
-        body = await provider.chunk(storage, media, query.quality, query.number)
+    if query.kind == "chunk" and media.segment_id is not None and not query.by_index:
+        body = await provider.task_chunk_of_job(storage, media, query.quality, query.number)
+    elif query.kind == "chunk":
+        field = "index" if query.by_index else "number"
+        body = await provider.chunk(storage, media, query.quality, query.number, field)
     elif query.kind == "frame":
         body = await provider.frame(storage, media, query.quality, query.number)
     else:

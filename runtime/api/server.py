@@ -9,6 +9,7 @@ from starlette.responses import Response
 from annota.core import CVAT_COMPATIBLE_VERSION, __version__
 from annota.core.schemas.server import About, PluginsRead
 from annota.runtime import web
+from annota.runtime.ui import LOGO_PATH, logo
 
 
 @web.operation("Basic information about the server", tags=["server"], response=About, anonymous=True)
@@ -18,7 +19,7 @@ async def about(request: Request) -> Response:
             name="annota",
             description="A pip-installable, CVAT-compatible annotation server built from plugins.",
             version=f"{CVAT_COMPATIBLE_VERSION}+annota.{__version__}",
-            logo_url="",
+            logo_url=web.base_url(request) + LOGO_PATH,
             subtitle=f"annota {__version__}",
         )
     )
@@ -68,4 +69,5 @@ routes = [
     ("/api/server/about", about, ["GET"]),
     ("/api/server/plugins", plugins, ["GET"]),
     ("/api/server/health", health, ["GET"]),
+    (LOGO_PATH, logo, ["GET"]),
 ]

@@ -505,7 +505,79 @@ def _review_routes() -> dict[str, tuple[Probe, ...]]:
     }
 
 
+PUBLIC["GET /static/logo.svg"] = "annota's logo for the login page, the same for everyone"
+PUBLIC["GET /api/user-agreements"] = "the registration form's agreements, from the settings"
+
+
+BOUNDARY = "walk-boundary"
+#: an asset for Alpha's guide: the form names the guide, and ``_filled`` puts its id in
+ASSET_FORM = (
+    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="guide_id"\r\n\r\n{{guide}}\r\n'
+    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="b.pdf"\r\n'
+    f"Content-Type: application/pdf\r\n\r\n%PDF-1.4 beta\r\n--{BOUNDARY}--\r\n"
+).encode()
+
+
+def _web_ui_routes() -> dict[str, tuple[Probe, ...]]:
+    """What CVAT's web UI calls besides the resources above."""
+    now = "2026-01-01T00:00:00Z"
+    return {
+        "POST /api/events": (
+            own(
+                "/api/events",
+                json=body(
+                    {
+                        "timestamp": now,
+                        "events": [{"scope": "load:job", "timestamp": now, "task_id": "{task}"}],
+                    }
+                ),
+            ),
+        ),  # fmt: skip
+        "GET /api/tasks/{id:int}/validation_layout": (denied("/api/tasks/{task}/validation_layout"),),
+        "GET /api/jobs/{id:int}/validation_layout": (denied("/api/jobs/{job}/validation_layout"),),
+        "GET /api/quality/settings": (
+            listed("/api/quality/settings", ("quality",)),
+            listed("/api/quality/settings", ("quality",), params={"task_id": "{task}"}, refusable=True),
+            listed("/api/quality/settings", ("quality",), params={"project_id": "{project}"}, refusable=True),
+        ),
+        "GET /api/quality/settings/{id:int}": (denied("/api/quality/settings/{quality}"),),
+        "PATCH /api/quality/settings/{id:int}": (
+            denied("/api/quality/settings/{quality}", json=body({"iou_threshold": 0.1})),
+        ),
+        "GET /api/consensus/settings": (
+            listed("/api/consensus/settings", ("consensus",)),
+            listed(
+                "/api/consensus/settings",
+                ("consensus",),
+                params={"task_id": "{consensus_task}"},
+                refusable=True,
+            ),
+        ),
+        "POST /api/guides": (
+            denied("/api/guides", json=body({"task_id": "{task}", "markdown": "beta"})),
+            own("/api/guides", json=body({"task_id": "{b_task}", "markdown": "beta"})),
+        ),
+        "GET /api/guides/{id:int}": (denied("/api/guides/{guide}"),),
+        "PATCH /api/guides/{id:int}": (denied("/api/guides/{guide}", json=body({"markdown": "beta"})),),
+        "DELETE /api/guides/{id:int}": (denied("/api/guides/{guide}"),),
+        "POST /api/assets": (
+            denied(
+                "/api/assets",
+                headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+                content=ASSET_FORM,
+            ),
+        ),
+        "GET /api/assets/{uuid}": (denied("/api/assets/{asset}"),),
+        "DELETE /api/assets/{uuid}": (denied("/api/assets/{asset}"),),
+        "GET /api/consensus/settings/{id:int}": (denied("/api/consensus/settings/{consensus}"),),
+        "PATCH /api/consensus/settings/{id:int}": (
+            denied("/api/consensus/settings/{consensus}", json=body({"iou_threshold": 0.1})),
+        ),
+    }
+
+
 PROBES: dict[str, tuple[Probe, ...]] = {
+    **_web_ui_routes(),
     **_organization_routes(),
     **_task_routes(),
     **_job_routes(),

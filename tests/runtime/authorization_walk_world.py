@@ -107,6 +107,17 @@ def alpha_objects(alpha: TestClient, world: dict[str, Any]) -> None:
     world["label"], world["attribute"] = label["id"], label["attributes"][0]["id"]
     world["task"] = task_with_media(alpha, f"{PRIVATE} task", world["project"])
     world["job"] = first_id(alpha, "/api/jobs", task_id=world["task"])
+    world["quality"] = first_id(alpha, "/api/quality/settings", task_id=world["task"])
+    replicated = {"name": f"{PRIVATE} replicated", "consensus_replicas": 2}
+    world["consensus_task"] = created(alpha.post("/api/tasks", json=replicated))["id"]
+    world["consensus"] = first_id(alpha, "/api/consensus/settings", task_id=world["consensus_task"])
+    world["guide"] = created(alpha.post("/api/guides", json={"task_id": world["task"], "markdown": PRIVATE}))[
+        "id"
+    ]
+    pdf = {"file": ("guide.pdf", b"%PDF-1.4 " + PRIVATE.encode(), "application/pdf")}
+    world["asset"] = created(alpha.post("/api/assets", data={"guide_id": str(world["guide"])}, files=pdf))[
+        "uuid"
+    ]
     shape = {"type": "rectangle", "frame": 0, "label_id": world["label"], "points": [1, 2, 10, 20]}
     annotated = created(alpha.put(f"/api/jobs/{world['job']}/annotations", json={"shapes": [shape]}))
     world["shape"] = annotated["shapes"][0]["id"]

@@ -173,6 +173,15 @@ class Call:
         return f"{self.method} {self.url}{'?' + query if query else ''}{sent}{context.label}"
 
 
+def _filled(content: bytes | None, values: World) -> bytes | None:
+    """A raw body with ``{key}`` replaced by the world's values (a multipart form naming an id)."""
+    if content is None:
+        return None
+    for key, value in values.items():
+        content = content.replace(f"{{{key}}}".encode(), str(value).encode())
+    return content
+
+
 def calls_of(method: str, probe: Probe, world: World) -> list[Call]:
     """The probe made on Alpha's personal objects and on their organization's (once if the same)."""
     result: list[Call] = []
@@ -184,7 +193,7 @@ def calls_of(method: str, probe: Probe, world: World) -> list[Call]:
             tuple((name, value.format_map(values)) for name, value in probe.params.items()),
             json.dumps(probe.json(values)) if probe.json is not None else None,
             tuple(probe.headers.items()),
-            probe.content,
+            _filled(probe.content, values),
         )
         if call not in result:
             result.append(call)

@@ -14,6 +14,12 @@ allow if {
 	input.auth.user.id != null
 }
 
+# the web UI reports its own events (analytics), whoever is signed in
+allow if {
+	input.scope == "send:events"
+	input.auth.user.id != null
+}
+
 filter := utils.scoped("org_id", {}) if utils.is_admin
 else := {"org_id": input.auth.organization.id} if {
 	utils.is_organization

@@ -454,7 +454,37 @@ PACKAGES: dict[str, Package] = {
     "users": Package("users", lambda org: [{"id": 39}], {"self": person(())}, organized=False),
     "server": Package("server", lambda org: [{}], {}, organized=False, list_scopes=frozenset()),
     "events": Package("events", lambda org: [{}], {}, organized=False),
+    # one object is decided by the tasks and projects packages: only the list is theirs
+    "quality_settings": Package(
+        "quality_settings", lambda org: [{}], {}, organized=False, list_scopes=frozenset()
+    ),
+    "consensus_settings": Package(
+        "consensus_settings", lambda org: [{}], {}, organized=False, list_scopes=frozenset()
+    ),
 }
+
+
+def guide_document(organization: int | None) -> Document:
+    target = {"owner": {"id": 44}, "assignee": {"id": 45}, "is_job_staff": False}
+    return {"id": 12, "target": target, "organization": {"id": organization}}
+
+
+def job_staff(document: Document) -> bool:
+    """The caller is assigned a job of the guide's task or project."""
+    document["resource"]["target"]["is_job_staff"] = True
+    return True
+
+
+PACKAGES["annotationguides"] = Package(
+    "annotationguides",
+    lambda org: [guide_document(org)],
+    {
+        "target:owner": person(("target", "owner")),
+        "target:assignee": person(("target", "assignee")),
+        "job_staff": job_staff,
+    },
+    list_scopes=frozenset(),
+)
 
 
 def organization_role(role: str) -> Relation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from cvat_sdk.api_client import Configuration, models
@@ -162,3 +163,37 @@ def test_cvat_sdk_models_accept_the_answers(make_user):
     check(alice.get("/api/memberships", headers=ACME).json(), models.PaginatedMembershipReadList)
     check(ivan.post(f"/api/invitations/{invitation['key']}/accept").json(), models.AcceptInvitationRead)
     check(ivan.get("/api/memberships", headers=ACME).json(), models.PaginatedMembershipReadList)
+
+
+def test_the_list_filters_as_cvats_ui_asks(make_user):
+    """The UI asks for the caller's pending invitations with a JSON-logic filter on every page."""
+    alice, ivan, olga = people(make_user, "alice", "ivan", "olga")
+    alice.post("/api/organizations", json={"slug": "acme"})
+    accepted_key = invite(alice, ivan.email).json()["key"]
+    invite(alice, olga.email)
+    assert ivan.post(f"/api/invitations/{accepted_key}/accept").status_code == 200
+    alice.post("/api/organizations", json={"slug": "beta"})
+    invite(alice, ivan.email, headers={"X-Organization": "beta"})
+
+    def pending(client: Any, user_id: Any) -> dict[str, Any]:
+        rule = {"and": [{"==": [{"var": "user_id"}, user_id]}, {"==": [{"var": "accepted"}, False]}]}
+        response = client.get("/api/invitations", params={"filter": json.dumps(rule)})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    mine = pending(ivan, str(ivan.user_id))  # the UI sends the id as a string
+    assert mine["count"] == 1 and mine["results"][0]["organization_info"]["slug"] == "beta"
+    assert pending(olga, olga.user_id)["count"] == 1
+    assert pending(olga, ivan.user_id)["count"] == 0
+    staff = alice.get("/api/invitations", params={"accepted": "false"}, headers=ACME).json()
+    assert [i["user"]["username"] for i in staff["results"]] == ["olga"]
+    done = alice.get("/api/invitations", params={"accepted": "1", "owner": "alice"}, headers=ACME).json()
+    assert [i["user"]["username"] for i in done["results"]] == ["ivan"]
+    ordered = alice.get("/api/invitations", params={"sort": "accepted,-user_id"}, headers=ACME).json()
+    assert [i["accepted"] for i in ordered["results"]] == [False, True]
+    found = alice.get("/api/invitations", params={"search": "ALI"}, headers=ACME).json()
+    assert found["count"] == 2
+    bad = alice.get("/api/invitations", params={"accepted": "maybe"}, headers=ACME)
+    assert bad.status_code == 400 and "accepted" in bad.json()
+    unknown = alice.get("/api/invitations", params={"filter": '{"==": [{"var": "colour"}, 1]}'})
+    assert unknown.status_code == 400 and "accepted" in unknown.json()["filter"][0]

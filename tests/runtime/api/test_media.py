@@ -124,6 +124,7 @@ def job_frames(job) -> list[int]:
 
 
 def test_job_chunks_follow_the_job(alice, make_media_task):
+    """``index`` counts a job's chunks from its first frame (what CVAT 2.x's UI asks for)."""
     files = images(6)
     task_id = make_media_task(alice, files, chunk_size=2, segment_size=3, overlap=1)
     jobs = alice.get("/api/jobs", params={"task_id": task_id, "sort": "id"}).json()["results"]
@@ -133,13 +134,13 @@ def test_job_chunks_follow_the_job(alice, make_media_task):
         frames = job_frames(job)
         assert (job["frame_count"], job["data_chunk_size"]) == (len(frames), 2)
         url = f"/api/jobs/{job['id']}/data"
-        for number in range(-(-len(frames) // 2)):
-            expected = frames[number * 2 : number * 2 + 2]
+        for index in range(-(-len(frames) // 2)):
+            expected = frames[index * 2 : index * 2 + 2]
             source = expected[0] // 2
             assembled += expected != list(range(source * 2, min(source * 2 + 2, len(files))))
             for quality in ("original", "compressed"):
                 for _ in range(2):  # assembled once, then served from the cached copy
-                    chunk = get_data(alice, url, type="chunk", number=number, quality=quality)
+                    chunk = get_data(alice, url, type="chunk", index=index, quality=quality)
                     assert chunk.status_code == 200, chunk.text
                     assert_checksum(chunk)
                     members = zip_members(chunk.content)
@@ -148,13 +149,39 @@ def test_job_chunks_follow_the_job(alice, make_media_task):
                         assert [content for _, content in members] == [files[f][1] for f in expected]
                     else:
                         assert [round(gray(content) / 50) for _, content in members] == expected
-        assert get_data(alice, url, type="chunk", number=2).status_code == 400
+        beyond = get_data(alice, url, type="chunk", index=2)
+        assert beyond.status_code == 400 and "index" in beyond.json()
         outside = 5 if frames[-1] < 5 else 0
         response = get_data(alice, url, type="frame", number=outside)
         assert response.status_code == 400 and "number" in response.json()
         inside = get_data(alice, url, type="frame", number=frames[-1], quality="original")
         assert inside.content == files[frames[-1]][1]
     assert assembled == 2
+
+
+def test_job_chunk_number_counts_as_the_task(alice, make_media_task):
+    """The deprecated ``number`` names a task chunk; a job answers with the chunk's frames it holds."""
+    files = images(6)
+    task_id = make_media_task(alice, files, chunk_size=2, segment_size=3, overlap=1)
+    jobs = alice.get("/api/jobs", params={"task_id": task_id, "sort": "id"}).json()["results"]
+    second = f"/api/jobs/{jobs[1]['id']}/data"  # frames 2, 3, 4: task chunks 1 and 2
+    whole = get_data(alice, second, type="chunk", number=1, quality="original")
+    assert whole.status_code == 200, whole.text
+    assert [content for _, content in zip_members(whole.content)] == [files[2][1], files[3][1]]
+    task_chunk = get_data(alice, f"/api/tasks/{task_id}/data", type="chunk", number=1, quality="original")
+    assert whole.content == task_chunk.content
+    part = get_data(alice, second, type="chunk", number=2, quality="original")
+    assert [int(name[:6]) for name, _ in zip_members(part.content)] == [4]
+    assert_checksum(part)
+    for number in (0, 3):
+        refused = get_data(alice, second, type="chunk", number=number)
+        assert refused.status_code == 400 and "1..2" in refused.json()["number"][0]
+    both = get_data(alice, second, type="chunk", number=1, index=0)
+    assert both.status_code == 400 and "index" in both.json()
+    negative = get_data(alice, second, type="chunk", index=-1)
+    assert negative.status_code == 400 and "index" in negative.json()
+    missing = get_data(alice, second, type="chunk")
+    assert missing.status_code == 400 and "index" in missing.json()["number"][0]
 
 
 def test_data_meta_of_task_and_job(alice, make_media_task):

@@ -1,0 +1,1 @@
+"""Consensus: the settings of tasks annotated by several replicas of each job."""

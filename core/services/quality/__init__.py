@@ -1,0 +1,1 @@
+"""Quality control: the settings that say how annotations are compared with ground truth."""

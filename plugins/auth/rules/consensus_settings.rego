@@ -1,0 +1,21 @@
+# Consensus settings: whoever works in the sandbox or an organization lists them; the server keeps
+# the list to the settings of tasks the caller may see, and asks the tasks
+# package about one object (view: "view", change: "update:desc"), as CVAT does.
+package consensus_settings
+
+import data.utils
+
+default allow := false
+
+allow if utils.is_admin
+
+allow if {
+	input.scope == "list"
+	input.auth.user.id != null
+	utils.is_sandbox
+}
+
+allow if {
+	input.scope == "list"
+	utils.is_member
+}
