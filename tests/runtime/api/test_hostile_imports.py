@@ -200,9 +200,16 @@ def test_hostile_datasets_fail_naming_the_file_and_change_nothing(
         valid = label.split(" ")[0] in MAY_BE_VALID
         # accepted is right for a valid file, and for one the format does not read (the import
         # then gives the template's annotations again)
-        found, accepted = check(admin_client, run_async, caplog, f"task {label}", to_task(upload, content),
-                                names, annotations,
-                                lambda kept, now, ok=valid: ok or stripped(kept) == stripped(now))  # fmt: skip
+        found, accepted = check(
+            admin_client,
+            run_async,
+            caplog,
+            f"task {label}",
+            to_task(upload, content),
+            names,
+            annotations,
+            lambda kept, now, ok=valid: ok or stripped(kept) == stripped(now),
+        )
         problems += found
         if label.split(" ")[0] in INTO_PROJECTS:
             found, _ = check(admin_client, run_async, caplog, f"project {label}", to_project(upload, content),
