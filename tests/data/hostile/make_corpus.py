@@ -92,12 +92,8 @@ def link(name: str, target: str, kind: bytes) -> tarfile.TarInfo:
 
 
 def duplicates() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("a.jpg", jpeg())
-        archive.writestr("b.jpg", jpeg())
     # rename b.jpg to a.jpg in both headers: two members, one name
-    return buffer.getvalue().replace(b"b.jpg", b"a.jpg")
+    return zipped([("a.jpg", jpeg()), ("b.jpg", jpeg())]).replace(b"b.jpg", b"a.jpg")
 
 
 BILLION_LAUGHS = (
@@ -232,19 +228,27 @@ REQUESTS = {
         {"format": "COCO 1.0\u0000"},
         {"format": "../../etc/passwd"},
         {"format": "COCO 1.0", "conv_mask_to_poly": "maybe"},
-        {"format": "COCO 1.0", "filename": "../../etc/passwd"},
     ],
+    # the name of a file uploaded before (TUS), sent with Upload-Finish
+    "upload_finish_filename": ["../../etc/passwd", "/etc/passwd", "C:\\Windows\\..\\win.ini", "", "\u0000"],
 }
 
 
+def build() -> dict[str, bytes]:
+    """Every corpus file by its path under this folder."""
+    files: dict[str, bytes] = {}
+    for folder, makers in (("datasets", DATASET_FILES), ("media", MEDIA_FILES), ("archives", ARCHIVE_FILES)):
+        for name, content in makers.items():
+            files[f"{folder}/{name}"] = content() if callable(content) else content
+    files["requests.json"] = (json.dumps(REQUESTS, indent=1, ensure_ascii=True) + "\n").encode()
+    return files
+
+
 def main() -> None:
-    for folder, files in (("datasets", DATASET_FILES), ("media", MEDIA_FILES), ("archives", ARCHIVE_FILES)):
-        (HERE / folder).mkdir(exist_ok=True)
-        for name, content in files.items():
-            data = content() if callable(content) else content
-            assert len(data) < 50_000, f"{folder}/{name} is {len(data)} bytes"
-            (HERE / folder / name).write_bytes(data)
-    (HERE / "requests.json").write_text(json.dumps(REQUESTS, indent=1, ensure_ascii=True) + "\n")
+    for name, data in build().items():
+        assert len(data) < 50_000, f"{name} is {len(data)} bytes"
+        (HERE / name).parent.mkdir(exist_ok=True)
+        (HERE / name).write_bytes(data)
 
 
 if __name__ == "__main__":
