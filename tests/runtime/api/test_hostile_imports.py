@@ -34,10 +34,16 @@ ARCHIVES = corpus("archives")
 ALL_ARCHIVES_IN = {"CVAT 1.1", "COCO 1.0"}
 SOME_ARCHIVES = ("traversal.zip", "symlink.tar", "bomb.zip", "not_a_zip.zip")
 #: what is also imported into a project (which builds tasks from the images: slower), per format
-INTO_PROJECTS = {"billion_laughs.xml", "cvat_malformed.xml", "coco_wrong_types.json", "non_utf8.json",
-                 "non_utf8.txt", "yolo_garbage.txt", "yaml_bomb.yaml", "truncated.jpg", "bomb.png",
-                 *SOME_ARCHIVES}  # fmt: skip
-ON_POSTGRES = {"CVAT 1.1", "COCO 1.0", "YOLO 1.1"}
+INTO_PROJECTS = {"billion_laughs.xml", "coco_wrong_types.json", "non_utf8.txt", "yaml_bomb.yaml",
+                 "truncated.jpg", "traversal.zip", "bomb.zip"}  # fmt: skip
+#: what PostgreSQL is given (SQLite takes every stand-in)
+ON_POSTGRES_STAND_INS = INTO_PROJECTS | {
+    "external_entity.xml",
+    "coco_nan.json",
+    "yolo_garbage.txt",
+    "bomb.png",
+}
+ON_POSTGRES = {"CVAT 1.1", "YOLO 1.1"}
 EXPANDED_LIMIT = 5_000_000
 LABELS = [
     {"name": "car", "attributes": []},
@@ -157,7 +163,7 @@ def check(client: Any, run_async: Callable[..., Any], caplog: pytest.LogCaptureF
 @pytest.mark.parametrize(("annota_database_url", "format_name"), params(), indirect=["annota_database_url"])
 def test_hostile_datasets_fail_naming_the_file_and_change_nothing(
     admin_client: Any, make_media_task: Callable[..., int], run_async: Callable[..., Any],
-    caplog: pytest.LogCaptureFixture, format_name: str,
+    caplog: pytest.LogCaptureFixture, annota_database_url: str, format_name: str,
 ) -> None:  # fmt: skip
     task_id, exported = template(admin_client, make_media_task, TEMPLATE_EXPORT.get(format_name, format_name))
     response = admin_client.post("/api/projects", json={"name": "target", "labels": LABELS})
@@ -194,6 +200,8 @@ def test_hostile_datasets_fail_naming_the_file_and_change_nothing(
     )
     cases += [(name, name, [name], content) for name, content in sorted(archives.items())]
     assert len(cases) > len(archives), f"no file of the {format_name} export could be replaced"
+    if annota_database_url.startswith("postgresql"):
+        cases = [case for case in cases if case[0].split(" ")[0] in ON_POSTGRES_STAND_INS]
     problems: list[str] = []
     caplog.clear()
     for label, upload, names, content in cases:

@@ -15,7 +15,7 @@ from tests.runtime.api.hostile import corpus, outcome, refused, snapshot, tus_me
 
 MEDIA = {**corpus("media"), **corpus("archives")}
 #: a few inputs of each kind for PostgreSQL; SQLite takes them all
-ON_POSTGRES = ("truncated.jpg", "bomb.png", "not_a_video.mp4", "traversal.zip", "symlink.tar", "bomb.zip")
+ON_POSTGRES = ("bomb.png", "not_a_video.mp4", "traversal.zip", "bomb.zip")
 #: small enough for the corpus's zip bomb to trip it
 EXPANDED_LIMIT = 5_000_000
 
