@@ -2,7 +2,8 @@
 
 (a) Decision time of the Rego policies over a realistic mix (tasks ``view`` by the owner, an
     organization worker and a stranger; ``list`` filters for a user and an organization worker), in
-    process (rego-cpp) and, for reference, through the remote evaluator and an OPA server on loopback.
+    process (rego-cpp) and, for reference, with OPA's own engine in process and through the remote
+    evaluator and an OPA server on loopback (which runs OPA's engine).
 (b) ``GET /api/tasks/{id}`` end to end (uvicorn in a thread, warm, interleaved rounds) with the Rego
     policies against a no-op policy plugin that allows everything; target: under 15% overhead.
 (c) ``GET /api/tasks?page_size=100`` as an organization worker who sees 100 of the organization's
@@ -41,11 +42,12 @@ from annota.core.services import tasks as task_service
 from annota.core.services import users as user_service
 from annota.plugins.auth.config import AuthConfig
 from annota.plugins.auth.embedded import CompiledBundle, EmbeddedEvaluator
-from annota.plugins.auth.evaluator import Evaluator
+from annota.plugins.auth.evaluator import Evaluator, as_allow, as_filter
 from annota.plugins.auth.remote import RemoteEvaluator
 from annota.runtime.app import create_app
 from annota.runtime.settings import Settings, finalize
 from annota.runtime.state import collect_policies, load_plugins
+from annota.testing.opa_engine import OpaPolicies
 from annota.testing.opa_server import LoopbackServer, OpaServer
 
 PASSWORD = "bench-password"
@@ -105,6 +107,25 @@ async def time_decisions(evaluator: Evaluator, count: int) -> tuple[list[float],
     return durations, answers
 
 
+class OpaInProcess:
+    """OPA's engine asked the evaluator's two questions, every decision evaluated."""
+
+    def __init__(self, opa: OpaPolicies) -> None:
+        self.opa = opa
+
+    async def allow(self, package: str, document: dict[str, Any]) -> bool:
+        return as_allow(self.opa.query(package, "allow", document))
+
+    async def filter(self, package: str, document: dict[str, Any]) -> Filter:
+        return as_filter(self.opa.query(package, "filter", document))
+
+    async def health(self) -> str:
+        return "ok"
+
+    async def close(self) -> None:
+        return None
+
+
 def resident_mb() -> float:
     """The process's peak resident memory so far (what a leak keeps raising)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -130,6 +151,10 @@ def decisions(registry: PolicyRegistry, count: int) -> None:
         finally:
             await evaluator.close()
 
+    with OpaPolicies(registry.modules) as policies:
+        in_opa, opa_answers = asyncio.run(time_decisions(OpaInProcess(policies), count))
+    if opa_answers != answers:
+        sys.exit(f"OPA's engine answered {opa_answers}, rego-cpp {answers}")
     with OpaServer(registry=registry) as opa:
         remote, remote_answers = asyncio.run(remote_run(opa.url))
     if remote_answers != answers:
@@ -141,7 +166,8 @@ def decisions(registry: PolicyRegistry, count: int) -> None:
     print("|---|---|---|---|")
     print(row("embedded (rego-cpp, in process), every decision evaluated", evaluated))
     print(row("embedded, recent answers remembered (the server's setting)", local))
-    print(row("remote (OPA Data API on loopback, its own evaluator remembering)", remote))
+    print(row("OPA's engine (Go, in process), every decision evaluated", in_opa))
+    print(row("remote (OPA Data API on loopback, OPA's engine)", remote))
     # rego-cpp bundles its own allocator; loaded after other C++ code it leaks each evaluation
     print(f"\nresident memory grew {grown:.0f} MB over the embedded decisions "
           f"({grown * 1024 / count:.1f} kB per decision)\n")  # fmt: skip

@@ -1,7 +1,8 @@
 """A stand-in for an OPA server on loopback, for tests and benchmarks of the remote evaluator.
 
-It answers the part of OPA's REST API that annota and ``opa-python-client`` use, evaluating with the
-same rego-cpp engine as the embedded evaluator, and gets its policies the way a production OPA does:
+It answers the part of OPA's REST API that annota and ``opa-python-client`` use, evaluating with
+OPA's own Go engine (``annota.testing.opa_engine``, not the embedded evaluator's rego-cpp, so a
+policy the two engines read differently shows), and gets its policies the way a production OPA does:
 by downloading the bundle from annota's ``GET /api/auth/rules`` (or from a ``PolicyRegistry``, for
 tests of the Rego alone)::
 
@@ -16,8 +17,8 @@ tests of the Rego alone)::
         opa.start()                                     # back on the same port
 
 Endpoints: ``POST /v1/data/<package path>/<rule>`` with ``{"input": ...}`` answers ``{"result": value}``
-(no ``result`` when the rule is undefined, as OPA answers); only the ``allow`` and ``filter`` rules
-annota asks for are compiled entry points, any other path is undefined. ``GET /health`` (with
+(no ``result`` when the rule is undefined, as OPA answers; a 500 when OPA fails to evaluate it).
+``GET /health`` (with
 ``?bundles``: 500 until the bundle is loaded) and ``GET /v1/policies/`` complete what the client checks.
 A downloaded bundle is fetched on the first decision after each start, as a restarted OPA would; a
 download that fails answers 500, which annota turns into a 503 (it fails closed).
@@ -46,7 +47,7 @@ from starlette.routing import Route
 from annota.core.errors import ConfigError
 from annota.core.policies import PolicyRegistry
 from annota.plugins.auth import bundle as bundles
-from annota.plugins.auth.embedded import CompiledBundle, compiled
+from annota.testing.opa_engine import OpaEvaluationError, OpaPolicies
 
 START_TIMEOUT = 20.0
 DOWNLOAD_TIMEOUT = 10.0
@@ -133,7 +134,7 @@ class OpaServer(LoopbackServer):
         super().__init__(app, port=port, lifespan="off")
         self.bundle_url = bundle_url
         self._registry = registry
-        self._compiled: CompiledBundle | None = None
+        self._compiled: OpaPolicies | None = None
         #: the loaded bundle's revision (its manifest's, or the registry's digest), None until loaded
         self.revision: str | None = None
         #: how many times the bundle was downloaded
@@ -143,14 +144,13 @@ class OpaServer(LoopbackServer):
     # --- the policies -----------------------------------------------------------------------
 
     def _use(self, registry: PolicyRegistry, revision: str) -> None:
-        digest = registry.digest()
-        # compiled bundles are shared by digest in the process: rego-cpp interpreters are then
-        # never used from two threads at once (the embedded evaluator's lock covers both)
-        self._compiled = compiled(digest, registry.modules)
+        previous, self._compiled = self._compiled, OpaPolicies(registry.modules)
+        if previous is not None:
+            previous.close()
         self._registry = registry
-        self.revision = revision or digest
+        self.revision = revision or registry.digest()
 
-    async def _bundle(self) -> CompiledBundle:
+    async def _bundle(self) -> OpaPolicies:
         """The compiled policies, downloading the bundle first when there is none yet."""
         async with self._load_lock:
             if self._compiled is None:
@@ -187,7 +187,10 @@ class OpaServer(LoopbackServer):
         if not isinstance(document, dict):
             return _error(400, "invalid_parameter", "'input' must be an object")
         package, _, rule = request.path_params["path"].strip("/").rpartition("/")
-        value = policies.query(package.replace("/", "."), rule, document)
+        try:
+            value = policies.query(package.replace("/", "."), rule, document)
+        except OpaEvaluationError as exc:
+            return _error(500, "internal_error", str(exc))
         return JSONResponse({} if value is None else {"result": value})
 
     async def _health(self, request: Request) -> Response:
@@ -206,7 +209,8 @@ class OpaServer(LoopbackServer):
         """Listen (again); a downloaded bundle is fetched anew, as a restarted OPA does."""
         if self.running:
             return
-        if self.bundle_url is not None:
+        if self.bundle_url is not None and self._compiled is not None:
+            self._compiled.close()
             self._compiled, self.revision = None, None
         # a fresh lock: the previous one may belong to the stopped server's event loop
         self._load_lock = asyncio.Lock()

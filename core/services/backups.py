@@ -24,7 +24,8 @@ import logging
 import shutil
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
@@ -293,6 +294,19 @@ async def _unpack(ctx: JobContext, area: str, filename: str, workspace: Path) ->
     return root
 
 
+@contextmanager
+def _told_with(filename: str) -> Iterator[None]:
+    """A refusal of a backup names it as it was uploaded, whatever part of it was at fault."""
+    try:
+        yield
+    except ValidationError as error:
+        if type(error) not in (ValidationError, MediaError) or not isinstance(error.detail, str):
+            raise
+        if filename in error.detail:
+            raise
+        raise type(error)(f"{filename}: {error.detail}") from None
+
+
 def _read_member(root: Path, name: str, what: str) -> bytes:
     path = root.joinpath(*PurePosixPath(name).parts)
     if not path.is_file():
@@ -502,8 +516,9 @@ async def restore_task_backup(
     workspace = job_files.scratch(ctx, "restore-task-")
     try:
         await ctx.set_progress(0.0, f"Reading {filename}")
-        root = await _unpack(ctx, area, filename, workspace)
-        source = await asyncio.to_thread(_read_task, root, "", None)
+        with _told_with(filename):
+            root = await _unpack(ctx, area, filename, workspace)
+            source = await asyncio.to_thread(_read_task, root, "", None)
         task_id = await _create_task(ctx, source, _identity(user_id, org_id), None)
         try:
             await _fill_task(ctx, task_id, source, workspace)
@@ -549,8 +564,9 @@ async def restore_project_backup(
     who = _identity(user_id, org_id)
     try:
         await ctx.set_progress(0.0, f"Reading {filename}")
-        root = await _unpack(ctx, area, filename, workspace)
-        manifest, sources = await asyncio.to_thread(_read_project, root)
+        with _told_with(filename):
+            root = await _unpack(ctx, area, filename, workspace)
+            manifest, sources = await asyncio.to_thread(_read_project, root)
         try:
             write = msgspec.convert(
                 {"name": manifest.name, "bug_tracker": manifest.bug_tracker}, ProjectWrite

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from annota.core.db.tables import Job, Project, Task
 from annota.core.db.types import utcnow
 from annota.core.errors import NotFound, ObjectNotFound
+from annota.core.formats.failures import named_failures
 from annota.core.formats.output import ZipOutput
 from annota.core.formats.registry import ExportOptions, FormatRegistry, ImportOptions
 from annota.core.formats.source import prepare_input
@@ -122,8 +123,9 @@ async def import_annotations(
             options = ImportOptions(conv_mask_to_poly=conv_mask_to_poly, labels=plan.labels.specs)
 
             def read() -> dataset_import.Bound:
-                dataset = fmt.importer(root, options)  # type: ignore[misc]
-                return dataset_import.bind(dataset, plan, conv_mask_to_poly=conv_mask_to_poly)
+                with named_failures(root, filename):
+                    dataset = fmt.importer(root, options)  # type: ignore[misc]
+                    return dataset_import.bind(dataset, plan, conv_mask_to_poly=conv_mask_to_poly)
 
             bound = await asyncio.to_thread(read)
             await ctx.set_progress(0.8, "Saving annotations")

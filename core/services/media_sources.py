@@ -146,12 +146,14 @@ def _related_owner(name: str, images: set[str]) -> str | None:
     return None
 
 
-def classify(workspace: Path, names: list[str]) -> MediaSources:
-    """Sort the files into images, one video and context images; refuse what cannot be a task."""
+def classify(workspace: Path, names: list[str], origin: str | None = None) -> MediaSources:
+    """Sort the files into images, one video and context images; refuse what cannot be a task.
+    ``origin`` is the archive the names came from when it was uploaded alone: refusals name it."""
     sources = MediaSources(root=workspace)
     candidates = [n for n in names if PurePosixPath(n).name not in _IGNORED_NAMES]
+    where = f"{origin}: " if origin else ""
     if not candidates:
-        raise MediaError("No media files were found in the upload.")
+        raise MediaError(f"{where}No media files were found in the upload.")
     videos = [n for n in candidates if is_video_name(n)]
     images = {n for n in candidates if is_image_name(n) and RELATED_DIR not in PurePosixPath(n).parts[:-1]}
     for name in candidates:
@@ -160,7 +162,7 @@ def classify(workspace: Path, names: list[str]) -> MediaSources:
         owner = _related_owner(name, images) if is_image_name(name) else None
         if owner is None:
             raise MediaError(
-                f"{name}: unsupported media type (images, image archives and videos are supported)"
+                f"{where}{name}: unsupported media type (images, image archives and videos are supported)"
             )
         sources.related.setdefault(owner, []).append(name)
     if videos and images:

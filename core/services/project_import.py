@@ -25,6 +25,7 @@ from annota.core.access import Identity, OrganizationContext
 from annota.core.db.tables import Label, Project, Task
 from annota.core.errors import FormatError, NotFound
 from annota.core.formats.datasets import StreamedDataset
+from annota.core.formats.failures import named_failures
 from annota.core.formats.model import Dataset, Item, LabelSpec, Track
 from annota.core.formats.registry import FormatRegistry, ImportOptions
 from annota.core.formats.source import prepare_input
@@ -208,35 +209,36 @@ async def import_project_dataset(
                 raise NotFound(f"Project {project_id} no longer exists.")
             existing = {label.name for label in await read_labels(session, project_id=project_id)}
             org_id = project.organization_id
-        options = ImportOptions(conv_mask_to_poly=conv_mask_to_poly)
-        dataset = await asyncio.to_thread(fmt.importer, root, options)
-        survey = await asyncio.to_thread(_survey, dataset)
-        if not survey.images:
-            raise FormatError("the dataset has no items", file=filename)
-        changes = new_labels(list(dataset.labels), survey, existing)
-        try:
-            if changes:
-                async with ctx.sessionmaker.begin() as session:
-                    await apply_changes(session, changes, project_id=project_id, creating=False)
-                    added = await read_labels(session, project_id=project_id)
-                    created_labels = [label.id for label in added if label.name not in existing]
-            # the tasks belong where the project does
-            organization = (
-                OrganizationContext(id=org_id, slug="", owner_id=None, role=None) if org_id else None
-            )
-            who = Identity(user_id=user_id, organization=organization)
-            subsets = list(survey.images)
-            for number, subset in enumerate(subsets):
-                await ctx.set_progress(
-                    0.1 + 0.9 * number / len(subsets), f"Creating the task of subset {subset}"
+        with named_failures(root, filename):
+            options = ImportOptions(conv_mask_to_poly=conv_mask_to_poly)
+            dataset = await asyncio.to_thread(fmt.importer, root, options)
+            survey = await asyncio.to_thread(_survey, dataset)
+            if not survey.images:
+                raise FormatError("the dataset has no items", file=filename)
+            changes = new_labels(list(dataset.labels), survey, existing)
+            try:
+                if changes:
+                    async with ctx.sessionmaker.begin() as session:
+                        await apply_changes(session, changes, project_id=project_id, creating=False)
+                        added = await read_labels(session, project_id=project_id)
+                        created_labels = [label.id for label in added if label.name not in existing]
+                # the tasks belong where the project does
+                organization = (
+                    OrganizationContext(id=org_id, slug="", owner_id=None, role=None) if org_id else None
                 )
-                task_id = await _create_task(ctx, who, project_id, subset)
-                created_tasks.append(task_id)
-                await _fill_task(ctx, task_id, survey.images[subset], workspace)
-                await _store_annotations(ctx, task_id, dataset, subset, number == 0, conv_mask_to_poly)
-        except BaseException:
-            await asyncio.shield(_undo(ctx, created_tasks, created_labels))
-            raise
+                who = Identity(user_id=user_id, organization=organization)
+                subsets = list(survey.images)
+                for number, subset in enumerate(subsets):
+                    await ctx.set_progress(
+                        0.1 + 0.9 * number / len(subsets), f"Creating the task of subset {subset}"
+                    )
+                    task_id = await _create_task(ctx, who, project_id, subset)
+                    created_tasks.append(task_id)
+                    await _fill_task(ctx, task_id, survey.images[subset], workspace)
+                    await _store_annotations(ctx, task_id, dataset, subset, number == 0, conv_mask_to_poly)
+            except BaseException:
+                await asyncio.shield(_undo(ctx, created_tasks, created_labels))
+                raise
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
         await ctx.storage.delete_prefix(area)

@@ -29,7 +29,7 @@ from annota.core.db.tables import BackgroundRequest, Data, Frame, Job, Segment, 
 from annota.core.db.types import utcnow
 from annota.core.errors import Conflict, MediaError, NotFound, ValidationError
 from annota.core.media import layout
-from annota.core.media.archives import ArchiveLimits
+from annota.core.media.archives import ArchiveLimits, is_archive_name
 from annota.core.media.chunks import build_chunk, member_name
 from annota.core.media.encode import decode_image, encode_jpeg, make_preview
 from annota.core.media.images import ImageInfo, probe_image
@@ -364,8 +364,9 @@ async def create_task_data(ctx: JobContext, task_id: int, options: dict[str, Any
         await ctx.set_progress(0.0, "Fetching media")
         names = await media_sources.fetch(storage, ctx.settings, task_id, request, workspace)
         limits = ArchiveLimits.from_settings(ctx.settings)
+        lone = names[0] if len(names) == 1 and is_archive_name(names[0]) else None
         names = await asyncio.to_thread(media_sources.expand_archives, workspace, names, limits)
-        sources = media_sources.classify(workspace, names)
+        sources = media_sources.classify(workspace, names, origin=lone)
         await ctx.set_progress(0.05, "Reading image headers" if sources.images else "Reading the video")
         video = sources.video is not None
         per_job: list[int] | None = None

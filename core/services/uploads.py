@@ -40,11 +40,12 @@ def _of(area: UploadArea) -> str:
     return f" of task {area}" if isinstance(area, int) else ""
 
 
-def client_basename(filename: str) -> str:
-    """The file name of a client path: clients send absolute paths, with ``/`` or ``\\``."""
+def client_basename(filename: str, field: str = "client_files") -> str:
+    """The file name of a client path: clients send absolute paths, with ``/`` or ``\\``. A bad
+    name is refused under ``field``, the request field that carried it."""
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
     if name in ("", ".", "..") or "\x00" in name:
-        raise ValidationError.for_field("client_files", f"{filename!r} is not a valid file name.")
+        raise ValidationError.for_field(field, f"{filename!r} is not a valid file name.")
     return name
 
 

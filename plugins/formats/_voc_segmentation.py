@@ -285,7 +285,7 @@ def _indices(path: Path, root: Path, colors: Sequence[Color], what: str) -> NDAr
             if image.mode in ("L", "I", "I;16") and what == "instance":
                 return np.asarray(image, dtype=np.int64)
             rgb = np.asarray(image.convert("RGB"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise FormatError(f"cannot read the {what} PNG: {exc}", file=name) from None
     lookup = {(r << 16) | (g << 8) | b: index for index, (r, g, b) in enumerate(colors)}
     lookup[(VOID_COLOR[0] << 16) | (VOID_COLOR[1] << 8) | VOID_COLOR[2]] = VOID_INDEX

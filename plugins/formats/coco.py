@@ -36,7 +36,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Annotated, Any
 
 import msgspec
 
@@ -368,11 +368,16 @@ def export_keypoints(dataset: Dataset, output: Output, options: ExportOptions) -
 # decoding time. Decoded JSON cannot hold reference cycles.
 
 
+#: ids are 64-bit in every COCO tool; sizes are positive and fit the 32 bits images have
+_Id = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_Size = Annotated[int, msgspec.Meta(gt=0, le=2**31 - 1)]
+
+
 class _Image(msgspec.Struct, gc=False):
-    id: int | str
+    id: _Id | str
     file_name: str
-    width: int | None = None
-    height: int | None = None
+    width: _Size | None = None
+    height: _Size | None = None
 
 
 class _Category(msgspec.Struct, gc=False):
@@ -388,8 +393,8 @@ class _Rle(msgspec.Struct, gc=False):
 
 
 class _Annotation(msgspec.Struct, gc=False):
-    image_id: int | str
-    category_id: int
+    image_id: _Id | str
+    category_id: _Id
     segmentation: tuple[tuple[float, ...], ...] | _Rle | None = None
     bbox: tuple[float, ...] = ()
     attributes: dict[str, Any] = {}
@@ -401,7 +406,8 @@ class _Header(msgspec.Struct):
 
 
 class _File(msgspec.Struct, gc=False):
-    images: list[_Image] = []
+    # a file without the list of images is not COCO (and would import as an empty dataset)
+    images: list[_Image]
     annotations: list[_Annotation] = []
     categories: list[_Category] = []
 
@@ -756,7 +762,7 @@ def _labels(root: Path, files: list[tuple[Path, str]], options: ImportOptions) -
 def _load(root: Path, options: ImportOptions, kind: str) -> Dataset:
     files = annotation_files(root, kind)
     if not files:
-        raise FormatError(f"no annotations/{kind}_<subset>.json file found", file=root.name or ".")
+        raise FormatError(f"no annotations/{kind}_<subset>.json file found")
     labels = _labels(root, files, options)
 
     sources = _Sources(root)

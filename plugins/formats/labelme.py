@@ -324,8 +324,13 @@ class _Reader:
         if image is not None and (width is None or height is None):
             from PIL import Image
 
-            with Image.open(image) as opened:
-                width, height = opened.size
+            try:
+                with Image.open(image) as opened:
+                    width, height = opened.size
+            except (OSError, ValueError, Image.DecompressionBombError) as exc:
+                raise FormatError(
+                    f"cannot read the image: {exc}", file=image.relative_to(root).as_posix()
+                ) from None
         mask_dirs = [root / "Masks" / folder, path.parent / "Masks", root / "Masks", path.parent]
         shapes, groups = self.objects(xml, lines, file, mask_dirs, width, height)
         return Item(

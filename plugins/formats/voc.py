@@ -214,6 +214,8 @@ def _parse_xml(path: Path, root: Path) -> ET.Element:
     except DefusedXmlException as exc:
         raise FormatError(f"forbidden XML construct: {exc}", file=name) from None
     element: ET.Element = tree.getroot()
+    if element.tag != "annotation":
+        raise FormatError(f"not a PASCAL VOC annotation: the root element is <{element.tag}>", file=name)
     return element
 
 

@@ -615,10 +615,19 @@ def _read_data_yaml(root: Path) -> tuple[Path, dict[str, Any]]:
     raise FormatError("data.yaml is missing", file="data.yaml")
 
 
+def _scalar_names(values: list[Any], file: str) -> list[str]:
+    for index, value in enumerate(values):
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise FormatError(
+                f"class {index}: a class name must be text, not {type(value).__name__}", file=file
+            )
+    return [str(value) for value in values]
+
+
 def _class_names(config: dict[str, Any], file: str) -> list[str]:
     names = config.get("names")
     if isinstance(names, list):
-        return [str(name) for name in names]
+        return _scalar_names(names, file)
     if isinstance(names, dict):
         try:
             keys = sorted(int(key) for key in names)
@@ -626,7 +635,7 @@ def _class_names(config: dict[str, Any], file: str) -> list[str]:
             raise FormatError("'names' keys must be class indices", file=file) from None
         if keys != list(range(len(keys))):
             raise FormatError("'names' must number the classes 0..n-1 without gaps", file=file)
-        return [str(names[key] if key in names else names[str(key)]) for key in keys]
+        return _scalar_names([names[key] if key in names else names[str(key)] for key in keys], file)
     raise FormatError("'names' (the class names) is missing", file=file)
 
 
@@ -814,11 +823,21 @@ def _read_labels_json(path: Path, root: Path) -> dict[str, Any]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise FormatError(exc.msg, file=_rel(path, root), line=exc.lineno, column=exc.colno) from None
-    if not isinstance(document, dict) or not isinstance(document.get("items", {}), dict):
+    names, items = (
+        (document.get("names"), document.get("items")) if isinstance(document, dict) else (None, None)
+    )
+    if (
+        not isinstance(names, list)
+        or not all(isinstance(name, str) for name in names)
+        or not isinstance(items, dict)
+        or not all(isinstance(value, str) for value in items.values())
+    ):
         raise FormatError(
-            "expected an object with 'names' and an 'items' object", file=_rel(path, root), pointer=""
+            "expected an object with 'names' (a list of class names) and an 'items' object of names",
+            file=_rel(path, root),
+            pointer="",
         )
-    return document
+    return dict(document)
 
 
 def _classified(subset: Path) -> tuple[dict[str, list[str]], dict[str, Path]]:

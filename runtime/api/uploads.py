@@ -228,7 +228,7 @@ async def single_file_upload(
         filename = request.query_params.get("filename", "")
         if not filename:
             raise ValidationError.for_field("filename", "The uploaded file's name is required.")
-        return await start(uploads.client_basename(filename))
+        return await start(uploads.client_basename(filename, "filename"))
     if "upload-length" in headers:
         return await tus_create(request, area, location)
     check()

@@ -36,9 +36,11 @@ in_context if {
 	object_organization == organization.id
 }
 
-object_organization := input.resource.organization.id
+# a default rather than `null if not …`: with an id of `false` both bodies would hold, which OPA
+# reports as a conflict
+default object_organization := null
 
-object_organization := null if not input.resource.organization.id
+object_organization := input.resource.organization.id
 
 # --- organization roles (active memberships only reach the input) ---
 

@@ -20,6 +20,10 @@ from annota.core.policies import PolicyRegistry
 from annota.runtime.settings import Settings
 from annota.runtime.state import collect_policies, load_plugins
 from annota.testing.opa_server import OpaServer
+from tests.plugins.auth.engines import Twin
+
+#: the engines the policy tests asked, for the run's summary
+ENGINE_TIMES = pytest.StashKey[list[Twin]]()
 
 
 def free_port() -> int:
@@ -39,3 +43,9 @@ def opa_server(installed_policies: PolicyRegistry) -> Iterator[OpaServer]:
     """A running OPA server with ``installed_policies`` loaded (``opa_server.url``)."""
     with OpaServer(registry=installed_policies) as server:
         yield server
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    for twin in config.stash.get(ENGINE_TIMES, []):
+        spent = ", ".join(f"{engine} {seconds:.1f} s" for engine, seconds in twin.seconds.items())
+        terminalreporter.write_line(f"policy decisions asked of both engines: {twin.asked} ({spent})")

@@ -1,11 +1,14 @@
 """The Rego policies against the permission matrix (``matrix/*.csv``): every generated case asked of
-the embedded evaluator and of an OPA server over its Data API, and each list
-filter checked against ``allow(view)`` on sample rows."""
+rego-cpp (the embedded evaluator) and of OPA's own engine, which must give identical answers, a
+sample of them of an OPA server over its Data API, and each list filter checked against
+``allow(view)`` on sample rows."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import functools
+import random
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import pytest
@@ -18,8 +21,11 @@ from annota.plugins.auth.embedded import CompiledBundle, defines
 from annota.plugins.auth.evaluator import as_allow, as_filter
 from annota.plugins.auth.remote import RemoteEvaluator
 from annota.plugins.webhooks import store as webhook_store
+from annota.testing.opa_engine import OpaPolicies
 from annota.testing.opa_server import serve
 from tests.plugins.auth import matrix
+from tests.plugins.auth.conftest import ENGINE_TIMES
+from tests.plugins.auth.engines import Twin, mutated
 
 PACKAGES = sorted(path.stem for path in matrix.HERE.glob("*.csv"))
 #: packages with scopes other than lists (``events`` answers lists alone)
@@ -42,6 +48,13 @@ POLICY_FIELDS: Mapping[str, Mapping[str, Any]] = {
     "comments": comments.POLICY_FIELDS,
 }
 SHOWN = 40
+#: each package's cases, generated once for the module
+cases_of = functools.cache(matrix.cases)
+#: one case in this many of each package also goes through an OPA server's Data API (all of them
+#: are asked of both engines in-process, which is where the policies are judged)
+OVER_HTTP = 8
+#: documents with keys removed or odd values, per package, asked of both engines
+MUTATIONS = 150
 T = TypeVar("T")
 
 
@@ -49,6 +62,31 @@ T = TypeVar("T")
 def bundle(installed_policies: PolicyRegistry) -> CompiledBundle:
     """The installed plugins' policies, compiled once for the module."""
     return CompiledBundle(installed_policies.modules)
+
+
+@pytest.fixture(scope="module")
+def engines(
+    installed_policies: PolicyRegistry, bundle: CompiledBundle, pytestconfig: pytest.Config
+) -> Iterator[Twin]:
+    """rego-cpp and OPA's engine over the installed policies, each compiled once for the module;
+    the time each spent is reported at the end of the run."""
+    with OpaPolicies(installed_policies.modules) as opa:
+        twin = Twin(bundle, opa)
+        yield twin
+    pytestconfig.stash.setdefault(ENGINE_TIMES, []).append(twin)
+
+
+@pytest.fixture
+def twin(engines: Twin) -> Iterator[Twin]:
+    """Both engines; the test fails when they answered anything differently."""
+    engines.take()
+    yield engines
+    assert not engines.disagreements, engines.report()
+    engines.take()
+
+
+def answering(installed_policies: PolicyRegistry, rule: str) -> list[str]:
+    return sorted(module.package for module in installed_policies.modules if defines(module, rule))
 
 
 def test_every_policy_package_has_a_matrix(installed_policies: PolicyRegistry) -> None:
@@ -76,20 +114,42 @@ def mismatches(cases: list[matrix.Case], answers: list[bool]) -> list[str]:
 
 
 @pytest.mark.parametrize("package", DECIDING)
-def test_every_case_of_the_matrix_embedded(bundle: CompiledBundle, package: str) -> None:
-    cases = matrix.cases(package)
+def test_every_case_of_the_matrix_with_both_engines(twin: Twin, package: str) -> None:
+    """The matrix's answer from rego-cpp, and the very same value from OPA's engine."""
+    cases = cases_of(package)
     assert cases, f"{package}.csv yields no cases"
-    answers = [as_allow(bundle.query(package, "allow", case.document)) for case in cases]
+    answers = [as_allow(twin.query(package, "allow", case.document)) for case in cases]
     problems = mismatches(cases, answers)
     assert not problems, report(package, problems, len(cases))
 
 
+def test_every_policy_answers_alike_in_both_engines_on_odd_documents(
+    twin: Twin, installed_policies: PolicyRegistry
+) -> None:
+    """Every module's ``allow`` and ``filter`` on matrix documents with keys missing, nulls and
+    wrong types: where Rego is easy to read two ways (undefined under ``not``, conflicting rule
+    bodies, builtins given the wrong type), rego-cpp and OPA must still agree."""
+    rnd = random.Random(20261207)
+    asked = 0
+    for rule in ("allow", "filter"):
+        for package in answering(installed_policies, rule):
+            if package not in matrix.PACKAGES:
+                continue  # test_every_policy_package_has_a_matrix names it
+            documents = [case.document for case in cases_of(package)]
+            documents += [caller.list_document() for caller in matrix.list_callers()]
+            for document in rnd.sample(documents, min(MUTATIONS, len(documents))):
+                twin.query(package, rule, mutated(document, rnd))
+                asked += 1
+    assert asked > MUTATIONS
+
+
 def test_the_matrix_through_an_opa_server(installed_policies: PolicyRegistry, bundle: CompiledBundle) -> None:
-    """Every package's cases, and every list caller's filter, asked of an OPA
-    server's Data API over the same bundle: the same answers as the matrix and the embedded evaluator."""
+    """The remote evaluator's HTTP path: one case in ``OVER_HTTP`` of every package, and every list
+    caller's filter, asked of an OPA server's Data API (OPA's engine) over the same bundle: the same
+    answers as the matrix and the embedded evaluator."""
     chosen: list[tuple[str, matrix.Case]] = []
     for package in DECIDING:
-        chosen += [(package, case) for case in matrix.cases(package)]
+        chosen += [(package, case) for case in cases_of(package)[::OVER_HTTP]]
     listing = [(package, caller.list_document()) for package in LISTING for caller in matrix.list_callers()]
 
     async def ask(url: str) -> tuple[list[bool], list[Any]]:
@@ -128,13 +188,13 @@ def test_the_matrix_through_an_opa_server(installed_policies: PolicyRegistry, bu
 
 
 @pytest.mark.parametrize("package", LISTING)
-def test_who_gets_a_list_follows_the_list_rows(bundle: CompiledBundle, package: str) -> None:
+def test_who_gets_a_list_follows_the_list_rows(twin: Twin, package: str) -> None:
     """A caller a ``list`` row admits gets a filter that can match; anyone else one matching nothing."""
     rules = matrix.load(package)
     problems = []
     callers = list(matrix.list_callers())
     for caller in callers:
-        answer = as_filter(bundle.query(package, "filter", caller.list_document()))
+        answer = as_filter(twin.query(package, "filter", caller.list_document()))
         expected = matrix.may_list(package, rules, caller.context, caller.privilege, caller.role)
         if (answer != ["|"]) != expected:
             problems.append(f"{caller}: filter {answer}, expected {'some' if expected else 'nothing'}")
@@ -183,7 +243,7 @@ def filter_problems(
 
 
 @pytest.mark.parametrize("package", sorted(POLICY_FIELDS))
-def test_a_list_shows_exactly_what_the_caller_may_view(bundle: CompiledBundle, package: str) -> None:
-    problems, checked = filter_problems(bundle.query, package, matrix.load(package))
+def test_a_list_shows_exactly_what_the_caller_may_view(twin: Twin, package: str) -> None:
+    problems, checked = filter_problems(twin.query, package, matrix.load(package))
     assert checked
     assert not problems, report(package, problems, checked)
