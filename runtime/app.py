@@ -15,6 +15,7 @@ from annota.runtime.api import CORE_ROUTES
 from annota.runtime.errors import EXCEPTION_HANDLERS
 from annota.runtime.middleware import AuthenticationMiddleware
 from annota.runtime.queues import make_queue
+from annota.runtime.route_guard import guard
 from annota.runtime.settings import Settings
 from annota.runtime.state import AppState, close_state, load_plugins, open_state
 
@@ -36,7 +37,8 @@ def build_routes(state: AppState) -> list[BaseRoute]:
         routes += _route_pair(
             plugin_route.path, plugin_route.endpoint, plugin_route.methods, plugin_route.name
         )
-    return routes
+    # every route authenticates its caller before it looks anything up
+    return [guard(route) for route in routes]
 
 
 def create_app(

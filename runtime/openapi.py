@@ -21,6 +21,7 @@ import msgspec
 from starlette.routing import BaseRoute, Route
 
 from annota.core import CVAT_COMPATIBLE_VERSION, __version__
+from annota.core.bounds import INT4_MAX, INT8_MAX, INT8_MIN
 from annota.core.schemas.common import Detail
 from annota.runtime.web import Operation
 
@@ -53,7 +54,8 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
 
 #: Starlette path convertors as OpenAPI parameter schemas.
 CONVERTOR_SCHEMAS: dict[str, dict[str, Any]] = {
-    "int": {"type": "integer"},
+    "int": {"type": "integer", "minimum": 0, "maximum": INT4_MAX},
+    "int64": {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT8_MAX},
     "float": {"type": "number"},
     "uuid": {"type": "string", "format": "uuid"},
     "str": {"type": "string"},
@@ -72,12 +74,18 @@ def query_parameter(name: str, description: str, type_: str = "string") -> dict[
 
 
 PAGINATION_PARAMETERS: list[dict[str, Any]] = [
-    query_parameter("page", "A page number within the paginated result set.", "integer"),
+    {
+        **query_parameter("page", "A page number within the paginated result set.", "integer"),
+        "schema": {"type": "integer", "minimum": 1, "maximum": INT4_MAX},
+    },
     query_parameter("page_size", "Number of results to return per page, or `all`."),
     query_parameter("sort", "Comma-separated fields to order by; a leading `-` reverses one."),
     query_parameter("search", "Case-insensitive text to look for in the searchable fields."),
     query_parameter("filter", 'A JSON-logic rule, e.g. `{"and":[{"==":[{"var":"name"},"x"]}]}`.'),
 ]
+
+#: a 400's body: ``{"detail": message}``, or DRF's ``{field: [messages]}``
+FieldErrors = dict[str, str | list[str]]
 
 _PATH_PARAMETER = re.compile(r"\{(?P<name>\w+)(?::(?P<convertor>\w+))?\}")
 
@@ -111,7 +119,7 @@ def documented_routes(routes: Iterable[BaseRoute]) -> list[tuple[str, str, Any]]
 def openapi_document(routes: Iterable[BaseRoute], info: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The OpenAPI document for ``routes`` (a Starlette app's ``app.routes``)."""
     entries = documented_routes(routes)
-    body_types: list[Any] = [Detail]
+    body_types: list[Any] = [Detail, FieldErrors]
     for _, method, endpoint in entries:
         op = operation_of(endpoint, method)
         if op is not None:
@@ -187,13 +195,14 @@ def _operation(
         document["requestBody"] = {"required": True, "content": _content(op.request, schema_of)}
 
     responses: dict[int, Any] = dict(op.responses)
-    # what the host itself answers, whatever the endpoint: errors are {"detail": ...}
-    if op.request is not None or op.query:
-        responses.setdefault(400, None)
-    if not op.anonymous:
-        responses.setdefault(401, Detail)
-        responses.setdefault(403, Detail)
-    if "{" in path:
+    # what the host itself answers, whatever the endpoint: errors are {"detail": ...}; any query
+    # string may hold text no database stores (400), and credentials are checked where none are
+    # needed too (401), as is the organization a request names (403)
+    responses.setdefault(400, FieldErrors)
+    responses.setdefault(401, Detail)
+    responses.setdefault(403, Detail)
+    if "{" in path or op.paginated:
+        # no such object, or "Invalid page."
         responses.setdefault(404, Detail)
     document["responses"] = {
         str(status): {
@@ -263,6 +272,10 @@ def _to_openapi30(schema: Mapping[str, Any]) -> dict[str, Any]:
         # 3.0 has no tuples: an array of the right length
         count = len(result.pop("prefixItems"))
         result.update({"minItems": count, "maxItems": count, "items": result.get("items", {})})
+    if result.get("type") == "integer":
+        # every integer has a range: what the API accepts, or at most what a bigint holds
+        result.setdefault("minimum", INT8_MIN)
+        result.setdefault("maximum", INT8_MAX)
     return result
 
 
