@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from annota.core import CVAT_COMPATIBLE_VERSION, __version__
 from annota.core.bounds import INT4_MAX, INT8_MAX, INT8_MIN
-from annota.core.schemas.common import Detail
+from annota.core.schemas.common import Detail, RqId
 from annota.runtime.web import Operation
 
 OPENAPI_VERSION = "3.0.3"
@@ -198,7 +198,11 @@ def _operation(
     # what the host itself answers, whatever the endpoint: errors are {"detail": ...}; any query
     # string may hold text no database stores (400), and credentials are checked where none are
     # needed too (401), as is the organization a request names (403)
-    responses.setdefault(400, FieldErrors)
+    if responses.get(400) in (None, Detail):
+        responses[400] = FieldErrors
+    if responses.get(202) is RqId:
+        # ``start_request`` refuses a second one while the same request is still under way
+        responses.setdefault(409, Detail)
     responses.setdefault(401, Detail)
     responses.setdefault(403, Detail)
     if "{" in path or op.paginated:
