@@ -138,6 +138,7 @@ def openapi_document(routes: Iterable[BaseRoute], info: Mapping[str, Any] | None
         tags.update(document.get("tags", ()))
         paths.setdefault(_PATH_PARAMETER.sub(r"{\g<name>}", path), {})[method.lower()] = document
 
+    _link_created_objects(paths)
     return {
         "openapi": OPENAPI_VERSION,
         "info": dict(info or default_info()),
@@ -148,6 +149,23 @@ def openapi_document(routes: Iterable[BaseRoute], info: Mapping[str, Any] | None
             "securitySchemes": SECURITY_SCHEMES,
         },
     }
+
+
+def _link_created_objects(paths: Mapping[str, dict[str, Any]]) -> None:
+    """The id a ``POST /api/things`` answers with (201) leads to ``/api/things/{id}``'s operations:
+    OpenAPI links, which clients and stateful testers follow from one call to the next."""
+    for path, methods in paths.items():
+        created = methods.get("post", {}).get("responses", {}).get("201")
+        item = paths.get(f"{path}/{{id}}")
+        if created is None or item is None or JSON not in created.get("content", {}):
+            continue
+        created["links"] = {
+            operation["operationId"]: {
+                "operationId": operation["operationId"],
+                "parameters": {"id": "$response.body#/id"},
+            }
+            for operation in item.values()
+        }
 
 
 def _is_body_type(value: Any) -> bool:

@@ -215,18 +215,11 @@ def path_int(request: Request, name: str = "id") -> int:
     return value
 
 
-def query_text(request: Request, name: str, default: str = "") -> str:
-    """A text query parameter (the route guard already refused unstorable characters)."""
-    return check_text(request.query_params.get(name, default), name)
-
-
 class DatabaseInteger(Convertor[int]):
-    """A path integer no larger than its column holds: larger ones match no route (404) rather
-    than reaching the database, where they overflow."""
+    """A path integer no larger than its column holds (PostgreSQL's ``integer``): larger ones match
+    no route (404) rather than reaching the database, where they overflow."""
 
-    def __init__(self, maximum: int) -> None:
-        self.maximum = maximum
-        self.regex = _up_to(maximum)
+    maximum = INT4_MAX
 
     def convert(self, value: str) -> int:
         return int(value)
@@ -235,6 +228,12 @@ class DatabaseInteger(Convertor[int]):
         value = int(value)
         assert 0 <= value <= self.maximum, f"{value} is outside 0..{self.maximum}"
         return str(value)
+
+
+class DatabaseBigInteger(DatabaseInteger):
+    """A path integer of a ``bigint`` column."""
+
+    maximum = INT8_MAX
 
 
 def _up_to(maximum: int) -> str:
@@ -249,10 +248,12 @@ def _up_to(maximum: int) -> str:
     return "0*(?:" + "|".join(options) + ")"
 
 
+# the regular expressions come after ``_up_to``
+DatabaseInteger.regex = _up_to(DatabaseInteger.maximum)
+DatabaseBigInteger.regex = _up_to(DatabaseBigInteger.maximum)
 #: ``{id:int}`` in a route is an id of an ``integer`` column; ``{id:int64}`` one of a ``bigint``
-PATH_INTEGERS = {"int": DatabaseInteger(INT4_MAX), "int64": DatabaseInteger(INT8_MAX)}
-for _name, _convertor in PATH_INTEGERS.items():
-    register_url_convertor(_name, _convertor)
+register_url_convertor("int", DatabaseInteger())
+register_url_convertor("int64", DatabaseBigInteger())
 
 
 # --- pagination -----------------------------------------------------------------------------
@@ -476,7 +477,6 @@ __all__ = [
     "path_int",
     "query_bool",
     "query_int",
-    "query_text",
     "read_body",
     "record_event",
     "read_json",

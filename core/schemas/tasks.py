@@ -7,12 +7,12 @@ from typing import Annotated
 
 import msgspec
 
+from annota.core.bounds import INT4_MAX
 from annota.core.schemas.common import (
     BasicUser,
     BugTracker,
     Id,
     Name,
-    PositiveInt,
     StorageRead,
     StorageWrite,
     Url,
@@ -20,7 +20,7 @@ from annota.core.schemas.common import (
 from annota.core.schemas.labels import LabelWrite
 
 Subset = Annotated[str, msgspec.Meta(max_length=64)]
-NonNegative = PositiveInt
+NonNegative = Annotated[int, msgspec.Meta(ge=0, le=INT4_MAX)]
 
 
 class JobsSummary(msgspec.Struct):
