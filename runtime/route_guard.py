@@ -35,8 +35,7 @@ class RouteGuard:
 
     def check(self, scope: Scope) -> None:
         identity: Identity = scope.get("state", {}).get("identity", ANONYMOUS)
-        method = "GET" if scope["method"] == "HEAD" else scope["method"]
-        if method not in self.public and not identity.is_authenticated:
+        if scope["method"] not in self.public and not identity.is_authenticated:
             raise NotAuthenticated()
         request = Request(scope)
         for name, value in request.query_params.multi_items():
