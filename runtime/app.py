@@ -17,10 +17,11 @@ from annota.runtime.api import CORE_ROUTES
 from annota.runtime.errors import EXCEPTION_HANDLERS
 from annota.runtime.middleware import AuthenticationMiddleware
 from annota.runtime.queues import make_queue
+from annota.runtime.route_guard import guard
 from annota.runtime.security_headers import SecurityHeadersMiddleware
 from annota.runtime.settings import Settings
 from annota.runtime.state import AppState, close_state, load_plugins, open_state
-from annota.runtime.ui import SinglePageApp
+from annota.runtime.ui import LOGO_PATH, SinglePageApp, logo
 
 
 def _route_pair(path: str, endpoint: Any, methods: list[str], name: str | None = None) -> list[BaseRoute]:
@@ -40,7 +41,12 @@ def build_routes(state: AppState) -> list[BaseRoute]:
         routes += _route_pair(
             plugin_route.path, plugin_route.endpoint, plugin_route.methods, plugin_route.name
         )
+    # every route authenticates its caller before it looks anything up
+    routes = [guard(route) for route in routes]
+    # the logo is a public static file: the login page shows it before anyone signs in
+    routes.append(Route(LOGO_PATH, logo, methods=["GET", "HEAD"], include_in_schema=False))
     if state.settings.ui_dir:
+        # the web UI's files are public: its login page is what an anonymous caller gets
         routes.append(_ui_route(SinglePageApp(state.settings.ui_dir)))
     return routes
 

@@ -21,7 +21,8 @@ import msgspec
 from starlette.routing import BaseRoute, Route
 
 from annota.core import CVAT_COMPATIBLE_VERSION, __version__
-from annota.core.schemas.common import Detail
+from annota.core.bounds import INT4_MAX, INT8_MAX, INT8_MIN
+from annota.core.schemas.common import Detail, RqId
 from annota.runtime.web import Operation
 
 OPENAPI_VERSION = "3.0.3"
@@ -53,7 +54,8 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
 
 #: Starlette path convertors as OpenAPI parameter schemas.
 CONVERTOR_SCHEMAS: dict[str, dict[str, Any]] = {
-    "int": {"type": "integer"},
+    "int": {"type": "integer", "minimum": 0, "maximum": INT4_MAX},
+    "int64": {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT8_MAX},
     "float": {"type": "number"},
     "uuid": {"type": "string", "format": "uuid"},
     "str": {"type": "string"},
@@ -72,12 +74,18 @@ def query_parameter(name: str, description: str, type_: str = "string") -> dict[
 
 
 PAGINATION_PARAMETERS: list[dict[str, Any]] = [
-    query_parameter("page", "A page number within the paginated result set.", "integer"),
+    {
+        **query_parameter("page", "A page number within the paginated result set.", "integer"),
+        "schema": {"type": "integer", "minimum": 1, "maximum": INT4_MAX},
+    },
     query_parameter("page_size", "Number of results to return per page, or `all`."),
     query_parameter("sort", "Comma-separated fields to order by; a leading `-` reverses one."),
     query_parameter("search", "Case-insensitive text to look for in the searchable fields."),
     query_parameter("filter", 'A JSON-logic rule, e.g. `{"and":[{"==":[{"var":"name"},"x"]}]}`.'),
 ]
+
+#: a 400's body: ``{"detail": message}``, or DRF's ``{field: [messages]}``
+FieldErrors = dict[str, str | list[str]]
 
 _PATH_PARAMETER = re.compile(r"\{(?P<name>\w+)(?::(?P<convertor>\w+))?\}")
 
@@ -111,7 +119,7 @@ def documented_routes(routes: Iterable[BaseRoute]) -> list[tuple[str, str, Any]]
 def openapi_document(routes: Iterable[BaseRoute], info: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The OpenAPI document for ``routes`` (a Starlette app's ``app.routes``)."""
     entries = documented_routes(routes)
-    body_types: list[Any] = [Detail]
+    body_types: list[Any] = [Detail, FieldErrors]
     for _, method, endpoint in entries:
         op = operation_of(endpoint, method)
         if op is not None:
@@ -130,6 +138,7 @@ def openapi_document(routes: Iterable[BaseRoute], info: Mapping[str, Any] | None
         tags.update(document.get("tags", ()))
         paths.setdefault(_PATH_PARAMETER.sub(r"{\g<name>}", path), {})[method.lower()] = document
 
+    _link_created_objects(paths)
     return {
         "openapi": OPENAPI_VERSION,
         "info": dict(info or default_info()),
@@ -140,6 +149,23 @@ def openapi_document(routes: Iterable[BaseRoute], info: Mapping[str, Any] | None
             "securitySchemes": SECURITY_SCHEMES,
         },
     }
+
+
+def _link_created_objects(paths: Mapping[str, dict[str, Any]]) -> None:
+    """The id a ``POST /api/things`` answers with (201) leads to ``/api/things/{id}``'s operations:
+    OpenAPI links, which clients and stateful testers follow from one call to the next."""
+    for path, methods in paths.items():
+        created = methods.get("post", {}).get("responses", {}).get("201")
+        item = paths.get(f"{path}/{{id}}")
+        if created is None or item is None or JSON not in created.get("content", {}):
+            continue
+        created["links"] = {
+            operation["operationId"]: {
+                "operationId": operation["operationId"],
+                "parameters": {"id": "$response.body#/id"},
+            }
+            for operation in item.values()
+        }
 
 
 def _is_body_type(value: Any) -> bool:
@@ -187,13 +213,18 @@ def _operation(
         document["requestBody"] = {"required": True, "content": _content(op.request, schema_of)}
 
     responses: dict[int, Any] = dict(op.responses)
-    # what the host itself answers, whatever the endpoint: errors are {"detail": ...}
-    if op.request is not None or op.query:
-        responses.setdefault(400, None)
-    if not op.anonymous:
-        responses.setdefault(401, Detail)
-        responses.setdefault(403, Detail)
-    if "{" in path:
+    # what the host itself answers, whatever the endpoint: errors are {"detail": ...}; any query
+    # string may hold text no database stores (400), and credentials are checked where none are
+    # needed too (401), as is the organization a request names (403)
+    if responses.get(400) in (None, Detail):
+        responses[400] = FieldErrors
+    if responses.get(202) is RqId:
+        # ``start_request`` refuses a second one while the same request is still under way
+        responses.setdefault(409, Detail)
+    responses.setdefault(401, Detail)
+    responses.setdefault(403, Detail)
+    if "{" in path or op.paginated:
+        # no such object, or "Invalid page."
         responses.setdefault(404, Detail)
     document["responses"] = {
         str(status): {
@@ -263,6 +294,10 @@ def _to_openapi30(schema: Mapping[str, Any]) -> dict[str, Any]:
         # 3.0 has no tuples: an array of the right length
         count = len(result.pop("prefixItems"))
         result.update({"minItems": count, "maxItems": count, "items": result.get("items", {})})
+    if result.get("type") == "integer":
+        # every integer has a range: what the API accepts, or at most what a bigint holds
+        result.setdefault("minimum", INT8_MIN)
+        result.setdefault("maximum", INT8_MAX)
     return result
 
 

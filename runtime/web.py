@@ -19,10 +19,12 @@ import msgspec
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
 from annota.core.access import ANONYMOUS, Filter, FilterFields, Identity, Resource, filter_to_sql
+from annota.core.bounds import INT4_MAX, INT4_MIN, INT8_MAX, check_text, find_unstorable, parse_int
 from annota.core.errors import NotAuthenticated, PayloadTooLarge, PermissionDenied, ValidationError
 from annota.core.services import listing
 from annota.core.services.listing import ListSpec, Page
@@ -164,16 +166,32 @@ def validation_detail(error: str) -> dict[str, list[str]]:
     return {path or "non_field_errors": [message]}
 
 
+#: a NUL escape not itself escaped (``"\\u0000"`` is a backslash and "u0000")
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def decode(body: bytes, type_: type[T]) -> T:
-    """Decode and validate JSON into ``type_``; errors are DRF-style ``{field: [message]}``."""
+    """Decode and validate JSON into ``type_``; errors are DRF-style ``{field: [message]}``.
+
+    Text no database can store (NUL) and nesting too deep to decode are refused with a 400 too.
+    """
     if not body.strip():
         body = b"{}"
     try:
-        return msgspec.json.decode(body, type=type_)
+        value = msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
         raise ValidationError(validation_detail(str(exc))) from exc
     except msgspec.DecodeError as exc:
         raise ValidationError({"non_field_errors": [f"JSON parse error: {exc}"]}) from exc
+    except RecursionError:
+        raise ValidationError(
+            {"non_field_errors": ["JSON parse error: the document is nested too deeply."]}
+        ) from None
+    if _NUL_ESCAPE.search(body):
+        found = find_unstorable(msgspec.to_builtins(value))
+        if found is not None:
+            raise ValidationError.for_field(found[0], f"Text may not contain {found[1]}.")
+    return value
 
 
 async def read_body(request: Request, limit: int | None = None) -> bytes:
@@ -196,14 +214,19 @@ async def read_json(request: Request, type_: type[T], limit: int | None = None) 
     return decode(await read_body(request, limit), type_)
 
 
-def query_int(request: Request, name: str, default: int | None = None) -> int | None:
+def query_int(
+    request: Request,
+    name: str,
+    default: int | None = None,
+    *,
+    minimum: int = INT4_MIN,
+    maximum: int = INT4_MAX,
+) -> int | None:
+    """An integer query parameter in ``[minimum, maximum]`` (by default PostgreSQL's ``integer``)."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationError.for_field(name, f"A valid integer is required, got {raw!r}.") from None
+    return parse_int(raw, name, minimum, maximum)
 
 
 def query_bool(request: Request, name: str, default: bool = False) -> bool:
@@ -221,6 +244,47 @@ def query_bool(request: Request, name: str, default: bool = False) -> bool:
 def path_int(request: Request, name: str = "id") -> int:
     value: int = request.path_params[name]
     return value
+
+
+class DatabaseInteger(Convertor[int]):
+    """A path integer no larger than its column holds (PostgreSQL's ``integer``): larger ones match
+    no route (404) rather than reaching the database, where they overflow."""
+
+    maximum = INT4_MAX
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        value = int(value)
+        assert 0 <= value <= self.maximum, f"{value} is outside 0..{self.maximum}"
+        return str(value)
+
+
+class DatabaseBigInteger(DatabaseInteger):
+    """A path integer of a ``bigint`` column."""
+
+    maximum = INT8_MAX
+
+
+def _up_to(maximum: int) -> str:
+    """A regular expression of the decimal numbers 0..``maximum`` (leading zeros allowed)."""
+    digits = str(maximum)
+    options = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for index, digit in enumerate(digits):
+        if digit != "0":
+            rest = len(digits) - index - 1
+            options.append(f"{digits[:index]}[0-{int(digit) - 1}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+    options.append(digits)
+    return "0*(?:" + "|".join(options) + ")"
+
+
+# the regular expressions come after ``_up_to``
+DatabaseInteger.regex = _up_to(DatabaseInteger.maximum)
+DatabaseBigInteger.regex = _up_to(DatabaseBigInteger.maximum)
+#: ``{id:int}`` in a route is an id of an ``integer`` column; ``{id:int64}`` one of a ``bigint``
+register_url_convertor("int", DatabaseInteger())
+register_url_convertor("int64", DatabaseBigInteger())
 
 
 # --- pagination -----------------------------------------------------------------------------
@@ -434,6 +498,7 @@ __all__ = [
     "Operation",
     "authorize",
     "base_url",
+    "check_text",
     "decode",
     "identity",
     "json_response",

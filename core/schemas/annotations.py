@@ -10,6 +10,8 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
+from annota.core.schemas.common import BigId, Id, Int32
+
 ShapeType = Literal["rectangle", "polygon", "polyline", "points", "ellipse", "cuboid", "mask", "skeleton"]
 Source = Literal["manual", "auto", "semi-auto", "file", "consensus"]
 SHAPE_TYPES: tuple[str, ...] = get_args(ShapeType)
@@ -17,17 +19,17 @@ SOURCES: tuple[str, ...] = get_args(Source)
 
 
 class AttributeVal(msgspec.Struct):
-    spec_id: int
+    spec_id: Id
     value: str
 
 
 class LabeledImage(msgspec.Struct, kw_only=True):
     """A tag: a label on a whole frame."""
 
-    id: int | None = None
-    label_id: int
-    frame: int
-    group: int | None = 0
+    id: BigId | None = None
+    label_id: Id
+    frame: Int32
+    group: Int32 | None = 0
     source: Source = "manual"
     attributes: list[AttributeVal] = []
 
@@ -35,16 +37,16 @@ class LabeledImage(msgspec.Struct, kw_only=True):
 class SubLabeledShape(msgspec.Struct, kw_only=True):
     """An element of a skeleton shape (one per sublabel, of type ``points``)."""
 
-    id: int | None = None
+    id: BigId | None = None
     type: ShapeType
-    label_id: int
-    frame: int
-    group: int | None = 0
+    label_id: Id
+    frame: Int32
+    group: Int32 | None = 0
     source: Source = "manual"
     score: float = 1.0
     occluded: bool = False
     outside: bool = False
-    z_order: int = 0
+    z_order: Int32 = 0
     rotation: float = 0.0
     points: list[float] = []
     attributes: list[AttributeVal] = []
@@ -57,22 +59,22 @@ class LabeledShape(SubLabeledShape, kw_only=True):
 class TrackedShape(msgspec.Struct, kw_only=True):
     """A keyframe of a track."""
 
-    id: int | None = None
+    id: BigId | None = None
     type: ShapeType
-    frame: int
+    frame: Int32
     occluded: bool = False
     outside: bool = False
-    z_order: int = 0
+    z_order: Int32 = 0
     rotation: float = 0.0
     points: list[float] = []
     attributes: list[AttributeVal] = []
 
 
 class SubLabeledTrack(msgspec.Struct, kw_only=True):
-    id: int | None = None
-    label_id: int
-    frame: int
-    group: int | None = 0
+    id: BigId | None = None
+    label_id: Id
+    frame: Int32
+    group: Int32 | None = 0
     source: Source = "manual"
     shapes: list[TrackedShape] = []
     attributes: list[AttributeVal] = []
@@ -87,7 +89,7 @@ class LabeledData(msgspec.Struct, kw_only=True):
     sent back non-zero in a PUT it must still be current (409 otherwise). ``intervals`` (audio)
     is accepted and always read back empty: only image and video tasks exist here."""
 
-    version: int = 0
+    version: Int32 = 0
     tags: list[LabeledImage] = []
     shapes: list[LabeledShape] = []
     tracks: list[LabeledTrack] = []

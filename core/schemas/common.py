@@ -7,9 +7,19 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 import msgspec
 
+from annota.core.bounds import INT4_MAX, INT4_MIN, INT8_MAX
+
 T = TypeVar("T")
 
-PositiveInt = Annotated[int, msgspec.Meta(ge=0)]
+# integers are bounded by the columns that store them (PostgreSQL's integer or bigint), so that an
+# out-of-range value is a 400 naming the field rather than an overflow in the database
+PositiveInt = Annotated[int, msgspec.Meta(ge=0, le=INT4_MAX)]
+#: any number an ``integer`` column holds (frames, groups, z order)
+Int32 = Annotated[int, msgspec.Meta(ge=INT4_MIN, le=INT4_MAX)]
+#: the id of a row whose key is an ``integer`` (users, projects, tasks, labels…)
+Id = Annotated[int, msgspec.Meta(ge=0, le=INT4_MAX)]
+#: the id of a row whose key is a ``bigint`` (shapes, tracks, tags)
+BigId = Annotated[int, msgspec.Meta(ge=0, le=INT8_MAX)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 ShortName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 BugTracker = Annotated[str, msgspec.Meta(max_length=2000)]
@@ -33,7 +43,7 @@ class StorageRead(msgspec.Struct):
 
 class StorageWrite(msgspec.Struct):
     location: Location = "local"
-    cloud_storage_id: int | None = None
+    cloud_storage_id: Id | None = None
 
 
 class Paginated(msgspec.Struct, Generic[T]):

@@ -7,13 +7,16 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from annota.core.bounds import INT4_MAX
+from annota.core.schemas.common import Id
+
 SortingMethod = Literal["lexicographical", "natural", "predefined", "random"]
 StorageMethod = Literal["cache", "file_system"]
 StorageKind = Literal["local", "share", "cloud_storage"]
 
 Quality = Annotated[int, msgspec.Meta(ge=1, le=100)]
 ChunkSize = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
-FrameNumber = Annotated[int, msgspec.Meta(ge=0)]
+FrameNumber = Annotated[int, msgspec.Meta(ge=0, le=INT4_MAX)]
 
 
 class DataRequest(msgspec.Struct, kw_only=True):
@@ -40,7 +43,7 @@ class DataRequest(msgspec.Struct, kw_only=True):
     job_file_mapping: list[list[str]] | None = None
     #: with ``sorting_method="predefined"``: the order of the uploaded files, by name
     upload_file_order: list[str] = []
-    cloud_storage_id: int | None = None
+    cloud_storage_id: Id | None = None
     validation_params: dict[str, Any] | None = None
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 import msgspec
 
-from annota.core.schemas.common import BasicUser, StorageRead, Url, UrlCount
+from annota.core.schemas.common import BasicUser, Id, StorageRead, Url, UrlCount
 
 JobStage = Literal["annotation", "validation", "acceptance"]
 JobState = Literal["new", "in progress", "completed", "rejected"]
@@ -52,4 +52,4 @@ class JobRead(msgspec.Struct, omit_defaults=True):
 class JobUpdate(msgspec.Struct):
     stage: JobStage | msgspec.UnsetType = msgspec.UNSET
     state: JobState | msgspec.UnsetType = msgspec.UNSET
-    assignee: int | None | msgspec.UnsetType = msgspec.UNSET
+    assignee: Id | None | msgspec.UnsetType = msgspec.UNSET

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from annota.core.schemas.common import ShortName
+from annota.core.schemas.common import Id, ShortName
 
 InputType = Literal["checkbox", "radio", "number", "text", "select"]
 LabelType = Literal[
@@ -34,7 +34,7 @@ class AttributeWrite(msgspec.Struct):
     mutable: bool | msgspec.UnsetType = msgspec.UNSET
     values: list[AttrValue] | msgspec.UnsetType = msgspec.UNSET
     default_value: Annotated[str, msgspec.Meta(max_length=128)] | None = None
-    id: int | None = None
+    id: Id | None = None
 
 
 class SublabelRead(msgspec.Struct):
@@ -53,7 +53,7 @@ class SublabelWrite(msgspec.Struct):
     color: Color | msgspec.UnsetType = msgspec.UNSET
     attributes: list[AttributeWrite] = []
     type: LabelType | msgspec.UnsetType = msgspec.UNSET
-    id: int | None = None
+    id: Id | None = None
     deleted: bool = False
 
 
@@ -82,7 +82,7 @@ class LabelWrite(msgspec.Struct):
     type: LabelType | msgspec.UnsetType = msgspec.UNSET
     svg: str | msgspec.UnsetType = msgspec.UNSET
     sublabels: list[SublabelWrite] = []
-    id: int | None = None
+    id: Id | None = None
     deleted: bool = False
 
 

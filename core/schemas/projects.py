@@ -6,7 +6,16 @@ import datetime as dt
 
 import msgspec
 
-from annota.core.schemas.common import BasicUser, BugTracker, Name, StorageRead, StorageWrite, Url, UrlCount
+from annota.core.schemas.common import (
+    BasicUser,
+    BugTracker,
+    Id,
+    Name,
+    StorageRead,
+    StorageWrite,
+    Url,
+    UrlCount,
+)
 from annota.core.schemas.labels import LabelWrite
 
 
@@ -35,20 +44,20 @@ class ProjectRead(msgspec.Struct):
 class ProjectWrite(msgspec.Struct):
     name: Name
     labels: list[LabelWrite] = []
-    owner_id: int | None = None
-    assignee_id: int | None = None
+    owner_id: Id | None = None
+    assignee_id: Id | None = None
     bug_tracker: BugTracker = ""
     target_storage: StorageWrite | None = None
     source_storage: StorageWrite | None = None
-    organization_id: int | None = None
+    organization_id: Id | None = None
 
 
 class ProjectUpdate(msgspec.Struct):
     name: Name | msgspec.UnsetType = msgspec.UNSET
     labels: list[LabelWrite] = []
-    owner_id: int | None | msgspec.UnsetType = msgspec.UNSET
-    assignee_id: int | None | msgspec.UnsetType = msgspec.UNSET
+    owner_id: Id | None | msgspec.UnsetType = msgspec.UNSET
+    assignee_id: Id | None | msgspec.UnsetType = msgspec.UNSET
     bug_tracker: BugTracker | msgspec.UnsetType = msgspec.UNSET
     target_storage: StorageWrite | None | msgspec.UnsetType = msgspec.UNSET
     source_storage: StorageWrite | None | msgspec.UnsetType = msgspec.UNSET
-    organization_id: int | None | msgspec.UnsetType = msgspec.UNSET
+    organization_id: Id | None | msgspec.UnsetType = msgspec.UNSET

@@ -7,11 +7,20 @@ from typing import Annotated
 
 import msgspec
 
-from annota.core.schemas.common import BasicUser, BugTracker, Name, StorageRead, StorageWrite, Url
+from annota.core.bounds import INT4_MAX
+from annota.core.schemas.common import (
+    BasicUser,
+    BugTracker,
+    Id,
+    Name,
+    StorageRead,
+    StorageWrite,
+    Url,
+)
 from annota.core.schemas.labels import LabelWrite
 
 Subset = Annotated[str, msgspec.Meta(max_length=64)]
-NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0, le=INT4_MAX)]
 
 
 class JobsSummary(msgspec.Struct):
@@ -61,9 +70,9 @@ class TaskRead(msgspec.Struct, omit_defaults=True):
 
 class TaskWrite(msgspec.Struct):
     name: Name
-    project_id: int | None = None
-    owner_id: int | None = None
-    assignee_id: int | None = None
+    project_id: Id | None = None
+    owner_id: Id | None = None
+    assignee_id: Id | None = None
     bug_tracker: BugTracker = ""
     overlap: NonNegative | None = None
     segment_size: NonNegative = 0
@@ -76,12 +85,12 @@ class TaskWrite(msgspec.Struct):
 
 class TaskUpdate(msgspec.Struct):
     name: Name | msgspec.UnsetType = msgspec.UNSET
-    project_id: int | None | msgspec.UnsetType = msgspec.UNSET
-    owner_id: int | None | msgspec.UnsetType = msgspec.UNSET
-    assignee_id: int | None | msgspec.UnsetType = msgspec.UNSET
+    project_id: Id | None | msgspec.UnsetType = msgspec.UNSET
+    owner_id: Id | None | msgspec.UnsetType = msgspec.UNSET
+    assignee_id: Id | None | msgspec.UnsetType = msgspec.UNSET
     bug_tracker: BugTracker | msgspec.UnsetType = msgspec.UNSET
     labels: list[LabelWrite] = []
     subset: Subset | msgspec.UnsetType = msgspec.UNSET
     target_storage: StorageWrite | None | msgspec.UnsetType = msgspec.UNSET
     source_storage: StorageWrite | None | msgspec.UnsetType = msgspec.UNSET
-    organization_id: int | None | msgspec.UnsetType = msgspec.UNSET
+    organization_id: Id | None | msgspec.UnsetType = msgspec.UNSET

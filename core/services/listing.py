@@ -4,18 +4,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, func, not_, or_, select, true
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, Select, and_, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.types import TypeDecorator
 
+from annota.core.bounds import INT4_MAX, INT8_MAX, check_int, check_text, parse_int
 from annota.core.errors import NotFound, ValidationError
 
 DEFAULT_PAGE_SIZE = 10
+#: how deep a ``filter`` rule may nest its operators
+MAX_FILTER_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -58,24 +63,56 @@ _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def _coerce(spec: ListSpec, name: str, value: Any, param: str) -> Any:
-    if name in spec.boolean_fields:
+    """``value`` as the type field ``name`` holds, so that the database can compare it: a 400
+    naming ``param`` for a value of another type, out of the column's range or unstorable."""
+    if value is None:
+        return None
+    kind = _kind(spec, name)
+    if kind in ("int", "bigint"):
+        maximum = INT8_MAX if kind == "bigint" else INT4_MAX
+        if isinstance(value, str):
+            return parse_int(value, param, -maximum - 1, maximum)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return check_int(value, param, -maximum - 1, maximum)
+    elif kind == "datetime" and isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValidationError.for_field(param, f"{name!r} is a date, got {value!r}.") from None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    elif kind == "bool":
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in _BOOLEANS:
             return _BOOLEANS[value.lower()]
-        raise ValidationError.for_field(param, f"Expected true or false for {name!r}, got {value!r}.")
-    if name in spec.integer_fields and isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            raise ValidationError.for_field(param, f"A valid integer is required, got {value!r}.") from None
-    return value
+    elif kind == "text" and isinstance(value, str):
+        return check_text(value, param)
+    expected = {"int": "an integer", "bigint": "an integer", "datetime": "a date", "bool": "true or false"}
+    raise ValidationError.for_field(
+        param, f"{name!r} is compared with {expected.get(kind, 'text')}, got {value!r}."
+    )
+
+
+def _kind(spec: ListSpec, name: str) -> str:
+    """What field ``name`` holds: "int", "bigint", "datetime", "bool" or "text"."""
+    column_type = getattr(spec.fields[name], "type", None)
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl
+    if isinstance(column_type, BigInteger):
+        return "bigint"
+    if name in spec.integer_fields or isinstance(column_type, Integer):
+        return "int"
+    if isinstance(column_type, DateTime):
+        return "datetime"
+    if name in spec.boolean_fields or isinstance(column_type, Boolean):
+        return "bool"
+    return "text"
 
 
 def _var(spec: ListSpec, operand: Any) -> tuple[str, Any] | None:
     if isinstance(operand, Mapping) and set(operand) == {"var"}:
         name = operand["var"]
-        if name not in spec.fields:
+        if not isinstance(name, str) or name not in spec.fields:
             known = ", ".join(sorted(spec.fields))
             raise ValidationError.for_field("filter", f"Unknown field {name!r}; known fields: {known}.")
         return name, spec.fields[name]
@@ -92,8 +129,12 @@ _COMPARISONS = {
 }
 
 
-def json_logic_to_sql(spec: ListSpec, rule: Any) -> ColumnElement[bool]:
+def json_logic_to_sql(spec: ListSpec, rule: Any, depth: int = 0) -> ColumnElement[bool]:
     """Translate CVAT's JSON-logic ``filter`` (``and``, ``or``, ``!``, comparisons, ``in``)."""
+    if depth >= MAX_FILTER_DEPTH:
+        raise ValidationError.for_field(
+            "filter", f"The rule is nested deeper than {MAX_FILTER_DEPTH} operators."
+        )
     if not isinstance(rule, Mapping) or len(rule) != 1:
         raise ValidationError.for_field(
             "filter", f"Expected a single-operator JSON-logic object, got {rule!r}."
@@ -102,10 +143,12 @@ def json_logic_to_sql(spec: ListSpec, rule: Any) -> ColumnElement[bool]:
     if not isinstance(args, list):
         args = [args]
     if op in ("and", "or"):
-        parts = [json_logic_to_sql(spec, arg) for arg in args]
+        parts = [json_logic_to_sql(spec, arg, depth + 1) for arg in args]
         return and_(true(), *parts) if op == "and" else or_(*parts)
     if op == "!":
-        return not_(json_logic_to_sql(spec, args[0]))
+        if not args:
+            raise ValidationError.for_field("filter", "'!' takes one argument.")
+        return not_(json_logic_to_sql(spec, args[0], depth + 1))
     if op in _COMPARISONS:
         return _comparison(spec, op, args)
     if op == "in":
@@ -143,7 +186,7 @@ def _membership(spec: ListSpec, args: list[Any]) -> ColumnElement[bool]:
     if left and isinstance(haystack, list):
         clause = left[1].in_([_coerce(spec, left[0], v, "filter") for v in haystack])
     elif right and isinstance(needle, str):
-        clause = func.lower(right[1]).contains(needle.lower(), autoescape=True)
+        clause = func.lower(right[1]).contains(check_text(needle, "filter").lower(), autoescape=True)
     else:
         raise ValidationError.for_field(
             "filter", '\'in\' expects [{"var": f}, [values]] or ["text", {"var": f}].'
@@ -170,6 +213,10 @@ def apply_query_params(spec: ListSpec, query: Select[Any], params: Mapping[str, 
             raise ValidationError.for_field(
                 "filter", f"Invalid JSON: {exc.msg} at column {exc.colno}."
             ) from exc
+        except RecursionError:
+            raise ValidationError.for_field(
+                "filter", f"The rule is nested deeper than {MAX_FILTER_DEPTH} operators."
+            ) from None
         query = query.where(json_logic_to_sql(spec, rule))
     return query.order_by(*sort_clauses(spec, params.get("sort") or spec.default_sort))
 
@@ -197,10 +244,10 @@ def sort_clauses(spec: ListSpec, sort: str) -> list[Any]:
 
 def parse_page(params: Mapping[str, str]) -> tuple[int, int | None]:
     """``page`` (from 1) and ``page_size`` (``None`` for ``all``)."""
-    try:
-        page = int(params.get("page", "1"))
-    except ValueError:
-        raise NotFound("Invalid page.") from None
+    raw_page = params.get("page", "1").strip() or "1"
+    if not raw_page.isascii() or not raw_page.isdigit():
+        raise NotFound("Invalid page.")
+    page = parse_int(raw_page, "page", 0)
     if page < 1:
         raise NotFound("Invalid page.")
     raw_size = params.get("page_size")
@@ -209,10 +256,10 @@ def parse_page(params: Mapping[str, str]) -> tuple[int, int | None]:
     if raw_size == "all":
         return page, None
     try:
-        size = int(raw_size)
-    except ValueError:
+        size = parse_int(raw_size, "page_size")
+    except ValidationError:
         raise ValidationError.for_field(
-            "page_size", f"Expected a positive integer or 'all', got {raw_size!r}."
+            "page_size", f"Expected a positive integer (at most {INT4_MAX}) or 'all', got {raw_size!r}."
         ) from None
     if size < 1:
         raise ValidationError.for_field("page_size", "Expected a positive integer or 'all'.")

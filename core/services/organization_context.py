@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from annota.core.access import OrganizationContext
+from annota.core.bounds import parse_int
 from annota.core.db.tables import Membership, Organization
 from annota.core.errors import NotFound, PermissionDenied, ValidationError
 
@@ -60,8 +61,8 @@ def requested(headers: Mapping[str, str], query: Mapping[str, str]) -> tuple[boo
         raw = query["org_id"].strip()
         if raw:
             try:
-                org_id = int(raw)
-            except ValueError:
+                org_id = parse_int(raw, "org_id", 0)
+            except ValidationError:
                 raise ValidationError.for_field("org_id", f"{raw!r} is not an organization id.") from None
     if not names and "org_id" not in query:
         return False, None, None

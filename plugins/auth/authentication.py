@@ -62,7 +62,8 @@ async def with_organization(request: Request, session: AsyncSession, identity: I
 
 
 async def _caller(request: Request, session: AsyncSession) -> Identity | None:
-    header = request.headers.get("authorization", "")
+    # credentials are looked up as text: one no database can store is refused before any query
+    header = web.check_text(request.headers.get("authorization", ""), "Authorization")
     if header:
         scheme, _, credentials = header.partition(" ")
         scheme = scheme.lower()
@@ -73,7 +74,7 @@ async def _caller(request: Request, session: AsyncSession) -> Identity | None:
             return await _by_access_token(request, session, credentials)
         if scheme == "basic":
             return await _by_basic(request, session, credentials)
-    session_key = request.cookies.get(SESSION_COOKIE)
+    session_key = web.check_text(request.cookies.get(SESSION_COOKIE, ""), SESSION_COOKIE)
     if session_key:
         return await _by_session(request, session, session_key)
     return None
@@ -103,6 +104,7 @@ async def _by_basic(request: Request, session: AsyncSession, credentials: str) -
         username, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise NotAuthenticated("Invalid basic header. Credentials not correctly base64 encoded.") from None
+    web.check_text(username, "Authorization")
     key = _cache_key(username, password, web.state(request).settings.secret_key)
     cached = _basic_cache.get(key)
     if cached is not None and cached[0] > time.monotonic():

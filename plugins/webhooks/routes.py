@@ -310,7 +310,7 @@ ROUTES: list[tuple[str, Any, list[str]]] = [
     ("/api/webhooks/{id:int}", update_webhook, ["PATCH"]),
     ("/api/webhooks/{id:int}", delete_webhook, ["DELETE"]),
     ("/api/webhooks/{id:int}/deliveries", list_deliveries, ["GET"]),
-    ("/api/webhooks/{id:int}/deliveries/{delivery_id:int}", retrieve_delivery, ["GET"]),
-    ("/api/webhooks/{id:int}/deliveries/{delivery_id:int}/redelivery", redeliver, ["POST"]),
+    ("/api/webhooks/{id:int}/deliveries/{delivery_id:int64}", retrieve_delivery, ["GET"]),
+    ("/api/webhooks/{id:int}/deliveries/{delivery_id:int64}/redelivery", redeliver, ["POST"]),
     ("/api/webhooks/{id:int}/ping", ping, ["POST"]),
 ]

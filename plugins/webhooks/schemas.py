@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from annota.core.schemas.common import BasicUser
+from annota.core.schemas.common import BasicUser, Id
 
 #: what custom header values are shown as; writing it back keeps the stored value
 HIDDEN = "***"
@@ -28,7 +28,7 @@ class WebhookWrite(msgspec.Struct, forbid_unknown_fields=True):
     secret: str = ""
     is_active: bool = True
     enable_ssl: bool = True
-    project_id: int | None = None
+    project_id: Id | None = None
     headers: dict[str, str] | None = None
 
 
@@ -43,7 +43,7 @@ class WebhookUpdate(msgspec.Struct, forbid_unknown_fields=True):
     secret: str | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
     enable_ssl: bool | msgspec.UnsetType = msgspec.UNSET
-    project_id: int | None | msgspec.UnsetType = msgspec.UNSET
+    project_id: Id | None | msgspec.UnsetType = msgspec.UNSET
     headers: dict[str, str] | None | msgspec.UnsetType = msgspec.UNSET
 
 

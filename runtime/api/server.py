@@ -9,7 +9,7 @@ from starlette.responses import Response
 from annota.core import CVAT_COMPATIBLE_VERSION, __version__
 from annota.core.schemas.server import About, PluginsRead
 from annota.runtime import web
-from annota.runtime.ui import LOGO_PATH, logo
+from annota.runtime.ui import LOGO_PATH
 
 
 @web.operation("Basic information about the server", tags=["server"], response=About, anonymous=True)
@@ -69,5 +69,4 @@ routes = [
     ("/api/server/about", about, ["GET"]),
     ("/api/server/plugins", plugins, ["GET"]),
     ("/api/server/health", health, ["GET"]),
-    (LOGO_PATH, logo, ["GET"]),
 ]

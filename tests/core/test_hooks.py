@@ -137,7 +137,11 @@ def test_config_for_a_plugin_that_is_not_installed_is_refused(tmp_path: Path) ->
 
 
 @web.operation(
-    "Echo a query parameter", tags=["echo"], response=dict[str, str], query={"say": "what to echo"}
+    "Echo a query parameter",
+    tags=["echo"],
+    response=dict[str, str],
+    query={"say": "what to echo"},
+    anonymous=True,
 )
 async def echo(request: Request) -> Response:
     return web.json_response({"said": request.query_params.get("say", "")})

@@ -388,12 +388,12 @@ def _other_routes() -> dict[str, tuple[Probe, ...]]:
         ),
         "DELETE /api/webhooks/{id:int}": (denied(webhook),),
         "GET /api/webhooks/{id:int}/deliveries": (denied(webhook + "/deliveries"),),
-        "GET /api/webhooks/{id:int}/deliveries/{delivery_id:int}": (
+        "GET /api/webhooks/{id:int}/deliveries/{delivery_id:int64}": (
             denied(webhook + "/deliveries/{delivery}"),
             # someone else's delivery through one's own webhook
             denied("/api/webhooks/{b_webhook}/deliveries/{delivery}"),
         ),
-        "POST /api/webhooks/{id:int}/deliveries/{delivery_id:int}/redelivery": (
+        "POST /api/webhooks/{id:int}/deliveries/{delivery_id:int64}/redelivery": (
             denied(webhook + "/deliveries/{delivery}/redelivery"),
             denied("/api/webhooks/{b_webhook}/deliveries/{delivery}/redelivery"),
         ),

@@ -16,7 +16,8 @@ NEWS = UserAgreement(name="news", display_text="the newsletter", url="https://ex
 
 
 @pytest.fixture
-def anonymous(annota_client: TestClient) -> TestClient:
+def anonymous(annota_client: TestClient, annota_settings: Settings) -> TestClient:
+    annota_settings.allow_registration = True  # the test client's address is not a loopback one
     return TestClient(annota_client.app, base_url="http://testserver")
 
 
