@@ -28,6 +28,8 @@ QUEUES = ("import", "export", "annotation", "webhooks", "chunks", "utils")
 
 #: How long finished and failed requests stay listed unless configured otherwise (``request_ttl``).
 DEFAULT_REQUEST_TTL = dt.timedelta(days=1)
+#: How long a running request is held by its worker between two renewals (``request_lease``).
+DEFAULT_LEASE = dt.timedelta(seconds=30)
 
 JobFunction = Callable[..., Awaitable[Any]]
 
@@ -132,7 +134,16 @@ class JobContext:
         from annota.core.services import requests as request_service
 
         async with self.sessionmaker.begin() as session:
-            await request_service.set_progress(session, self.request_id, progress, message)
+            await request_service.set_progress(session, self.request_id, progress, message, self.attempt)
+
+    async def leave(self, kind: str, ref: str) -> None:
+        """Note that this attempt made ``ref`` (a ``kind`` of ``annota.core.leftovers``) before
+        making it part of its result: should the attempt die, the retry or the end of the request
+        removes it. A job that finishes or cleans up after itself need not take it back."""
+        from annota.core.services import requests as request_service
+
+        async with self.sessionmaker.begin() as session:
+            await request_service.add_leftover(session, self.request_id, self.attempt, kind, ref)
 
 
 class QueueBackend(Protocol):
@@ -184,6 +195,57 @@ async def _record_completion(session: AsyncSession, request_id: str) -> None:
     )  # fmt: skip
 
 
+def is_connection_loss(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is the database connection going away: the job was
+    interrupted, not wrong, and runs again."""
+    from sqlalchemy.exc import DBAPIError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def _keep_lease(
+    sessionmaker: async_sessionmaker[AsyncSession], request_id: str, attempt: int, lease: dt.timedelta
+) -> None:
+    """Renew the running attempt's lease three times per lease until cancelled; a renewal that
+    fails (the database is away for a moment) is tried again at the next beat."""
+    from annota.core.services import requests as request_service
+
+    beat = lease.total_seconds() / 3
+    while True:
+        await asyncio.sleep(beat)
+        try:
+            async with sessionmaker.begin() as session:
+                held = await request_service.renew_lease(session, request_id, attempt, lease)
+        except Exception as exc:
+            logger.warning("request %s: could not renew its lease: %s", request_id, exc)
+            continue
+        if not held:
+            # another worker took it up after our lease lapsed: what this attempt does is not recorded
+            logger.warning("request %s: attempt %d lost its lease", request_id, attempt)
+            return
+
+
+async def _remove_leftovers(context: JobContext) -> None:
+    """Remove what earlier attempts of the request left (their worker died, or they failed)."""
+    from annota.core import leftovers
+    from annota.core.services import requests as request_service
+
+    async with context.sessionmaker.begin() as session:
+        items = await request_service.take_leftovers(session, context.request_id)
+    for kind, ref in items:
+        try:
+            await leftovers.remove(context, kind, ref)
+        except Exception:
+            logger.exception("request %s: could not remove leftover %s %s", context.request_id, kind, ref)
+        else:
+            logger.info("request %s: removed leftover %s %s", context.request_id, kind, ref)
+
+
 async def run_request(
     request_id: str,
     registry: JobRegistry,
@@ -191,27 +253,36 @@ async def run_request(
     *,
     request_ttl: dt.timedelta = DEFAULT_REQUEST_TTL,
     time_limit: float = 0,
+    lease: dt.timedelta = DEFAULT_LEASE,
+    requeue: Callable[[str, str], Awaitable[None]] | None = None,
 ) -> str:
     """Run the job behind one request and record the outcome. Returns the final status
-    (``finished``, ``failed``) or ``skipped``.
+    (``finished``, ``failed``), ``skipped`` or ``requeued``.
 
-    Safe to call again for the same request (a retried job): finished, failed or deleted
-    (cancelled) requests are skipped; a request left ``started`` by a dead worker runs again,
-    until the job's ``max_tries`` attempts are used up. A job runs at most its timeout (lowered to
-    ``time_limit`` when set); finished requests are kept ``request_ttl`` before they expire.
+    Safe to call again for the same request (a retried job): finished, failed, deleted (cancelled)
+    requests and requests another worker holds are skipped. The request is leased while the job
+    runs (renewed every third of ``lease``); a request whose worker died is taken up again once its
+    lease lapsed, until the job's ``max_tries`` attempts are used up, and what the dead attempt
+    left (``JobContext.leave``) is removed first. A job interrupted by the loss of its database
+    connection goes back to the queue through ``requeue(request_id, queue)``. A job runs at most its
+    timeout (lowered to ``time_limit`` when set); finished requests are kept ``request_ttl``.
     """
     from annota.core.services import requests as request_service
 
     sessionmaker = make_context(request_id, 0).sessionmaker
     async with sessionmaker.begin() as session:
-        claimed = await request_service.claim(session, request_id)
+        claimed = await request_service.claim(session, request_id, lease)
     if claimed is None:
         return "skipped"
     job_name, kwargs, attempt = claimed
+    context = make_context(request_id, attempt)
     started = time.monotonic()
     timeout = 0.0
     deadline: asyncio.Timeout | None = None
+    keeper = asyncio.create_task(_keep_lease(sessionmaker, request_id, attempt, lease))
     try:
+        if attempt > 1:
+            await _remove_leftovers(context)
         definition = registry.get(job_name)
         if attempt > definition.max_tries:
             # only a worker that died while running the job gets here: a raising job is never retried
@@ -221,8 +292,15 @@ async def run_request(
         timeout = effective_timeout(definition, time_limit)
         logger.info("request %s: job %s started (attempt %d)", request_id, job_name, attempt)
         async with asyncio.timeout(timeout) as deadline:
-            outcome = await definition.function(make_context(request_id, attempt), **kwargs)
+            outcome = await definition.function(context, **kwargs)
     except Exception as exc:
+        if is_connection_loss(exc) and requeue is not None:
+            logger.warning("request %s: the database connection was lost; running it again", request_id)
+            async with sessionmaker.begin() as session:
+                queue = await request_service.release(session, request_id, attempt)
+            if queue is not None:
+                await requeue(request_id, queue)
+            return "requeued"
         if isinstance(exc, TimeoutError) and deadline is not None and deadline.expired():
             message = f"The request did not finish within its time limit of {timeout:g} seconds."
         else:
@@ -231,13 +309,29 @@ async def run_request(
             logger.exception("request %s: job %s raised", request_id, job_name)
         logger.info("request %s: failed after %.2f s: %s", request_id, time.monotonic() - started, message)
         async with sessionmaker.begin() as session:
-            await request_service.finish(session, request_id, failed=True, message=message, ttl=request_ttl)
-            await _record_completion(session, request_id)
+            recorded = await request_service.finish(
+                session, request_id, failed=True, message=message, ttl=request_ttl, attempt=attempt
+            )
+            if recorded:
+                await _record_completion(session, request_id)
+        if recorded:
+            await _remove_leftovers(context)
         return "failed"
+    finally:
+        keeper.cancel()
+        await asyncio.gather(keeper, return_exceptions=True)
     result = outcome if isinstance(outcome, JobResult) else JobResult()
     async with sessionmaker.begin() as session:
-        await request_service.finish(session, request_id, failed=False, result=result, ttl=request_ttl)
-        await _record_completion(session, request_id)
+        recorded = await request_service.finish(
+            session, request_id, failed=False, result=result, ttl=request_ttl, attempt=attempt
+        )
+        if recorded:
+            # what the attempt noted down is now part of its result
+            await request_service.take_leftovers(session, request_id)
+            await _record_completion(session, request_id)
+    if not recorded:
+        logger.warning("request %s: attempt %d finished after losing its lease", request_id, attempt)
+        return "skipped"
     logger.info("request %s: finished in %.2f s", request_id, time.monotonic() - started)
     return "finished"
 

@@ -72,7 +72,7 @@ async def sleep(ctx: JobContext, seconds: float) -> None:
 
 @hookimpl
 def register_jobs(register: Any) -> None:
-    register("jobs-test.build", build_project, queue="import", timeout=30, max_tries=3)
+    register("jobs-test.build", build_project, queue="import", timeout=6 * 3600, max_tries=3)
     register("jobs-test.wait", wait_for_file, queue="import", timeout=60, max_tries=1)
     register("jobs-test.fail", fail, queue="export", timeout=30, max_tries=3)
     register("jobs-test.sleep", sleep, queue="annotation", timeout=0.3, max_tries=1)
