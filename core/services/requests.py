@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from annota.core.access import FilterFields, Resource
 from annota.core.db.tables import BackgroundRequest, User
 from annota.core.db.types import utcnow
-from annota.core.errors import Conflict, NotFound
+from annota.core.errors import Conflict, NotFound, RequestInProgress
 from annota.core.queue import DEFAULT_LEASE, DEFAULT_REQUEST_TTL, JobResult
 from annota.core.schemas.requests import RequestOperation, RequestOwner, RequestRead
 from annota.core.services.listing import ListSpec
@@ -68,7 +68,9 @@ async def create(
     existing = await session.get(BackgroundRequest, request_id, with_for_update=True)
     if existing is not None:
         if existing.status in ACTIVE:
-            raise Conflict(f"Request {request_id} is already {existing.status}; wait for it to finish.")
+            raise RequestInProgress(
+                f"Request {request_id} is already {existing.status}; wait for it to finish."
+            )
         await session.delete(existing)
         await session.flush()
     row = BackgroundRequest(
@@ -96,7 +98,7 @@ async def create(
         await session.flush()
     except IntegrityError:
         # the same request was created concurrently by another API process
-        raise Conflict(f"Request {request_id} is already queued; wait for it to finish.") from None
+        raise RequestInProgress(f"Request {request_id} is already queued; wait for it to finish.") from None
     return row
 
 
