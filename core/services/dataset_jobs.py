@@ -72,7 +72,7 @@ async def export_dataset(
                 result_url=result_url, result_file=key, message="An identical export was reused."
             )
         await ctx.set_progress(0.0, f"Exporting {kind} as {fmt.display_name}")
-        workspace = job_files.scratch(ctx, f"export-{target}-{target_id}-")
+        workspace = await job_files.scratch(ctx, f"export-{target}-{target_id}-")
         try:
             archive = workspace / "export.zip"
 
@@ -107,7 +107,7 @@ async def import_annotations(
     fmt = formats.get(format, direction="import")
     assert fmt.importer is not None
     storage: StorageBackend = ctx.storage
-    workspace = job_files.scratch(ctx, f"import-{target}-{target_id}-")
+    workspace = await job_files.scratch(ctx, f"import-{target}-{target_id}-")
     try:
         await ctx.set_progress(0.0, f"Reading {filename} as {fmt.display_name}")
         local = await job_files.fetch_upload(storage, area, filename, workspace / "upload")

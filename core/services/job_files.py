@@ -8,17 +8,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from annota.core import leftovers
 from annota.core.errors import ObjectNotFound, ValidationError
 from annota.core.media import layout
 from annota.core.queue import JobContext
 from annota.core.storage import StorageBackend
 
 
-def scratch(ctx: JobContext, prefix: str) -> Path:
-    """A fresh directory for one job (the caller removes it)."""
+async def scratch(ctx: JobContext, prefix: str) -> Path:
+    """A fresh directory for one job (the caller removes it; should its worker die first, the
+    request's retry or end does)."""
     root = Path(ctx.settings.data_dir) / "tmp"
     root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    await ctx.leave(leftovers.SCRATCH, path.name)
+    return path
 
 
 async def fetch_upload(storage: StorageBackend, area: str, filename: str, target: Path) -> Path:
