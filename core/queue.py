@@ -209,10 +209,15 @@ def is_connection_loss(exc: BaseException) -> bool:
 
 
 async def _keep_lease(
-    sessionmaker: async_sessionmaker[AsyncSession], request_id: str, attempt: int, lease: dt.timedelta
+    sessionmaker: async_sessionmaker[AsyncSession],
+    request_id: str,
+    attempt: int,
+    lease: dt.timedelta,
+    on_lost: Callable[[], None],
 ) -> None:
     """Renew the running attempt's lease three times per lease until cancelled; a renewal that
-    fails (the database is away for a moment) is tried again at the next beat."""
+    fails (the database is away for a moment) is tried again at the next beat. Calls ``on_lost``
+    when another worker has taken the request up (this one was too slow to renew)."""
     from annota.core.services import requests as request_service
 
     beat = lease.total_seconds() / 3
@@ -227,6 +232,7 @@ async def _keep_lease(
         if not held:
             # another worker took it up after our lease lapsed: what this attempt does is not recorded
             logger.warning("request %s: attempt %d lost its lease", request_id, attempt)
+            on_lost()
             return
 
 
@@ -246,6 +252,73 @@ async def _remove_leftovers(context: JobContext) -> None:
             logger.info("request %s: removed leftover %s %s", context.request_id, kind, ref)
 
 
+class _LeaseLost(Exception):
+    """Another worker took the request up: this attempt stops and records nothing."""
+
+
+async def _run_leased(
+    context: JobContext, function: JobFunction, kwargs: dict[str, Any], lease: dt.timedelta
+) -> Any:
+    """Run the job while keeping the attempt's lease; ``_LeaseLost`` when it could not."""
+    job = asyncio.ensure_future(function(context, **kwargs))
+    lost = False
+
+    def stop_job() -> None:
+        nonlocal lost
+        lost = True
+        job.cancel()
+
+    keeper = asyncio.create_task(
+        _keep_lease(context.sessionmaker, context.request_id, context.attempt, lease, stop_job)
+    )
+    try:
+        return await job
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if lost and (current is None or not current.cancelling()):
+            raise _LeaseLost from None
+        raise
+    finally:
+        keeper.cancel()
+        await asyncio.gather(keeper, return_exceptions=True)
+
+
+async def _record_failure(context: JobContext, message: str, request_ttl: dt.timedelta) -> bool:
+    """Record that the attempt failed with ``message`` and remove what it left; ``False`` if the
+    attempt no longer held the request."""
+    from annota.core.services import requests as request_service
+
+    async with context.sessionmaker.begin() as session:
+        recorded = await request_service.finish(
+            session,
+            context.request_id,
+            failed=True,
+            message=message,
+            ttl=request_ttl,
+            attempt=context.attempt,
+        )
+        if recorded:
+            await _record_completion(session, context.request_id)
+    if recorded:
+        await _remove_leftovers(context)
+    return recorded
+
+
+async def _record_success(context: JobContext, outcome: Any, request_ttl: dt.timedelta) -> bool:
+    from annota.core.services import requests as request_service
+
+    result = outcome if isinstance(outcome, JobResult) else JobResult()
+    async with context.sessionmaker.begin() as session:
+        recorded = await request_service.finish(
+            session, context.request_id, failed=False, result=result, ttl=request_ttl, attempt=context.attempt
+        )
+        if recorded:
+            # what the attempt noted down is now part of its result
+            await request_service.take_leftovers(session, context.request_id)
+            await _record_completion(session, context.request_id)
+    return recorded
+
+
 async def run_request(
     request_id: str,
     registry: JobRegistry,
@@ -263,7 +336,8 @@ async def run_request(
     requests and requests another worker holds are skipped. The request is leased while the job
     runs (renewed every third of ``lease``); a request whose worker died is taken up again once its
     lease lapsed, until the job's ``max_tries`` attempts are used up, and what the dead attempt
-    left (``JobContext.leave``) is removed first. A job interrupted by the loss of its database
+    left (``JobContext.leave``) is removed first. An attempt that lost its lease (its worker was
+    too slow to renew it) stops and records nothing. A job interrupted by the loss of its database
     connection goes back to the queue through ``requeue(request_id, queue)``. A job runs at most its
     timeout (lowered to ``time_limit`` when set); finished requests are kept ``request_ttl``.
     """
@@ -279,7 +353,6 @@ async def run_request(
     started = time.monotonic()
     timeout = 0.0
     deadline: asyncio.Timeout | None = None
-    keeper = asyncio.create_task(_keep_lease(sessionmaker, request_id, attempt, lease))
     try:
         if attempt > 1:
             await _remove_leftovers(context)
@@ -292,7 +365,10 @@ async def run_request(
         timeout = effective_timeout(definition, time_limit)
         logger.info("request %s: job %s started (attempt %d)", request_id, job_name, attempt)
         async with asyncio.timeout(timeout) as deadline:
-            outcome = await definition.function(context, **kwargs)
+            outcome = await _run_leased(context, definition.function, kwargs, lease)
+    except _LeaseLost:
+        logger.warning("request %s: attempt %d stopped, another worker has taken it up", request_id, attempt)
+        return "skipped"
     except Exception as exc:
         if is_connection_loss(exc) and requeue is not None:
             logger.warning("request %s: the database connection was lost; running it again", request_id)
@@ -308,28 +384,9 @@ async def run_request(
         if not isinstance(exc, AnnotaError | TimeoutError):
             logger.exception("request %s: job %s raised", request_id, job_name)
         logger.info("request %s: failed after %.2f s: %s", request_id, time.monotonic() - started, message)
-        async with sessionmaker.begin() as session:
-            recorded = await request_service.finish(
-                session, request_id, failed=True, message=message, ttl=request_ttl, attempt=attempt
-            )
-            if recorded:
-                await _record_completion(session, request_id)
-        if recorded:
-            await _remove_leftovers(context)
+        await _record_failure(context, message, request_ttl)
         return "failed"
-    finally:
-        keeper.cancel()
-        await asyncio.gather(keeper, return_exceptions=True)
-    result = outcome if isinstance(outcome, JobResult) else JobResult()
-    async with sessionmaker.begin() as session:
-        recorded = await request_service.finish(
-            session, request_id, failed=False, result=result, ttl=request_ttl, attempt=attempt
-        )
-        if recorded:
-            # what the attempt noted down is now part of its result
-            await request_service.take_leftovers(session, request_id)
-            await _record_completion(session, request_id)
-    if not recorded:
+    if not await _record_success(context, outcome, request_ttl):
         logger.warning("request %s: attempt %d finished after losing its lease", request_id, attempt)
         return "skipped"
     logger.info("request %s: finished in %.2f s", request_id, time.monotonic() - started)

@@ -131,6 +131,7 @@ async def claim(
                 lease_expires=now + lease,
                 attempts=BackgroundRequest.attempts + 1,
                 message="",
+                progress=None,
             )
             .returning(BackgroundRequest.job_name, BackgroundRequest.job_kwargs, BackgroundRequest.attempts)
         )

@@ -4,6 +4,7 @@ failed attempt left behind is removed by the retry or the end of the request, no
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -183,3 +184,38 @@ def test_a_request_that_ends_without_finishing_leaves_nothing(user_client, run_a
     assert body["message"] == "The worker running this request stopped 2 times; it is not tried again."
     assert not run_async(state.storage.exists, "results/2")
     assert list(scratch.iterdir()) == []
+
+
+def test_an_attempt_that_lost_its_lease_stops(user_client, run_async, tmp_path):
+    """A worker too slow to renew (its event loop blocked): once another worker took the request
+    up, the slow one's job is stopped rather than left to run beside the new attempt."""
+    state = app_state(user_client)
+    state.settings.request_lease = 0.3
+    gate, log = tmp_path / "never", tmp_path / "started.log"
+    rq_id = request_service.make_request_id("create", "task", 1)
+
+    async def insert() -> None:
+        async with state.sessionmaker.begin() as session:
+            await request_service.create(
+                session, request_id=rq_id, action="create", target="task", queue="import",
+                job_name="jobs-test.wait", job_kwargs={"path": str(gate), "log": str(log)},
+                owner_id=user_client.user_id,
+            )  # fmt: skip
+
+    async def scenario() -> str:
+        await insert()
+        running = asyncio.create_task(execute(state, rq_id))
+        while not log.exists():
+            await asyncio.sleep(0.01)
+        async with state.sessionmaker.begin() as session:
+            await session.execute(
+                update(BackgroundRequest)
+                .where(BackgroundRequest.id == rq_id)
+                .values(lease_expires=utcnow() - dt.timedelta(seconds=1))
+            )
+            assert await request_service.claim(session, rq_id, LEASE) is not None
+        return await asyncio.wait_for(running, 5)
+
+    assert run_async(scenario) == "skipped"
+    body = user_client.get(request_path(rq_id)).json()
+    assert (body["status"], body["progress"]) == ("started", None)
