@@ -15,7 +15,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,6 +32,7 @@ DEFAULT_REQUEST_TTL = dt.timedelta(days=1)
 DEFAULT_LEASE = dt.timedelta(seconds=30)
 
 JobFunction = Callable[..., Awaitable[Any]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -136,14 +137,18 @@ class JobContext:
         async with self.sessionmaker.begin() as session:
             await request_service.set_progress(session, self.request_id, progress, message, self.attempt)
 
-    async def leave(self, kind: str, ref: str) -> None:
+    async def leave(self, kind: str, ref: str, *, until_end: bool = False) -> None:
         """Note that this attempt made ``ref`` (a ``kind`` of ``annota.core.leftovers``) before
         making it part of its result: should the attempt die, the retry or the end of the request
-        removes it. A job that finishes or cleans up after itself need not take it back."""
+        removes it. ``until_end`` marks the job's input (an upload), which a retry still needs:
+        only a request that fails for good removes it. A job that finishes or cleans up after
+        itself need not take it back."""
         from annota.core.services import requests as request_service
 
         async with self.sessionmaker.begin() as session:
-            await request_service.add_leftover(session, self.request_id, self.attempt, kind, ref)
+            await request_service.add_leftover(
+                session, self.request_id, self.attempt, kind, ref, until_end=until_end
+            )
 
 
 class QueueBackend(Protocol):
@@ -236,20 +241,43 @@ async def _keep_lease(
             return
 
 
-async def _remove_leftovers(context: JobContext) -> None:
-    """Remove what earlier attempts of the request left (their worker died, or they failed)."""
+async def _remove_leftovers(context: JobContext, final: bool) -> None:
+    """Remove what earlier attempts of the request left (their worker died, or they failed); when
+    the request failed for good (``final``), its input too."""
     from annota.core import leftovers
     from annota.core.services import requests as request_service
 
-    async with context.sessionmaker.begin() as session:
-        items = await request_service.take_leftovers(session, context.request_id)
-    for kind, ref in items:
+    async def take(session: AsyncSession) -> list[tuple[str, str]]:
+        return await request_service.take_leftovers(session, context.request_id, final)
+
+    for kind, ref in await _transaction(context.sessionmaker, take):
         try:
             await leftovers.remove(context, kind, ref)
         except Exception:
             logger.exception("request %s: could not remove leftover %s %s", context.request_id, kind, ref)
         else:
             logger.info("request %s: removed leftover %s %s", context.request_id, kind, ref)
+
+
+#: how often a transaction that records a request's state is tried when the connection drops
+RECORD_TRIES = 5
+
+
+async def _transaction(
+    sessionmaker: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    """Run ``work`` in a transaction, again on a fresh connection when the database connection was
+    lost (the outcome of a job that ran must not be lost to a dropped connection)."""
+    for tries in range(1, RECORD_TRIES + 1):
+        try:
+            async with sessionmaker.begin() as session:
+                return await work(session)
+        except Exception as exc:
+            if tries == RECORD_TRIES or not is_connection_loss(exc):
+                raise
+            logger.warning("the database connection was lost; trying again (%d)", tries)
+            await asyncio.sleep(0.1 * tries)
+    raise AssertionError("unreachable")
 
 
 class _LeaseLost(Exception):
@@ -284,11 +312,11 @@ async def _run_leased(
 
 
 async def _record_failure(context: JobContext, message: str, request_ttl: dt.timedelta) -> bool:
-    """Record that the attempt failed with ``message`` and remove what it left; ``False`` if the
-    attempt no longer held the request."""
+    """Record that the attempt failed with ``message`` and remove what it left, its input
+    included; ``False`` if the attempt no longer held the request."""
     from annota.core.services import requests as request_service
 
-    async with context.sessionmaker.begin() as session:
+    async def record(session: AsyncSession) -> bool:
         recorded = await request_service.finish(
             session,
             context.request_id,
@@ -299,8 +327,11 @@ async def _record_failure(context: JobContext, message: str, request_ttl: dt.tim
         )
         if recorded:
             await _record_completion(session, context.request_id)
+        return recorded
+
+    recorded = await _transaction(context.sessionmaker, record)
     if recorded:
-        await _remove_leftovers(context)
+        await _remove_leftovers(context, final=True)
     return recorded
 
 
@@ -308,15 +339,18 @@ async def _record_success(context: JobContext, outcome: Any, request_ttl: dt.tim
     from annota.core.services import requests as request_service
 
     result = outcome if isinstance(outcome, JobResult) else JobResult()
-    async with context.sessionmaker.begin() as session:
+
+    async def record(session: AsyncSession) -> bool:
         recorded = await request_service.finish(
             session, context.request_id, failed=False, result=result, ttl=request_ttl, attempt=context.attempt
         )
         if recorded:
             # what the attempt noted down is now part of its result
-            await request_service.take_leftovers(session, context.request_id)
+            await request_service.take_leftovers(session, context.request_id, final=True)
             await _record_completion(session, context.request_id)
-    return recorded
+        return recorded
+
+    return await _transaction(context.sessionmaker, record)
 
 
 async def run_request(
@@ -344,8 +378,11 @@ async def run_request(
     from annota.core.services import requests as request_service
 
     sessionmaker = make_context(request_id, 0).sessionmaker
-    async with sessionmaker.begin() as session:
-        claimed = await request_service.claim(session, request_id, lease)
+
+    async def claim(session: AsyncSession) -> tuple[str, dict[str, Any], int] | None:
+        return await request_service.claim(session, request_id, lease)
+
+    claimed = await _transaction(sessionmaker, claim)
     if claimed is None:
         return "skipped"
     job_name, kwargs, attempt = claimed
@@ -354,8 +391,7 @@ async def run_request(
     timeout = 0.0
     deadline: asyncio.Timeout | None = None
     try:
-        if attempt > 1:
-            await _remove_leftovers(context)
+        await _remove_leftovers(context, final=False)
         definition = registry.get(job_name)
         if attempt > definition.max_tries:
             # only a worker that died while running the job gets here: a raising job is never retried
@@ -372,8 +408,11 @@ async def run_request(
     except Exception as exc:
         if is_connection_loss(exc) and requeue is not None:
             logger.warning("request %s: the database connection was lost; running it again", request_id)
-            async with sessionmaker.begin() as session:
-                queue = await request_service.release(session, request_id, attempt)
+
+            async def release(session: AsyncSession) -> str | None:
+                return await request_service.release(session, request_id, attempt)
+
+            queue = await _transaction(sessionmaker, release)
             if queue is not None:
                 await requeue(request_id, queue)
             return "requeued"

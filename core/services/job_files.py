@@ -4,6 +4,7 @@ fetched from the storage backend to it, and results put back."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ from typing import Any
 from annota.core import leftovers
 from annota.core.errors import ObjectNotFound, ValidationError
 from annota.core.media import layout
-from annota.core.queue import JobContext
+from annota.core.queue import JobContext, is_connection_loss
 from annota.core.storage import StorageBackend
+
+logger = logging.getLogger(__name__)
 
 
 async def scratch(ctx: JobContext, prefix: str) -> Path:
@@ -23,6 +26,20 @@ async def scratch(ctx: JobContext, prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
     await ctx.leave(leftovers.SCRATCH, path.name)
     return path
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether a job stopped without being at fault and runs again (its worker stopping, another
+    worker taking the request up, its database connection lost): its input is kept for that run."""
+    return isinstance(exc, asyncio.CancelledError) or is_connection_loss(exc)
+
+
+async def remove_input(storage: StorageBackend, prefix: str) -> None:
+    """Remove the uploads a job read once it is over; a failure is logged, the outcome stands."""
+    try:
+        await storage.delete_prefix(prefix)
+    except Exception:
+        logger.exception("could not remove the upload %s", prefix)
 
 
 async def fetch_upload(storage: StorageBackend, area: str, filename: str, target: Path) -> Path:
@@ -50,4 +67,4 @@ async def store_file(
     await storage.put(key, content(), content_type=content_type)
 
 
-__all__ = ["fetch_upload", "scratch", "store_file"]
+__all__ = ["fetch_upload", "interrupted", "remove_input", "scratch", "store_file"]

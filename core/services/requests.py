@@ -162,13 +162,14 @@ async def renew_lease(session: AsyncSession, request_id: str, attempt: int, leas
 
 
 async def release(session: AsyncSession, request_id: str, attempt: int) -> str | None:
-    """Put a running attempt's request back in the queue (its job was interrupted, not at fault);
-    returns the queue, or ``None`` when the attempt no longer holds the request."""
+    """Put a running attempt's request back in the queue (its job was interrupted, not at fault:
+    the attempt does not count); returns the queue, or ``None`` when the attempt no longer holds
+    the request."""
     return (
         await session.execute(
             update(BackgroundRequest)
             .where(_held(request_id, attempt), BackgroundRequest.status == "started")
-            .values(status="queued", lease_expires=None, message="")
+            .values(status="queued", lease_expires=None, message="", attempts=BackgroundRequest.attempts - 1)
             .returning(BackgroundRequest.queue)
         )
     ).scalar_one_or_none()
@@ -186,17 +187,21 @@ async def release_lapsed(session: AsyncSession) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in rows.all()]
 
 
-async def add_leftover(session: AsyncSession, request_id: str, attempt: int, kind: str, ref: str) -> None:
+async def add_leftover(
+    session: AsyncSession, request_id: str, attempt: int, kind: str, ref: str, until_end: bool = False
+) -> None:
     """Record that the running attempt made ``ref`` (of ``kind``), to be removed if it never
-    becomes part of the result."""
+    becomes part of the result: by the next attempt, or, ``until_end``, only when the request
+    fails for good (the job's input, which a retry needs)."""
     current = await session.scalar(
         select(BackgroundRequest.leftovers).where(_held(request_id, attempt)).with_for_update()
     )
     if current is None:
         return
     items = msgspec.json.decode(current)
-    if [kind, ref] not in items:
-        items.append([kind, ref])
+    item = [kind, ref, "end"] if until_end else [kind, ref]
+    if item not in items:
+        items.append(item)
     await session.execute(
         update(BackgroundRequest)
         .where(_held(request_id, attempt))
@@ -204,17 +209,24 @@ async def add_leftover(session: AsyncSession, request_id: str, attempt: int, kin
     )
 
 
-async def take_leftovers(session: AsyncSession, request_id: str) -> list[tuple[str, str]]:
-    """The leftovers recorded for a request, forgotten as they are handed over for removal."""
+async def take_leftovers(session: AsyncSession, request_id: str, final: bool) -> list[tuple[str, str]]:
+    """The leftovers to remove, forgotten as they are handed over: all of them when the request
+    ends (``final``), else those a retry removes."""
     current = await session.scalar(
         select(BackgroundRequest.leftovers).where(BackgroundRequest.id == request_id).with_for_update()
     )
     if not current or current == "[]":
         return []
-    await session.execute(
-        update(BackgroundRequest).where(BackgroundRequest.id == request_id).values(leftovers="[]")
-    )
-    return [(kind, ref) for kind, ref in msgspec.json.decode(current)]
+    items = msgspec.json.decode(current)
+    taken = [item for item in items if final or len(item) == 2]
+    if taken:
+        kept = [item for item in items if item not in taken]
+        await session.execute(
+            update(BackgroundRequest)
+            .where(BackgroundRequest.id == request_id)
+            .values(leftovers=msgspec.json.encode(kept).decode())
+        )
+    return [(item[0], item[1]) for item in taken]
 
 
 async def set_progress(

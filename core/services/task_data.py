@@ -44,7 +44,7 @@ from annota.core.media.sorting import parse_frame_step, select_frames, sort_name
 from annota.core.media.video import probe_video, read_video_frames
 from annota.core.queue import JobContext, JobRegistry, JobResult
 from annota.core.schemas.data import DataRequest
-from annota.core.services import events, job_files, media_sources, uploads
+from annota.core.services import events, job_files, media_sources
 from annota.core.services import jobs as job_service
 from annota.core.services import requests as request_service
 from annota.core.services.media_sources import MediaSources
@@ -359,6 +359,8 @@ async def create_task_data(ctx: JobContext, task_id: int, options: dict[str, Any
         )
     await _task_without_data(ctx, task_id)
     storage: StorageBackend = ctx.storage
+    # the uploaded files: kept for a retry, removed once the request is over
+    await ctx.leave(leftovers.STORAGE, layout.upload_prefix(task_id), until_end=True)
     workspace = await job_files.scratch(ctx, f"task-{task_id}-")
     data_id: int | None = None
     writer: MediaWriter | None = None
@@ -386,19 +388,17 @@ async def create_task_data(ctx: JobContext, task_id: int, options: dict[str, Any
             await _write_images(ctx, writer, sources, plans, chunk_size, request.image_quality)
         content_size = sum(p.stat().st_size for p in workspace.rglob("*") if p.is_file())
         jobs = await _save(ctx, task_id, data_id, request, plans, chunk_size, video, per_job, content_size)
-    except BaseException:
+    except BaseException as exc:
         if writer is not None:
             await asyncio.shield(writer.remove())
         if data_id is not None:
             await asyncio.shield(_drop_data(ctx, data_id))
+        if not job_files.interrupted(exc):
+            await job_files.remove_input(storage, layout.upload_prefix(task_id))
         raise
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
-        try:
-            await uploads.clear(storage, task_id)
-        except Exception:
-            # the uploads expire with the task anyway; the outcome of the job is what matters
-            logger.exception("task %s: could not remove its uploaded files", task_id)
+    await job_files.remove_input(storage, layout.upload_prefix(task_id))
     logger.info("task %s: %d frames in %d jobs", task_id, len(plans), jobs)
     return JobResult(result_id=task_id, message=f"{len(plans)} frames in {jobs} jobs.")
 

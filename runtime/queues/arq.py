@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix, job_key_prefix
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from annota.core.db.types import utcnow
 from annota.core.errors import ConfigError, ServiceUnavailable
@@ -37,9 +41,14 @@ logger = logging.getLogger(__name__)
 
 def redis_settings(settings: Settings) -> RedisSettings:
     try:
-        return RedisSettings.from_dsn(settings.redis_url)
+        parsed = RedisSettings.from_dsn(settings.redis_url)
     except (RuntimeError, ValueError) as exc:
         raise ConfigError(f"redis_url: {settings.redis_url!r} is not a redis:// URL ({exc})") from exc
+    # a command on a connection Redis dropped (it restarted) is sent again on a new one, so the
+    # first request after an outage is not refused
+    parsed.retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+    parsed.retry_on_error = [RedisConnectionError, RedisTimeoutError]
+    return parsed
 
 
 def queue_key(settings: Settings, queue: str) -> str:
