@@ -53,9 +53,9 @@ class Cluster:
         return [p for p in self.server.processes[1:] if p.poll() is None]
 
     def stop_workers(self) -> None:
+        """Every request of the test has ended: the workers can go at once."""
         for process in self.workers():
-            process.send_signal(signal.SIGCONT)
-            process.terminate()
+            process.kill()
         for process in self.server.processes[1:]:
             process.wait(30)
 
@@ -261,14 +261,20 @@ def attempts(cluster: Cluster, rq_id: str) -> int:
 # --- the faults -------------------------------------------------------------------------------
 
 
-def test_a_worker_killed_during_creation_import_and_export(cluster: Cluster) -> None:
+def media_task(cluster: Cluster, name: str, files: list[tuple[str, bytes]]) -> int:
+    task_id = new_task(cluster, name)
+    done = wait_until(cluster, started(upload_media(cluster, task_id, files)), "finished", "failed")
+    assert done["status"] == "finished", done
+    return task_id
+
+
+def test_a_worker_killed_during_task_creation(cluster: Cluster) -> None:
     # two workers: the one left takes up the request of the one killed
     cluster.start_worker()
     cluster.start_worker()
     task_id = new_task(cluster, "killed")
     files = images(8, 960, 720)
-
-    # task creation, killed while chunks are written: taken up again, media built once
+    # killed while chunks are written: taken up again, the media built once
     rq_id = started(upload_media(cluster, task_id, files))
     killed = kill_mid_job(cluster, rq_id, 0.2)
     done = wait_until(cluster, rq_id, "finished", "failed")
@@ -280,8 +286,14 @@ def test_a_worker_killed_during_creation_import_and_export(cluster: Cluster) -> 
     assert task["size"] == len(files)
     assert_nothing_left(cluster)
 
-    # an import, killed while it reads the file: the annotations are there once
-    boxes = 300
+
+def test_a_worker_killed_during_an_import(cluster: Cluster) -> None:
+    cluster.start_worker()
+    cluster.start_worker()
+    files = images(8, 96, 72)
+    task_id = media_task(cluster, "import killed", files)
+    # killed while it reads the file: the annotations are there once
+    boxes = 400
     content = annotations_file(task_id, len(files), boxes)
     response = call(
         cluster, "POST", f"/api/tasks/{task_id}/annotations", params={"format": "CVAT 1.1"},
@@ -294,8 +306,14 @@ def test_a_worker_killed_during_creation_import_and_export(cluster: Cluster) -> 
     assert attempts(cluster, rq_id) == 2
     shapes = api(cluster, "GET", f"/api/tasks/{task_id}/annotations")["shapes"]
     assert len(shapes) == len(files) * boxes
+    assert_nothing_left(cluster)
 
-    # an export with its images, killed while it writes the archive: one export, complete
+
+def test_a_worker_killed_during_an_export(cluster: Cluster) -> None:
+    cluster.start_worker()
+    cluster.start_worker()
+    task_id = media_task(cluster, "export killed", images(8, 960, 720))
+    # killed while it writes the archive with the images: one export, complete
     response = call(
         cluster, "POST", f"/api/tasks/{task_id}/dataset/export",
         params={"format": FORMAT, "save_images": "true"},
