@@ -87,6 +87,21 @@ class ReconnectingWorker(Worker):
     _healthy_since_failure = True
 
 
+async def _connect(queue: ArqQueue) -> None:
+    """Connect to Redis, waiting for it (longer after each failed try) when it is away, so that a
+    worker its supervisor starts during an outage serves once Redis is back."""
+    first, longest = RECONNECT_DELAYS
+    delay = first
+    while True:
+        try:
+            await queue.start()
+            return
+        except ServiceUnavailable as exc:
+            logger.warning("cannot reach Redis (%s); trying again in %.1f s", exc.__cause__ or exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
+
+
 async def sweep_periodically(queue: ArqQueue, interval: float) -> None:
     """Queue again, now and every ``interval`` seconds, the requests no worker would otherwise run
     (``ArqQueue.sweep``); a sweep that fails (Redis or the database away) is tried at the next."""
@@ -202,7 +217,7 @@ async def run_worker(
         # jobs may start further requests; they go to Redis like the API's
         queue_backend = ArqQueue(state)
         state.queue = queue_backend
-        await queue_backend.start()
+        await _connect(queue_backend)
         workers = [
             build_worker(state, queue, burst=burst, max_jobs=max_jobs, shutdown_grace=shutdown_grace)
             for queue in dict.fromkeys(queues)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,12 @@ async def scratch(ctx: JobContext, prefix: str) -> Path:
     root = Path(ctx.settings.data_dir) / "tmp"
     root.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
-    await ctx.leave(leftovers.SCRATCH, path.name)
+    try:
+        await ctx.leave(leftovers.SCRATCH, path.name)
+    except BaseException:
+        # not noted down (the database connection dropped): nobody else would remove it
+        shutil.rmtree(path, ignore_errors=True)
+        raise
     return path
 
 

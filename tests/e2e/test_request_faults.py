@@ -354,9 +354,10 @@ def test_redis_stopped_and_started_while_requests_are_made(cluster: Cluster) -> 
     assert [
         p for p in (cluster.server.data_dir / "data" / "storage" / "uploads").rglob("*") if p.is_file()
     ] == []
-    # the worker waits for Redis rather than exiting
+    # the worker waits for Redis rather than exiting, and so does one started meanwhile
+    late = cluster.start_worker()
     while time.monotonic() - outage < 3:
-        assert worker.poll() is None, cluster.logs()
+        assert worker.poll() is None and late.poll() is None, cluster.logs()
         time.sleep(0.2)
 
     cluster.start_redis()
@@ -370,7 +371,7 @@ def test_redis_stopped_and_started_while_requests_are_made(cluster: Cluster) -> 
     repeated = started(upload_media(cluster, second, images(2, 64, 48)))
     for rq_id in (after, repeated):
         assert wait_until(cluster, rq_id, "finished", "failed")["status"] == "finished", cluster.logs()
-    assert worker.poll() is None
+    assert worker.poll() is None and late.poll() is None
     assert [attempts(cluster, rq_id) for rq_id in (before, after, repeated)] == [1, 1, 1]
     assert "lost Redis" in cluster.logs()
     assert_nothing_left(cluster)
