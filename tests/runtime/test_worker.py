@@ -230,6 +230,11 @@ def test_job_of_a_killed_worker_runs_again_once(
     # the project exists and the job is still running when its worker dies
     wait_for(user_client, rq_id, lambda body: body["message"] == "holding", timeout=30)
     workers.start("import")
+    # the second worker is up (starting one takes a while on a busy machine) when the first dies
+    deadline = time.monotonic() + 30
+    while workers.logs().count("Starting worker") < 2:
+        assert time.monotonic() < deadline, workers.logs()
+        time.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     first.wait()
     killed = time.monotonic()
