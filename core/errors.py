@@ -131,6 +131,10 @@ class Conflict(AnnotaError):
     status_code = 409
 
 
+class RequestInProgress(Conflict):
+    """The same background request is already queued or running (its files are still needed)."""
+
+
 class Gone(AnnotaError):
     status_code = 410
 

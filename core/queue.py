@@ -15,7 +15,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,8 +28,11 @@ QUEUES = ("import", "export", "annotation", "webhooks", "chunks", "utils")
 
 #: How long finished and failed requests stay listed unless configured otherwise (``request_ttl``).
 DEFAULT_REQUEST_TTL = dt.timedelta(days=1)
+#: How long a running request is held by its worker between two renewals (``request_lease``).
+DEFAULT_LEASE = dt.timedelta(seconds=30)
 
 JobFunction = Callable[..., Awaitable[Any]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,20 @@ class JobContext:
         from annota.core.services import requests as request_service
 
         async with self.sessionmaker.begin() as session:
-            await request_service.set_progress(session, self.request_id, progress, message)
+            await request_service.set_progress(session, self.request_id, progress, message, self.attempt)
+
+    async def leave(self, kind: str, ref: str, *, until_end: bool = False) -> None:
+        """Note that this attempt made ``ref`` (a ``kind`` of ``annota.core.leftovers``) before
+        making it part of its result: should the attempt die, the retry or the end of the request
+        removes it. ``until_end`` marks the job's input (an upload), which a retry still needs:
+        only a request that fails for good removes it. A job that finishes or cleans up after
+        itself need not take it back."""
+        from annota.core.services import requests as request_service
+
+        async with self.sessionmaker.begin() as session:
+            await request_service.add_leftover(
+                session, self.request_id, self.attempt, kind, ref, until_end=until_end
+            )
 
 
 class QueueBackend(Protocol):
@@ -184,6 +200,159 @@ async def _record_completion(session: AsyncSession, request_id: str) -> None:
     )  # fmt: skip
 
 
+def is_connection_loss(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is the database connection going away: the job was
+    interrupted, not wrong, and runs again."""
+    from sqlalchemy.exc import DBAPIError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def _keep_lease(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    request_id: str,
+    attempt: int,
+    lease: dt.timedelta,
+    on_lost: Callable[[], None],
+) -> None:
+    """Renew the running attempt's lease three times per lease until cancelled; a renewal that
+    fails (the database is away for a moment) is tried again at the next beat. Calls ``on_lost``
+    when another worker has taken the request up (this one was too slow to renew)."""
+    from annota.core.services import requests as request_service
+
+    beat = lease.total_seconds() / 3
+    while True:
+        await asyncio.sleep(beat)
+        try:
+            async with sessionmaker.begin() as session:
+                held = await request_service.renew_lease(session, request_id, attempt, lease)
+        except Exception as exc:
+            logger.warning("request %s: could not renew its lease: %s", request_id, exc)
+            continue
+        if not held:
+            # another worker took it up after our lease lapsed: what this attempt does is not recorded
+            logger.warning("request %s: attempt %d lost its lease", request_id, attempt)
+            on_lost()
+            return
+
+
+async def _remove_leftovers(context: JobContext, final: bool) -> None:
+    """Remove what earlier attempts of the request left (their worker died, or they failed); when
+    the request failed for good (``final``), its input too."""
+    from annota.core import leftovers
+    from annota.core.services import requests as request_service
+
+    async def take(session: AsyncSession) -> list[tuple[str, str]]:
+        return await request_service.take_leftovers(session, context.request_id, final)
+
+    for kind, ref in await _transaction(context.sessionmaker, take):
+        try:
+            await leftovers.remove(context, kind, ref)
+        except Exception:
+            logger.exception("request %s: could not remove leftover %s %s", context.request_id, kind, ref)
+        else:
+            logger.info("request %s: removed leftover %s %s", context.request_id, kind, ref)
+
+
+#: how often a transaction that records a request's state is tried when the connection drops
+RECORD_TRIES = 5
+
+
+async def _transaction(
+    sessionmaker: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    """Run ``work`` in a transaction, again on a fresh connection when the database connection was
+    lost (the outcome of a job that ran must not be lost to a dropped connection)."""
+    for tries in range(1, RECORD_TRIES + 1):
+        try:
+            async with sessionmaker.begin() as session:
+                return await work(session)
+        except Exception as exc:
+            if tries == RECORD_TRIES or not is_connection_loss(exc):
+                raise
+            logger.warning("the database connection was lost; trying again (%d)", tries)
+            await asyncio.sleep(0.1 * tries)
+    raise AssertionError("unreachable")
+
+
+class _LeaseLost(Exception):
+    """Another worker took the request up: this attempt stops and records nothing."""
+
+
+async def _run_leased(
+    context: JobContext, function: JobFunction, kwargs: dict[str, Any], lease: dt.timedelta
+) -> Any:
+    """Run the job while keeping the attempt's lease; ``_LeaseLost`` when it could not."""
+    job = asyncio.ensure_future(function(context, **kwargs))
+    lost = False
+
+    def stop_job() -> None:
+        nonlocal lost
+        lost = True
+        job.cancel()
+
+    keeper = asyncio.create_task(
+        _keep_lease(context.sessionmaker, context.request_id, context.attempt, lease, stop_job)
+    )
+    try:
+        return await job
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if lost and (current is None or not current.cancelling()):
+            raise _LeaseLost from None
+        raise
+    finally:
+        keeper.cancel()
+        await asyncio.gather(keeper, return_exceptions=True)
+
+
+async def _record_failure(context: JobContext, message: str, request_ttl: dt.timedelta) -> bool:
+    """Record that the attempt failed with ``message`` and remove what it left, its input
+    included; ``False`` if the attempt no longer held the request."""
+    from annota.core.services import requests as request_service
+
+    async def record(session: AsyncSession) -> bool:
+        recorded = await request_service.finish(
+            session,
+            context.request_id,
+            failed=True,
+            message=message,
+            ttl=request_ttl,
+            attempt=context.attempt,
+        )
+        if recorded:
+            await _record_completion(session, context.request_id)
+        return recorded
+
+    recorded = await _transaction(context.sessionmaker, record)
+    if recorded:
+        await _remove_leftovers(context, final=True)
+    return recorded
+
+
+async def _record_success(context: JobContext, outcome: Any, request_ttl: dt.timedelta) -> bool:
+    from annota.core.services import requests as request_service
+
+    result = outcome if isinstance(outcome, JobResult) else JobResult()
+
+    async def record(session: AsyncSession) -> bool:
+        recorded = await request_service.finish(
+            session, context.request_id, failed=False, result=result, ttl=request_ttl, attempt=context.attempt
+        )
+        if recorded:
+            # what the attempt noted down is now part of its result
+            await request_service.take_leftovers(session, context.request_id, final=True)
+            await _record_completion(session, context.request_id)
+        return recorded
+
+    return await _transaction(context.sessionmaker, record)
+
+
 async def run_request(
     request_id: str,
     registry: JobRegistry,
@@ -191,27 +360,38 @@ async def run_request(
     *,
     request_ttl: dt.timedelta = DEFAULT_REQUEST_TTL,
     time_limit: float = 0,
+    lease: dt.timedelta = DEFAULT_LEASE,
+    requeue: Callable[[str, str], Awaitable[None]] | None = None,
 ) -> str:
     """Run the job behind one request and record the outcome. Returns the final status
-    (``finished``, ``failed``) or ``skipped``.
+    (``finished``, ``failed``), ``skipped`` or ``requeued``.
 
-    Safe to call again for the same request (a retried job): finished, failed or deleted
-    (cancelled) requests are skipped; a request left ``started`` by a dead worker runs again,
-    until the job's ``max_tries`` attempts are used up. A job runs at most its timeout (lowered to
-    ``time_limit`` when set); finished requests are kept ``request_ttl`` before they expire.
+    Safe to call again for the same request (a retried job): finished, failed, deleted (cancelled)
+    requests and requests another worker holds are skipped. The request is leased while the job
+    runs (renewed every third of ``lease``); a request whose worker died is taken up again once its
+    lease lapsed, until the job's ``max_tries`` attempts are used up, and what the dead attempt
+    left (``JobContext.leave``) is removed first. An attempt that lost its lease (its worker was
+    too slow to renew it) stops and records nothing. A job interrupted by the loss of its database
+    connection goes back to the queue through ``requeue(request_id, queue)``. A job runs at most its
+    timeout (lowered to ``time_limit`` when set); finished requests are kept ``request_ttl``.
     """
     from annota.core.services import requests as request_service
 
     sessionmaker = make_context(request_id, 0).sessionmaker
-    async with sessionmaker.begin() as session:
-        claimed = await request_service.claim(session, request_id)
+
+    async def claim(session: AsyncSession) -> tuple[str, dict[str, Any], int] | None:
+        return await request_service.claim(session, request_id, lease)
+
+    claimed = await _transaction(sessionmaker, claim)
     if claimed is None:
         return "skipped"
     job_name, kwargs, attempt = claimed
+    context = make_context(request_id, attempt)
     started = time.monotonic()
     timeout = 0.0
     deadline: asyncio.Timeout | None = None
     try:
+        await _remove_leftovers(context, final=False)
         definition = registry.get(job_name)
         if attempt > definition.max_tries:
             # only a worker that died while running the job gets here: a raising job is never retried
@@ -221,8 +401,21 @@ async def run_request(
         timeout = effective_timeout(definition, time_limit)
         logger.info("request %s: job %s started (attempt %d)", request_id, job_name, attempt)
         async with asyncio.timeout(timeout) as deadline:
-            outcome = await definition.function(make_context(request_id, attempt), **kwargs)
+            outcome = await _run_leased(context, definition.function, kwargs, lease)
+    except _LeaseLost:
+        logger.warning("request %s: attempt %d stopped, another worker has taken it up", request_id, attempt)
+        return "skipped"
     except Exception as exc:
+        if is_connection_loss(exc) and requeue is not None:
+            logger.warning("request %s: the database connection was lost; running it again", request_id)
+
+            async def release(session: AsyncSession) -> str | None:
+                return await request_service.release(session, request_id, attempt)
+
+            queue = await _transaction(sessionmaker, release)
+            if queue is not None:
+                await requeue(request_id, queue)
+            return "requeued"
         if isinstance(exc, TimeoutError) and deadline is not None and deadline.expired():
             message = f"The request did not finish within its time limit of {timeout:g} seconds."
         else:
@@ -230,14 +423,11 @@ async def run_request(
         if not isinstance(exc, AnnotaError | TimeoutError):
             logger.exception("request %s: job %s raised", request_id, job_name)
         logger.info("request %s: failed after %.2f s: %s", request_id, time.monotonic() - started, message)
-        async with sessionmaker.begin() as session:
-            await request_service.finish(session, request_id, failed=True, message=message, ttl=request_ttl)
-            await _record_completion(session, request_id)
+        await _record_failure(context, message, request_ttl)
         return "failed"
-    result = outcome if isinstance(outcome, JobResult) else JobResult()
-    async with sessionmaker.begin() as session:
-        await request_service.finish(session, request_id, failed=False, result=result, ttl=request_ttl)
-        await _record_completion(session, request_id)
+    if not await _record_success(context, outcome, request_ttl):
+        logger.warning("request %s: attempt %d finished after losing its lease", request_id, attempt)
+        return "skipped"
     logger.info("request %s: finished in %.2f s", request_id, time.monotonic() - started)
     return "finished"
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from annota.core.errors import AnnotaError, TooManyRequests, ValidationError
+from annota.core.queue import is_connection_loss
 from annota.runtime.web import json_response
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
+    if is_connection_loss(exc):
+        # a request cut off by a dropped connection (the database restarted, or ended it): not a bug
+        logger.warning("%s %s: the database connection was lost: %s", request.method, request.url.path, exc)
+        return json_response(
+            {"detail": "The database connection was lost; please try again."},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
     logger.exception("unhandled error in %s %s", request.method, request.url.path)
     return json_response({"detail": "A server error occurred."}, status_code=500)
 

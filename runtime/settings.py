@@ -58,14 +58,19 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     event_retention_days: Annotated[float, msgspec.Meta(gt=0)] = 30
     #: concurrent jobs per queue in the in-process runner
     inprocess_concurrency: int = 2
-    #: if set, no background job runs longer than this many seconds, whatever its own limit. With
-    #: arq it also bounds how soon a job of a killed worker runs again: this plus about 12 seconds
+    #: if set, no background job runs longer than this many seconds, whatever its own limit
     job_timeout: float = 0
     #: prefix of the queue names in Redis, so several installations can share one Redis
     queue_prefix: str = "annota"
     #: with arq: a request still queued this many seconds after it was created, with no job for it
-    #: in Redis (Redis lost its data), is queued again by the ``utils`` worker, which looks every minute
-    requeue_after: int = 60
+    #: in Redis (its enqueue was lost, or Redis lost its data), is queued again by the workers' sweep
+    requeue_after: Annotated[float, msgspec.Meta(ge=0)] = 60
+    #: seconds a worker holds a running request between renewals (it renews every third of it); a
+    #: request whose worker died is queued again by the sweep once this lapsed, whatever the job's limit
+    request_lease: Annotated[float, msgspec.Meta(gt=0)] = 30
+    #: seconds between two sweeps of each ``annota worker`` for requests whose lease lapsed or whose
+    #: Redis job is missing: a killed worker's request runs again within ``request_lease`` plus this
+    sweep_interval: Annotated[float, msgspec.Meta(gt=0)] = 15
     log_level: str = "info"
     #: the storage backend for media and results, by name (``local``: ``<data_dir>/storage``)
     storage: str = "local"

@@ -2,9 +2,11 @@
 
 One process serves any set of queues (one arq ``Worker`` per queue, all on one event loop); run as
 many processes as the load needs. Request state lives in the database, so workers are
-interchangeable: a job whose worker died is run again by another one once its Redis lease (the job's
-time limit plus about 12 seconds) runs out. A request whose job Redis lost (a restart without its
-data) is queued again by the ``utils`` worker, at start-up and then every minute.
+interchangeable: a worker holds the requests it runs under a lease it keeps renewing, and every
+worker sweeps, at start-up and then every ``sweep_interval`` seconds, for requests whose lease
+lapsed (their worker died) and for queued requests with no job in Redis (their enqueue was lost,
+Redis lost its data), and queues them again. When Redis goes away a worker keeps running the jobs
+it has, and reconnects with backoff.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from arq.cron import cron
 from arq.worker import Worker, func
+from redis.exceptions import RedisError
 
 from annota.core.errors import ServiceUnavailable
 from annota.core.plugins import PluginManager
@@ -36,6 +39,80 @@ TIMEOUT_GRACE = 2.0
 EMPTY_QUEUE_TIMEOUT = 60.0
 
 
+#: first and longest wait before a worker that lost Redis tries again, in seconds
+RECONNECT_DELAYS = (0.5, 10.0)
+
+
+class ReconnectingWorker(Worker):
+    """An arq worker that outlives Redis going away: jobs under way go on (their outcome is in the
+    database), and it polls again, waiting longer after each failed try, until Redis is back."""
+
+    async def main(self) -> None:
+        first, longest = RECONNECT_DELAYS
+        delay = first
+        while True:
+            try:
+                await super().main()
+                return
+            except (RedisError, OSError) as exc:
+                if self._healthy_since_failure:
+                    delay = first
+                self._healthy_since_failure = False
+                logger.warning(
+                    "worker for queue %s lost Redis (%s); trying again in %.1f s",
+                    self.queue_name, exc, delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, longest)
+
+    async def _poll_iteration(self) -> None:
+        await super()._poll_iteration()
+        if not self._healthy_since_failure:
+            logger.info("worker for queue %s is connected to Redis", self.queue_name)
+        self._healthy_since_failure = True
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        for job_id in job_ids:
+            counter = self.job_counter
+            try:
+                await super().start_jobs([job_id])
+            except BaseException:
+                # arq takes a slot before asking Redis for the job: give it back, or lost
+                # connections would use up the worker's slots one by one
+                if self.job_counter > counter and job_id.decode() not in self.tasks:
+                    self.job_counter -= 1
+                    self.sem.release()
+                raise
+
+    _healthy_since_failure = True
+
+
+async def _connect(queue: ArqQueue) -> None:
+    """Connect to Redis, waiting for it (longer after each failed try) when it is away, so that a
+    worker its supervisor starts during an outage serves once Redis is back."""
+    first, longest = RECONNECT_DELAYS
+    delay = first
+    while True:
+        try:
+            await queue.start()
+            return
+        except ServiceUnavailable as exc:
+            logger.warning("cannot reach Redis (%s); trying again in %.1f s", exc.__cause__ or exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
+
+
+async def sweep_periodically(queue: ArqQueue, interval: float) -> None:
+    """Queue again, now and every ``interval`` seconds, the requests no worker would otherwise run
+    (``ArqQueue.sweep``); a sweep that fails (Redis or the database away) is tried at the next."""
+    while True:
+        try:
+            await queue.sweep()
+        except Exception as exc:
+            logger.warning("the sweep for requests to queue again failed: %s", exc)
+        await asyncio.sleep(interval)
+
+
 def queue_limits(state: AppState, queue: str) -> tuple[float, int]:
     """arq's timeout and max_tries for ``queue``: the largest of its jobs', plus room for
     ``run_request`` to record a timeout, and one more try to record that a job gave up."""
@@ -52,8 +129,7 @@ def queue_limits(state: AppState, queue: str) -> tuple[float, int]:
 def build_worker(
     state: AppState, queue: str, *, burst: bool = False, max_jobs: int = 10, shutdown_grace: int = 25
 ) -> Worker:
-    """An arq worker for one queue; the ``utils`` one also runs the hourly housekeeping and the
-    sweep for requests whose job Redis lost."""
+    """An arq worker for one queue; the ``utils`` one also runs the hourly housekeeping."""
     settings = state.settings
     timeout, max_tries = queue_limits(state, queue)
 
@@ -62,12 +138,6 @@ def build_worker(
 
     async def housekeeping_job(ctx: dict[str, Any]) -> int:
         return await housekeeping.prune(state.sessionmaker, state.storage, state.settings)
-
-    async def requeue_job(ctx: dict[str, Any]) -> int:
-        backend = state.queue
-        if not isinstance(backend, ArqQueue):
-            return 0
-        return len(await backend.requeue_lost())
 
     cron_jobs = []
     if queue == "utils":
@@ -82,17 +152,7 @@ def build_worker(
                 timeout=timeout,
             )
         )
-        cron_jobs.append(
-            cron(
-                requeue_job,
-                name=f"{settings.queue_prefix}:requeue",
-                # every minute
-                minute=None,
-                run_at_startup=True,
-                timeout=timeout,
-            )
-        )
-    return Worker(
+    return ReconnectingWorker(
         functions=[
             func(run_request_job, name=RUN_REQUEST, timeout=timeout, max_tries=max_tries, keep_result=0)
         ],
@@ -155,8 +215,9 @@ async def run_worker(
     state = await open_state(settings, plugins)
     try:
         # jobs may start further requests; they go to Redis like the API's
-        state.queue = ArqQueue(state)
-        await state.queue.start()
+        queue_backend = ArqQueue(state)
+        state.queue = queue_backend
+        await _connect(queue_backend)
         workers = [
             build_worker(state, queue, burst=burst, max_jobs=max_jobs, shutdown_grace=shutdown_grace)
             for queue in dict.fromkeys(queues)
@@ -169,6 +230,11 @@ async def run_worker(
             for queue in dict.fromkeys(queues)
             for job in state.jobs.periodic_on(queue)
         ]
+        loops.append(
+            asyncio.create_task(
+                sweep_periodically(queue_backend, settings.sweep_interval), name="annota-sweep"
+            )
+        )
         restore = _handle_signals(workers) if handle_signals else None
         logger.info("worker serving queues %s", ", ".join(worker.queue_name for worker in workers))
         try:
@@ -186,8 +252,8 @@ async def run_worker(
 
 
 async def _run_all(workers: Sequence[Worker]) -> None:
-    """Run the workers until all stop; when one fails (Redis gone), stop the others too, so the
-    process exits and its supervisor can restart it."""
+    """Run the workers until all stop; when one fails (not for want of Redis, which they wait
+    for), stop the others too, so the process exits and its supervisor can restart it."""
     tasks = [asyncio.create_task(worker.async_run()) for worker in workers]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)

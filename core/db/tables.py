@@ -416,6 +416,12 @@ class BackgroundRequest(Base):
     job_name: Mapped[str] = mapped_column(String(128), nullable=False)
     job_kwargs: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    #: until when the worker running the request holds it; it renews this while the job runs, and
+    #: a request whose lease lapsed (its worker died) is queued again
+    lease_expires: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: what the running attempt made that is not yet the result (JSON list of ``[kind, ref]``),
+    #: removed when the attempt is retried or the request ends without it
+    leftovers: Mapped[str] = mapped_column(Text, nullable=False, default="[]", server_default="[]")
 
 
 # --- events and webhooks -----------------------------------------------------------------------

@@ -248,7 +248,7 @@ async def export_backup(ctx: JobContext, *, target: str, target_id: int, base_ur
         f"{base_url}/api/{target}s/{target_id}/backup/download?rq_id={quote(ctx.request_id, safe='')}"
     )
     key = layout.export_file(target, target_id, f"backup-{uuid.uuid4().hex}")
-    workspace = job_files.scratch(ctx, f"backup-{target}-{target_id}-")
+    workspace = await job_files.scratch(ctx, f"backup-{target}-{target_id}-")
     try:
         await ctx.set_progress(0.0, f"Backing up {target} {target_id}")
         path = workspace / "backup.zip"
@@ -513,7 +513,7 @@ async def _fill_task(ctx: JobContext, task_id: int, source: _TaskSource, workspa
 async def restore_task_backup(
     ctx: JobContext, *, area: str, filename: str, user_id: int, org_id: int | None = None
 ) -> JobResult:
-    workspace = job_files.scratch(ctx, "restore-task-")
+    workspace = await job_files.scratch(ctx, "restore-task-")
     try:
         await ctx.set_progress(0.0, f"Reading {filename}")
         with _told_with(filename):
@@ -560,7 +560,7 @@ async def _remove_project(ctx: JobContext, project_id: int) -> None:
 async def restore_project_backup(
     ctx: JobContext, *, area: str, filename: str, user_id: int, org_id: int | None = None
 ) -> JobResult:
-    workspace = job_files.scratch(ctx, "restore-project-")
+    workspace = await job_files.scratch(ctx, "restore-project-")
     who = _identity(user_id, org_id)
     try:
         await ctx.set_progress(0.0, f"Reading {filename}")

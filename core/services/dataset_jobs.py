@@ -16,6 +16,7 @@ import logging
 import shutil
 from urllib.parse import quote
 
+from annota.core import leftovers
 from annota.core.db.tables import Job, Project, Task
 from annota.core.db.types import utcnow
 from annota.core.errors import NotFound, ObjectNotFound
@@ -73,7 +74,7 @@ async def export_dataset(
                 result_url=result_url, result_file=key, message="An identical export was reused."
             )
         await ctx.set_progress(0.0, f"Exporting {kind} as {fmt.display_name}")
-        workspace = job_files.scratch(ctx, f"export-{target}-{target_id}-")
+        workspace = await job_files.scratch(ctx, f"export-{target}-{target_id}-")
         try:
             archive = workspace / "export.zip"
 
@@ -108,7 +109,9 @@ async def import_annotations(
     fmt = formats.get(format, direction="import")
     assert fmt.importer is not None
     storage: StorageBackend = ctx.storage
-    workspace = job_files.scratch(ctx, f"import-{target}-{target_id}-")
+    # the uploaded file: kept for a retry, removed once the request is over
+    await ctx.leave(leftovers.STORAGE, area, until_end=True)
+    workspace = await job_files.scratch(ctx, f"import-{target}-{target_id}-")
     try:
         await ctx.set_progress(0.0, f"Reading {filename} as {fmt.display_name}")
         local = await job_files.fetch_upload(storage, area, filename, workspace / "upload")
@@ -130,12 +133,13 @@ async def import_annotations(
             bound = await asyncio.to_thread(read)
             await ctx.set_progress(0.8, "Saving annotations")
             await dataset_import.write(session, plan, bound, mode)
+    except BaseException as exc:
+        if not job_files.interrupted(exc):
+            await job_files.remove_input(storage, area)
+        raise
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
-        try:
-            await storage.delete_prefix(area)
-        except Exception:
-            logger.exception("could not remove the upload %s", area)
+    await job_files.remove_input(storage, area)
     data = bound.data
     message = f"Imported {len(data.tags)} tags, {len(data.shapes)} shapes and {len(data.tracks)} tracks."
     if bound.skipped:

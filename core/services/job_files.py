@@ -4,21 +4,48 @@ fetched from the storage backend to it, and results put back."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from annota.core import leftovers
 from annota.core.errors import ObjectNotFound, ValidationError
 from annota.core.media import layout
-from annota.core.queue import JobContext
+from annota.core.queue import JobContext, is_connection_loss
 from annota.core.storage import StorageBackend
 
+logger = logging.getLogger(__name__)
 
-def scratch(ctx: JobContext, prefix: str) -> Path:
-    """A fresh directory for one job (the caller removes it)."""
+
+async def scratch(ctx: JobContext, prefix: str) -> Path:
+    """A fresh directory for one job (the caller removes it; should its worker die first, the
+    request's retry or end does)."""
     root = Path(ctx.settings.data_dir) / "tmp"
     root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    try:
+        await ctx.leave(leftovers.SCRATCH, path.name)
+    except BaseException:
+        # not noted down (the database connection dropped): nobody else would remove it
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    return path
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether a job stopped without being at fault and runs again (its worker stopping, another
+    worker taking the request up, its database connection lost): its input is kept for that run."""
+    return isinstance(exc, asyncio.CancelledError) or is_connection_loss(exc)
+
+
+async def remove_input(storage: StorageBackend, prefix: str) -> None:
+    """Remove the uploads a job read once it is over; a failure is logged, the outcome stands."""
+    try:
+        await storage.delete_prefix(prefix)
+    except Exception:
+        logger.exception("could not remove the upload %s", prefix)
 
 
 async def fetch_upload(storage: StorageBackend, area: str, filename: str, target: Path) -> Path:
@@ -46,4 +73,4 @@ async def store_file(
     await storage.put(key, content(), content_type=content_type)
 
 
-__all__ = ["fetch_upload", "scratch", "store_file"]
+__all__ = ["fetch_upload", "interrupted", "remove_input", "scratch", "store_file"]

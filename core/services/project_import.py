@@ -195,7 +195,7 @@ async def import_project_dataset(
     formats: FormatRegistry = ctx.formats
     fmt = formats.get(format, direction="import")
     assert fmt.importer is not None
-    workspace = job_files.scratch(ctx, f"import-project-{project_id}-")
+    workspace = await job_files.scratch(ctx, f"import-project-{project_id}-")
     created_tasks: list[int] = []
     created_labels: list[int] = []
     try:

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from annota.core.access import FilterFields, Resource
 from annota.core.db.tables import BackgroundRequest, User
 from annota.core.db.types import utcnow
-from annota.core.errors import Conflict, NotFound
-from annota.core.queue import DEFAULT_REQUEST_TTL, JobResult
+from annota.core.errors import Conflict, NotFound, RequestInProgress
+from annota.core.queue import DEFAULT_LEASE, DEFAULT_REQUEST_TTL, JobResult
 from annota.core.schemas.requests import RequestOperation, RequestOwner, RequestRead
 from annota.core.services.listing import ListSpec
 
@@ -68,7 +68,9 @@ async def create(
     existing = await session.get(BackgroundRequest, request_id, with_for_update=True)
     if existing is not None:
         if existing.status in ACTIVE:
-            raise Conflict(f"Request {request_id} is already {existing.status}; wait for it to finish.")
+            raise RequestInProgress(
+                f"Request {request_id} is already {existing.status}; wait for it to finish."
+            )
         await session.delete(existing)
         await session.flush()
     row = BackgroundRequest(
@@ -96,21 +98,40 @@ async def create(
         await session.flush()
     except IntegrityError:
         # the same request was created concurrently by another API process
-        raise Conflict(f"Request {request_id} is already queued; wait for it to finish.") from None
+        raise RequestInProgress(f"Request {request_id} is already queued; wait for it to finish.") from None
     return row
 
 
-async def claim(session: AsyncSession, request_id: str) -> tuple[str, dict[str, Any], int] | None:
-    """Mark a request started and count the attempt; ``None`` if it is gone (cancelled) or over.
+def _lapsed(now: dt.datetime) -> Any:
+    """A started request whose worker stopped renewing its lease (no lease: started before leases)."""
+    return (BackgroundRequest.status == "started") & (
+        BackgroundRequest.lease_expires.is_(None) | (BackgroundRequest.lease_expires < now)
+    )
+
+
+async def claim(
+    session: AsyncSession, request_id: str, lease: dt.timedelta = DEFAULT_LEASE
+) -> tuple[str, dict[str, Any], int] | None:
+    """Mark a request started, leased to the caller for ``lease``, and count the attempt; ``None``
+    if it is gone (cancelled), over, or running under a live lease (another worker has it).
 
     Returns the job name, its keyword arguments and the attempt number (1 for the first run).
     """
+    now = utcnow()
     claimed = (
         await session.execute(
             update(BackgroundRequest)
-            .where(BackgroundRequest.id == request_id, BackgroundRequest.status.in_(ACTIVE))
+            .where(
+                BackgroundRequest.id == request_id,
+                (BackgroundRequest.status == "queued") | _lapsed(now),
+            )
             .values(
-                status="started", started_date=utcnow(), attempts=BackgroundRequest.attempts + 1, message=""
+                status="started",
+                started_date=now,
+                lease_expires=now + lease,
+                attempts=BackgroundRequest.attempts + 1,
+                message="",
+                progress=None,
             )
             .returning(BackgroundRequest.job_name, BackgroundRequest.job_kwargs, BackgroundRequest.attempts)
         )
@@ -121,13 +142,102 @@ async def claim(session: AsyncSession, request_id: str) -> tuple[str, dict[str, 
     return job_name, msgspec.json.decode(job_kwargs), attempts
 
 
-async def set_progress(session: AsyncSession, request_id: str, progress: float, message: str | None) -> None:
+def _held(request_id: str, attempt: int | None) -> Any:
+    """The request while the given attempt holds it (any attempt when ``None``)."""
+    condition = BackgroundRequest.id == request_id
+    if attempt is not None:
+        condition &= BackgroundRequest.attempts == attempt
+    return condition
+
+
+async def renew_lease(session: AsyncSession, request_id: str, attempt: int, lease: dt.timedelta) -> bool:
+    """Extend the lease of a running attempt; ``False`` when it no longer holds the request (its
+    lease lapsed and another worker took it, or the request ended)."""
+    result = await session.execute(
+        update(BackgroundRequest)
+        .where(_held(request_id, attempt), BackgroundRequest.status == "started")
+        .values(lease_expires=utcnow() + lease)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def release(session: AsyncSession, request_id: str, attempt: int) -> str | None:
+    """Put a running attempt's request back in the queue (its job was interrupted, not at fault:
+    the attempt does not count); returns the queue, or ``None`` when the attempt no longer holds
+    the request."""
+    return (
+        await session.execute(
+            update(BackgroundRequest)
+            .where(_held(request_id, attempt), BackgroundRequest.status == "started")
+            .values(status="queued", lease_expires=None, message="", attempts=BackgroundRequest.attempts - 1)
+            .returning(BackgroundRequest.queue)
+        )
+    ).scalar_one_or_none()
+
+
+async def release_lapsed(session: AsyncSession) -> list[tuple[str, str]]:
+    """Put back in the queue the started requests whose lease lapsed (their worker died); returns
+    their ``(id, queue)``. Sweepers racing each other each get distinct requests."""
+    rows = await session.execute(
+        update(BackgroundRequest)
+        .where(_lapsed(utcnow()))
+        .values(status="queued", lease_expires=None)
+        .returning(BackgroundRequest.id, BackgroundRequest.queue)
+    )
+    return [(row[0], row[1]) for row in rows.all()]
+
+
+async def add_leftover(
+    session: AsyncSession, request_id: str, attempt: int, kind: str, ref: str, until_end: bool = False
+) -> None:
+    """Record that the running attempt made ``ref`` (of ``kind``), to be removed if it never
+    becomes part of the result: by the next attempt, or, ``until_end``, only when the request
+    fails for good (the job's input, which a retry needs)."""
+    current = await session.scalar(
+        select(BackgroundRequest.leftovers).where(_held(request_id, attempt)).with_for_update()
+    )
+    if current is None:
+        return
+    items = msgspec.json.decode(current)
+    item = [kind, ref, "end"] if until_end else [kind, ref]
+    if item not in items:
+        items.append(item)
+    await session.execute(
+        update(BackgroundRequest)
+        .where(_held(request_id, attempt))
+        .values(leftovers=msgspec.json.encode(items).decode())
+    )
+
+
+async def take_leftovers(session: AsyncSession, request_id: str, final: bool) -> list[tuple[str, str]]:
+    """The leftovers to remove, forgotten as they are handed over: all of them when the request
+    ends (``final``), else those a retry removes."""
+    current = await session.scalar(
+        select(BackgroundRequest.leftovers).where(BackgroundRequest.id == request_id).with_for_update()
+    )
+    if not current or current == "[]":
+        return []
+    items = msgspec.json.decode(current)
+    taken = [item for item in items if final or len(item) == 2]
+    if taken:
+        kept = [item for item in items if item not in taken]
+        await session.execute(
+            update(BackgroundRequest)
+            .where(BackgroundRequest.id == request_id)
+            .values(leftovers=msgspec.json.encode(kept).decode())
+        )
+    return [(item[0], item[1]) for item in taken]
+
+
+async def set_progress(
+    session: AsyncSession, request_id: str, progress: float, message: str | None, attempt: int | None = None
+) -> None:
     values: dict[str, Any] = {"progress": max(0.0, min(1.0, progress))}
     if message is not None:
         values["message"] = message
     await session.execute(
         update(BackgroundRequest)
-        .where(BackgroundRequest.id == request_id, BackgroundRequest.status == "started")
+        .where(_held(request_id, attempt), BackgroundRequest.status == "started")
         .values(**values)
     )
 
@@ -140,14 +250,18 @@ async def finish(
     message: str = "",
     result: JobResult | None = None,
     ttl: dt.timedelta = DEFAULT_REQUEST_TTL,
-) -> None:
-    """Record the outcome of a queued or running request; it expires ``ttl`` later."""
+    attempt: int | None = None,
+) -> bool:
+    """Record the outcome of a queued or running request (of its ``attempt``, when given: an
+    attempt that lost its lease records nothing); it expires ``ttl`` later. ``False`` if nothing
+    was recorded."""
     now = utcnow()
     values: dict[str, Any] = {
         "status": "failed" if failed else "finished",
         "finished_date": now,
         "expiry_date": now + ttl,
         "message": message,
+        "lease_expires": None,
     }
     if not failed:
         values["progress"] = 1.0
@@ -158,11 +272,12 @@ async def finish(
             result_file=result.result_file,
             message=result.message,
         )
-    await session.execute(
+    outcome = await session.execute(
         update(BackgroundRequest)
-        .where(BackgroundRequest.id == request_id, BackgroundRequest.status.in_(ACTIVE))
+        .where(_held(request_id, attempt), BackgroundRequest.status.in_(ACTIVE))
         .values(**values)
     )
+    return bool(getattr(outcome, "rowcount", 0))
 
 
 async def fail_interrupted(

@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import logging
 import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -25,6 +24,7 @@ import numpy as np
 from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from annota.core import leftovers
 from annota.core.db.tables import BackgroundRequest, Data, Frame, Job, Segment, Task
 from annota.core.db.types import utcnow
 from annota.core.errors import Conflict, MediaError, NotFound, ValidationError
@@ -44,8 +44,9 @@ from annota.core.media.sorting import parse_frame_step, select_frames, sort_name
 from annota.core.media.video import probe_video, read_video_frames
 from annota.core.queue import JobContext, JobRegistry, JobResult
 from annota.core.schemas.data import DataRequest
-from annota.core.services import events, media_sources, uploads
+from annota.core.services import events, job_files, media_sources
 from annota.core.services import jobs as job_service
+from annota.core.services import requests as request_service
 from annota.core.services.media_sources import MediaSources
 from annota.core.services.tasks import touch
 from annota.core.storage import StorageBackend
@@ -264,11 +265,14 @@ async def _task_without_data(ctx: JobContext, task_id: int) -> Task:
 
 
 async def _new_data(ctx: JobContext, options: DataRequest) -> int:
+    """A ``data`` row for the media being written, noted as the request's leftover in the same
+    transaction: should the worker die before the task points at it, the retry removes it."""
     async with ctx.sessionmaker.begin() as session:
         data = Data(image_quality=options.image_quality, frame_filter=options.frame_filter,
                     sorting_method=options.sorting_method, start_frame=options.start_frame)  # fmt: skip
         session.add(data)
         await session.flush()
+        await request_service.add_leftover(session, ctx.request_id, ctx.attempt, leftovers.DATA, str(data.id))
         return data.id
 
 
@@ -355,9 +359,9 @@ async def create_task_data(ctx: JobContext, task_id: int, options: dict[str, Any
         )
     await _task_without_data(ctx, task_id)
     storage: StorageBackend = ctx.storage
-    scratch = Path(ctx.settings.data_dir) / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    workspace = Path(tempfile.mkdtemp(prefix=f"task-{task_id}-", dir=scratch))
+    # the uploaded files: kept for a retry, removed once the request is over
+    await ctx.leave(leftovers.STORAGE, layout.upload_prefix(task_id), until_end=True)
+    workspace = await job_files.scratch(ctx, f"task-{task_id}-")
     data_id: int | None = None
     writer: MediaWriter | None = None
     try:
@@ -385,19 +389,17 @@ async def create_task_data(ctx: JobContext, task_id: int, options: dict[str, Any
             await _write_images(ctx, writer, sources, plans, chunk_size, request.image_quality)
         content_size = sum(p.stat().st_size for p in workspace.rglob("*") if p.is_file())
         jobs = await _save(ctx, task_id, data_id, request, plans, chunk_size, video, per_job, content_size)
-    except BaseException:
+    except BaseException as exc:
         if writer is not None:
             await asyncio.shield(writer.remove())
         if data_id is not None:
             await asyncio.shield(_drop_data(ctx, data_id))
+        if not job_files.interrupted(exc):
+            await job_files.remove_input(storage, layout.upload_prefix(task_id))
         raise
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
-        try:
-            await uploads.clear(storage, task_id)
-        except Exception:
-            # the uploads expire with the task anyway; the outcome of the job is what matters
-            logger.exception("task %s: could not remove its uploaded files", task_id)
+    await job_files.remove_input(storage, layout.upload_prefix(task_id))
     logger.info("task %s: %d frames in %d jobs", task_id, len(plans), jobs)
     return JobResult(result_id=task_id, message=f"{len(plans)} frames in {jobs} jobs.")
 

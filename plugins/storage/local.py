@@ -289,10 +289,25 @@ class LocalStorage(StorageBackend):
                 continue
             deleted += 1
             directories.add(path.parent)
+        if prefix.endswith("/"):
+            # the temporary files of writes that never finished (a killed process) go too
+            directories |= self._delete_partial_writes(self.root.joinpath(*prefix.rstrip("/").split("/")))
         # deepest first, so a parent is empty by the time it is tried
         for directory in sorted(directories, key=lambda d: len(d.parts), reverse=True):
             self._prune(directory)
         return deleted
+
+    def _delete_partial_writes(self, directory: Path) -> set[Path]:
+        """Remove the temporary files under ``directory``; returns the directories they were in."""
+        if not self._is_inside(directory) or directory.is_symlink():
+            return set()
+        emptied: set[Path] = set()
+        for parent, _, names in os.walk(directory):
+            for name in names:
+                if TEMP_NAME.match(name):
+                    Path(parent, name).unlink(missing_ok=True)
+                    emptied.add(Path(parent))
+        return emptied
 
     async def delete_prefix(self, prefix: str) -> int:
         if validate_prefix(prefix) == "":

@@ -207,16 +207,19 @@ async def _finish(request: Request, task_id: int) -> Response:
 async def create_data(request: Request) -> Response:
     task_id = await _task_for_upload(request)
     headers = request.headers
-    if "upload-finish" in headers:
+    # a refused request leaves nothing staged: the client's next try starts from scratch
+    async with upload.nothing_staged_on_failure(request, task_id):
+        if "upload-finish" in headers:
+            return await _finish(request, task_id)
+        if "upload-start" in headers:
+            return await _start(request, task_id)
+        if "upload-length" in headers:
+            location = f"{web.base_url(request)}/api/tasks/{task_id}/data"
+            return await upload.tus_create(request, task_id, location)
+        if "upload-multiple" in headers:
+            return await _multiple(request, task_id)
+        # no upload header: the one-shot upload, files and options in one request
         return await _finish(request, task_id)
-    if "upload-start" in headers:
-        return await _start(request, task_id)
-    if "upload-length" in headers:
-        return await upload.tus_create(request, task_id, f"{web.base_url(request)}/api/tasks/{task_id}/data")
-    if "upload-multiple" in headers:
-        return await _multiple(request, task_id)
-    # no upload header: the one-shot upload, files and options in one request
-    return await _finish(request, task_id)
 
 
 # --- the TUS chunk endpoint -----------------------------------------------------------------

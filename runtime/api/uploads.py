@@ -9,8 +9,10 @@ files land is an *upload area* of ``core.services.uploads`` (a task's media, or 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -20,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message
 
-from annota.core.errors import PayloadTooLarge, ValidationError
+from annota.core.errors import PayloadTooLarge, RequestInProgress, ValidationError
 from annota.core.media.layout import UploadArea
 from annota.core.services import uploads
 from annota.core.storage import CHUNK_SIZE
@@ -122,6 +124,20 @@ async def read_form(request: Request) -> Any:
     return await limited(request, limit).form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
 
 
+@contextlib.asynccontextmanager
+async def nothing_staged_on_failure(request: Request, area: UploadArea) -> AsyncIterator[None]:
+    """Forget every upload of ``area`` when the request fails or is refused (a file twice, a bad
+    option, the queue away), so that a client that starts over with the same files succeeds. The
+    same request still under way keeps them: its job reads them."""
+    try:
+        yield
+    except RequestInProgress:
+        raise
+    except BaseException:
+        await asyncio.shield(uploads.clear(web.state(request).storage, area))
+        raise
+
+
 def tus_metadata(header: str) -> dict[str, str]:
     """TUS ``Upload-Metadata``: ``key base64value`` pairs separated by commas."""
     result: dict[str, str] = {}
@@ -221,8 +237,23 @@ async def single_file_upload(
     ``Upload-Finish`` (``?filename=``) and the one-shot multipart request (the file in ``field``)
     hand the stored file's name to ``start``, which starts the job; ``Upload-Start`` forgets earlier
     uploads, TUS creation answers with ``location`` plus the file id. ``check`` validates the
-    query of requests that begin an upload.
+    query of requests that begin an upload. A request that fails leaves nothing staged.
     """
+    async with nothing_staged_on_failure(request, area):
+        return await _single_file_upload(
+            request, area, location=location, field=field, start=start, check=check
+        )
+
+
+async def _single_file_upload(
+    request: Request,
+    area: UploadArea,
+    *,
+    location: str,
+    field: str,
+    start: Callable[[str], Awaitable[Response]],
+    check: Callable[[], object],
+) -> Response:
     headers = request.headers
     if "upload-finish" in headers:
         filename = request.query_params.get("filename", "")
@@ -250,6 +281,7 @@ async def single_file_upload(
 
 
 __all__ = [
+    "nothing_staged_on_failure",
     "single_file_upload",
     "TUS_CONTENT_TYPE",
     "TUS_VERSION",

@@ -24,10 +24,17 @@ def make_queue(state: AppState) -> QueueBackend:
 
 async def execute(state: AppState, request_id: str) -> str:
     """Run one request with the configured limits; what every backend calls for a request."""
+
+    async def requeue(request_id: str, queue: str) -> None:
+        if state.queue is not None:
+            await state.queue.enqueue(request_id, queue)
+
     return await run_request(
         request_id,
         state.jobs,
         state.job_context,
         request_ttl=dt.timedelta(seconds=state.settings.request_ttl),
         time_limit=state.settings.job_timeout,
+        lease=dt.timedelta(seconds=state.settings.request_lease),
+        requeue=requeue,
     )

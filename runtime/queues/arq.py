@@ -14,8 +14,12 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from annota.core.db.types import utcnow
 from annota.core.errors import ConfigError, ServiceUnavailable
@@ -37,9 +41,14 @@ logger = logging.getLogger(__name__)
 
 def redis_settings(settings: Settings) -> RedisSettings:
     try:
-        return RedisSettings.from_dsn(settings.redis_url)
+        parsed = RedisSettings.from_dsn(settings.redis_url)
     except (RuntimeError, ValueError) as exc:
         raise ConfigError(f"redis_url: {settings.redis_url!r} is not a redis:// URL ({exc})") from exc
+    # a command on a connection Redis dropped (it restarted) is sent again on a new one, so the
+    # first request after an outage is not refused
+    parsed.retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+    parsed.retry_on_error = [RedisConnectionError, RedisTimeoutError]
+    return parsed
 
 
 def queue_key(settings: Settings, queue: str) -> str:
@@ -109,14 +118,31 @@ class ArqQueue:
                 pipe.delete(job_key_prefix + job_id)
                 await pipe.execute()
 
-    async def requeue_lost(self) -> list[str]:
-        """Queue again the requests that have waited longer than ``requeue_after`` seconds with no
-        job in Redis (Redis restarted without its data, or was flushed); returns their ids.
+    async def sweep(self) -> list[str]:
+        """Queue again the requests no worker will otherwise run; returns their ids.
 
-        Requests a worker has started are left alone: arq runs their jobs again itself. A request
-        queued twice runs once, as ``run_request`` skips requests that are no longer waiting.
+        Those are the requests whose worker died while running them (their lease lapsed) and the
+        requests that have waited longer than ``requeue_after`` seconds with no job in Redis that a
+        worker may still take: their enqueue was lost (Redis went away), Redis restarted without its
+        data or was flushed, or a worker died between taking the job and starting the request. A
+        request queued twice runs once, as ``run_request`` claims a request once.
         """
+        return await self._on_own_loop(self._sweep())
+
+    async def requeue_lost(self) -> list[str]:
+        """Queue again only the waiting requests that have no job in Redis (see ``sweep``)."""
         return await self._on_own_loop(self._requeue_lost())
+
+    async def _sweep(self) -> list[str]:
+        async with self.state.sessionmaker.begin() as session:
+            lapsed = await request_service.release_lapsed(session)
+        requeued = []
+        for request_id, queue in lapsed:
+            logger.warning("request %s: its worker stopped renewing its lease; queueing it again", request_id)
+            # should this fail, the request waits in the database for the next sweep
+            await self.enqueue(request_id, queue)
+            requeued.append(request_id)
+        return requeued + await self._requeue_lost()
 
     async def _requeue_lost(self) -> list[str]:
         settings = self.state.settings
@@ -138,8 +164,10 @@ class ArqQueue:
         return requeued
 
     async def _requests_with_jobs(self, key: str, request_ids: set[str]) -> set[str]:
-        """Which of ``request_ids`` have a job on the queue ``key``: a member ``<request id>#…`` of
-        its sorted set whose job data is still there."""
+        """Which of ``request_ids`` have a job on the queue ``key`` that a worker may take: a member
+        ``<request id>#…`` of its sorted set whose job data is still there and that no worker has
+        taken (a taken job of a still queued request belongs to a worker that died before starting
+        it, and arq would hold it until its time limit is over)."""
         job_ids = [
             job_id
             async for member, _score in self.pool.zscan_iter(key)
@@ -150,8 +178,13 @@ class ArqQueue:
         async with self.pool.pipeline(transaction=False) as pipe:
             for job_id in job_ids:
                 pipe.exists(job_key_prefix + job_id)
-            exists = await pipe.execute()
-        return {job_id.rpartition("#")[0] for job_id, found in zip(job_ids, exists, strict=True) if found}
+                pipe.exists(in_progress_key_prefix + job_id)
+            found = await pipe.execute()
+        return {
+            job_id.rpartition("#")[0]
+            for job_id, exists, taken in zip(job_ids, found[::2], found[1::2], strict=True)
+            if exists and not taken
+        }
 
     async def health(self) -> str:
         try:

@@ -6,6 +6,7 @@ starts them. The background request tests use it in-process (``annota_plugins`` 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,10 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from annota.core import hookimpl
+from annota.core import hookimpl, leftovers
 from annota.core.db.tables import Project
 from annota.core.queue import JobContext, JobResult
+from annota.core.services import job_files
 from annota.runtime import web
 
 NAME = "jobs-test"
@@ -70,12 +72,29 @@ async def sleep(ctx: JobContext, seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
+async def leave_things(ctx: JobContext, key: str, fail: bool = False, log: str | None = None) -> JobResult:
+    """Make a scratch directory and a stored object, noted as leftovers until the job is done; the
+    log says what was there when the attempt began."""
+    root = Path(ctx.settings.data_dir) / "tmp"
+    before = sorted(path.name for path in root.iterdir()) if root.exists() else []
+    _log(log, f"attempt {ctx.attempt} found {before} and {await ctx.storage.exists(key)}")
+    workspace = await job_files.scratch(ctx, "leave-")
+    (workspace / "part").write_bytes(b"half")
+    await ctx.leave(leftovers.STORAGE, key)
+    await ctx.storage.put(key, b"result")
+    if fail:
+        raise RuntimeError("failed after leaving things")
+    shutil.rmtree(workspace)
+    return JobResult(result_file=key)
+
+
 @hookimpl
 def register_jobs(register: Any) -> None:
-    register("jobs-test.build", build_project, queue="import", timeout=30, max_tries=3)
+    register("jobs-test.build", build_project, queue="import", timeout=6 * 3600, max_tries=3)
     register("jobs-test.wait", wait_for_file, queue="import", timeout=60, max_tries=1)
     register("jobs-test.fail", fail, queue="export", timeout=30, max_tries=3)
     register("jobs-test.sleep", sleep, queue="annotation", timeout=0.3, max_tries=1)
+    register("jobs-test.leave", leave_things, queue="utils", timeout=30, max_tries=2)
 
 
 class StartBody(msgspec.Struct, forbid_unknown_fields=True):

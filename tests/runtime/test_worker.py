@@ -41,8 +41,9 @@ from tests.runtime.background import request_path, start, status_is, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-#: short, so that a killed worker's job is free to run again ~14 s later (its Redis lease)
-JOB_TIMEOUT = 2
+#: short, so that a killed worker's request is taken up again within about two seconds
+REQUEST_LEASE = 1
+SWEEP_INTERVAL = 0.5
 
 
 @pytest.fixture
@@ -80,7 +81,8 @@ def annota_settings(tmp_path: Path, annota_database_url: str, redis_url: str, qu
             database_url=annota_database_url,
             redis_url=redis_url,
             queue_prefix=queue_prefix,
-            job_timeout=JOB_TIMEOUT,
+            request_lease=REQUEST_LEASE,
+            sweep_interval=SWEEP_INTERVAL,
             secret_key="test-secret",
         )
     )
@@ -120,7 +122,8 @@ def workers(annota_settings: Settings, tmp_path: Path) -> Iterator[Workers]:
         ANNOTA_REDIS_URL=annota_settings.redis_url,
         ANNOTA_DATA_DIR=annota_settings.data_dir,
         ANNOTA_QUEUE_PREFIX=annota_settings.queue_prefix,
-        ANNOTA_JOB_TIMEOUT=str(JOB_TIMEOUT),
+        ANNOTA_REQUEST_LEASE=str(REQUEST_LEASE),
+        ANNOTA_SWEEP_INTERVAL=str(SWEEP_INTERVAL),
         ANNOTA_SECRET_KEY="test-secret",
         PYTHONPATH=os.pathsep.join([str(site.path), str(REPO_ROOT)]),
     )
@@ -226,16 +229,25 @@ def test_job_of_a_killed_worker_runs_again_once(
     )
     # the project exists and the job is still running when its worker dies
     wait_for(user_client, rq_id, lambda body: body["message"] == "holding", timeout=30)
-    # started now, the second worker waits out the job's lease on the dead worker
     workers.start("import")
+    # the second worker is up (starting one takes a while on a busy machine) when the first dies
+    deadline = time.monotonic() + 30
+    while workers.logs().count("Starting worker") < 2:
+        assert time.monotonic() < deadline, workers.logs()
+        time.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     first.wait()
+    killed = time.monotonic()
 
-    done = wait_for(user_client, rq_id, status_is("finished", "failed"), timeout=40)
+    # the job's own limit is six hours (and so is arq's hold on its job): the request's lease is what
+    # lets another worker take it up
+    done = wait_for(user_client, rq_id, status_is("finished", "failed"), timeout=15)
     assert done["status"] == "finished", (done, workers.logs())
+    assert time.monotonic() - killed < 5 * (REQUEST_LEASE + SWEEP_INTERVAL)
     assert log.read_text().splitlines() == ["attempt 1", "attempt 2"]
     projects = user_client.get("/api/projects").json()["results"]
     assert [(p["id"], p["name"]) for p in projects] == [(done["result_id"], "built once")]
+    assert "its worker stopped renewing its lease; queueing it again" in workers.logs()
 
 
 @pytest.mark.redis

@@ -192,6 +192,23 @@ def test_delete_prefix(storage: LocalStorage) -> None:
     assert not (storage.root / "data" / "1").exists()
 
 
+def test_delete_prefix_removes_the_partial_writes_of_a_killed_process(storage: LocalStorage) -> None:
+    run(lambda: storage.put("data/7/chunks/0.zip", b"whole"))
+    # what a process killed while writing leaves: a temporary file, alone in its directory or not
+    partial = storage.root / "data" / "7" / "chunks" / f".1.zip.{'a' * 32}.tmp"
+    partial.write_bytes(b"hal")
+    alone = storage.root / "data" / "7" / "original" / f".0.zip.{'b' * 32}.tmp"
+    alone.parent.mkdir()
+    alone.write_bytes(b"")
+    other = storage.root / "data" / "8" / f".0.zip.{'c' * 32}.tmp"
+    other.parent.mkdir()
+    other.write_bytes(b"")
+
+    assert run(lambda: storage.delete_prefix("data/7/")) == 1
+    assert not (storage.root / "data" / "7").exists()
+    assert other.exists()
+
+
 def test_delete_prefix_matches_as_a_string(storage: LocalStorage) -> None:
     async def scenario() -> int:
         for key in ("data/1/a", "data/10/a", "data/2/a"):

@@ -112,17 +112,55 @@ def test_upload_start_forgets_an_earlier_upload(user_client, annota_client, run_
     assert stored_names(annota_client, run_async, task_id) == []
 
 
-def test_duplicate_and_empty_files_are_refused(user_client, annota_client, run_async):
+def test_duplicate_and_empty_files_are_refused_and_leave_nothing_staged(
+    user_client, annota_client, run_async
+):
     task_id = new_task(user_client)
     assert upload_multiple(user_client, task_id, [("/x/a.jpg", b"a")]).status_code == 200
     response = upload_multiple(user_client, task_id, [("/y/a.jpg", b"other")])
     assert response.status_code == 400
     assert response.json() == {"client_files": [f"a.jpg was already uploaded to task {task_id}."]}
-    response = upload_multiple(user_client, task_id, [("/y/empty.jpg", b"")])
+    assert stored_names(annota_client, run_async, task_id) == []
+    response = upload_multiple(user_client, task_id, [("/y/b.jpg", b"b"), ("/y/empty.jpg", b"")])
     assert response.status_code == 400
     assert response.json() == {"client_files": ["empty.jpg is empty."]}
-    assert stored_names(annota_client, run_async, task_id) == ["a.jpg"]
-    assert stored_bytes(annota_client, run_async, task_id, "a.jpg") == b"a"
+    assert stored_names(annota_client, run_async, task_id) == []
+
+
+def test_a_refused_one_shot_upload_can_be_repeated(user_client, annota_client, run_async):
+    task_id = new_task(user_client)
+    twice = [("client_files[0]", ("/a/x.png", b"1")), ("client_files[1]", ("/b/x.png", b"2"))]
+    for _ in range(2):
+        response = user_client.post(f"/api/tasks/{task_id}/data", data={"image_quality": "70"}, files=twice)
+        assert response.status_code == 400
+        assert response.json() == {"client_files": [f"x.png was already uploaded to task {task_id}."]}
+        assert stored_names(annota_client, run_async, task_id) == []
+    response = user_client.post(f"/api/tasks/{task_id}/data", data={"image_quality": "70"}, files=twice[:1])
+    assert_started(response, task_id)
+
+
+def test_an_upload_the_queue_refused_can_be_repeated(user_client, annota_client, run_async, monkeypatch):
+    """The sequence of cvat-sdk (Upload-Start, Upload-Multiple, TUS, Upload-Finish) refused with
+    503 when the queue is away leaves nothing staged, and succeeds when repeated."""
+    task_id = new_task(user_client)
+    queue = annota_client.app.state.annota.queue
+
+    async def unreachable(request_id: str, queue_name: str) -> None:
+        raise ConnectionError("Redis is away")
+
+    def upload_all() -> Any:
+        assert user_client.post(f"/api/tasks/{task_id}/data", headers={"Upload-Start": ""}).status_code == 202
+        assert upload_multiple(user_client, task_id, [("/u/a.jpg", b"a")]).status_code == 200
+        location = tus_create(user_client, task_id, "/u/b.mp4", 3).headers["Location"]
+        assert patch(user_client, location, 0, b"bbb").status_code == 204
+        return finish(user_client, task_id, {"image_quality": 70})
+
+    with monkeypatch.context() as patched:
+        patched.setattr(queue, "enqueue", unreachable)
+        response = upload_all()
+        assert response.status_code == 503
+        assert stored_names(annota_client, run_async, task_id) == []
+    assert_started(upload_all(), task_id)
 
 
 def test_upload_multiple_needs_a_form(user_client):
@@ -353,10 +391,9 @@ def test_one_shot_upload_starts_processing(user_client, annota_client, run_async
         data={"image_quality": "70", "use_cache": "true", "chunk_size": "", "upload_file_order[0]": "a.jpg"},
         files=[("client_files[0]", ("/tmp/a.jpg", b"a"))],
     )
-    # upload_file_order without predefined sorting: refused, but the files were stored first
+    # upload_file_order without predefined sorting: refused, and the files are forgotten
     assert response.status_code == 400
-    assert stored_names(annota_client, run_async, task_id) == ["a.jpg"]
-    assert user_client.post(f"/api/tasks/{task_id}/data", headers={"Upload-Start": ""}).status_code == 202
+    assert stored_names(annota_client, run_async, task_id) == []
     response = user_client.post(
         f"/api/tasks/{task_id}/data",
         data={
