@@ -20,6 +20,7 @@ from annota.core.errors import NotFound
 from annota.core.schemas.common import Url, UrlCount
 from annota.core.schemas.jobs import JobRead, JobUpdate
 from annota.core.services import projects as project_service
+from annota.core.services import storages as storage_service
 from annota.core.services import tasks as task_service
 from annota.core.services import users as user_service
 from annota.core.services.listing import ListSpec
@@ -138,6 +139,9 @@ async def read_many(session: AsyncSession, jobs: Sequence[Job], base_url: str) -
         session, Project, {t.project_id for t in tasks.values() if t.project_id is not None}
     )
     users = await user_service.users_by_id(session, {j.assignee_id for j in jobs})
+    storages = await storage_service.read_many(
+        session, [i for t in tasks.values() for i in (t.source_storage_id, t.target_storage_id)]
+    )
     results = []
     for job in jobs:
         task = tasks[job.task_id]
@@ -181,8 +185,8 @@ async def read_many(session: AsyncSession, jobs: Sequence[Job], base_url: str) -
                 type=job.type,
                 organization=task.organization_id,
                 organization_id=task.organization_id,
-                target_storage=project_service.storage_read(task.target_storage),
-                source_storage=project_service.storage_read(task.source_storage),
+                target_storage=storages.get(task.target_storage_id) if task.target_storage_id else None,
+                source_storage=storages.get(task.source_storage_id) if task.source_storage_id else None,
                 assignee_updated_date=job.assignee_updated_date,
                 parent_job_id=job.parent_job_id,
                 consensus_replicas=task.consensus_replicas if job.type == "annotation" else 0,

@@ -16,10 +16,11 @@ from annota.core.db.tables import Data, Job, Project, Task, User
 from annota.core.db.types import utcnow
 from annota.core.errors import NotFound, ValidationError
 from annota.core.media import layout
-from annota.core.schemas.common import Url
+from annota.core.schemas.common import StorageRead, Url
 from annota.core.schemas.tasks import JobsSummary, TaskRead, TaskUpdate, TaskWrite
 from annota.core.services import labels as label_service
 from annota.core.services import projects as project_service
+from annota.core.services import storages as storage_service
 from annota.core.services import task_moves
 from annota.core.services import users as user_service
 from annota.core.services.listing import ListSpec
@@ -128,8 +129,8 @@ async def create(session: AsyncSession, who: Identity, data: TaskWrite) -> Task:
         segment_size=data.segment_size,
         subset=data.subset,
         organization_id=organization_id,
-        source_storage=project_service.storage_json(data.source_storage),
-        target_storage=project_service.storage_json(data.target_storage),
+        source_storage_id=await storage_service.create(session, "source_storage", data.source_storage),
+        target_storage_id=await storage_service.create(session, "target_storage", data.target_storage),
         consensus_replicas=data.consensus_replicas,
         created_date=now,
         updated_date=now,
@@ -181,10 +182,6 @@ def _update_description(task: Task, data: TaskUpdate) -> None:
         task.bug_tracker = data.bug_tracker
     if data.subset is not _UNSET:
         task.subset = data.subset
-    if data.source_storage is not _UNSET:
-        task.source_storage = project_service.storage_json(data.source_storage)
-    if data.target_storage is not _UNSET:
-        task.target_storage = project_service.storage_json(data.target_storage)
 
 
 async def update(session: AsyncSession, task: Task, data: TaskUpdate) -> Task:
@@ -198,6 +195,14 @@ async def update(session: AsyncSession, task: Task, data: TaskUpdate) -> Task:
     if data.labels and (task.project_id is not None or target is not None):
         raise ValidationError.for_field("labels", "A task in a project uses the project's labels.")
     _update_description(task, data)
+    if data.source_storage is not _UNSET:
+        task.source_storage_id = await storage_service.update(
+            session, "source_storage", task.source_storage_id, data.source_storage
+        )
+    if data.target_storage is not _UNSET:
+        task.target_storage_id = await storage_service.update(
+            session, "target_storage", task.target_storage_id, data.target_storage
+        )
     await _update_people(session, task, data)
     if target is not None:
         await task_moves.move_to_project(session, task, target)
@@ -219,6 +224,7 @@ async def remove(session: AsyncSession, task: Task) -> list[str]:
     """Delete the task; segments, jobs, labels and annotations go with it, then its media record.
     Returns the storage prefixes of its media and uploads, to delete once this commits."""
     await session.execute(delete(Task).where(Task.id == task.id))
+    await storage_service.remove(session, [task.source_storage_id, task.target_storage_id])
     prefixes = [layout.upload_prefix(task.id)]
     if task.data_id is not None:
         await session.execute(delete(Data).where(Data.id == task.data_id))
@@ -261,6 +267,9 @@ async def read_many(session: AsyncSession, tasks: Sequence[Task], base_url: str)
             d.id: d for d in (await session.execute(select(Data).where(Data.id.in_(data_ids)))).scalars()
         }
     summaries = await _jobs_summaries(session, ids)
+    storages = await storage_service.read_many(
+        session, [i for t in tasks for i in (t.source_storage_id, t.target_storage_id)]
+    )
     return [
         _read(
             t,
@@ -269,6 +278,7 @@ async def read_many(session: AsyncSession, tasks: Sequence[Task], base_url: str)
             project_names,
             media.get(t.data_id) if t.data_id else None,
             summaries.get(t.id),
+            storages,
         )
         for t in tasks
     ]
@@ -281,6 +291,7 @@ def _read(
     project_names: dict[int, str],
     data: Data | None,
     summary: tuple[int, int, int] | None,
+    storages: dict[int, StorageRead],
 ) -> TaskRead:
     count, completed, validation = summary or (0, 0, 0)
     result = TaskRead(
@@ -307,8 +318,8 @@ def _read(
         subset=task.subset,
         organization=task.organization_id,
         organization_id=task.organization_id,
-        target_storage=project_service.storage_read(task.target_storage),
-        source_storage=project_service.storage_read(task.source_storage),
+        target_storage=storages.get(task.target_storage_id) if task.target_storage_id else None,
+        source_storage=storages.get(task.source_storage_id) if task.source_storage_id else None,
         jobs=JobsSummary(
             count=count,
             completed=completed,
