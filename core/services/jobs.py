@@ -6,7 +6,7 @@ through CVAT's workflow (stage annotation -> validation -> acceptance, each with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -58,15 +58,12 @@ async def resource(session: AsyncSession, job: Job) -> Resource:
 # --- writing --------------------------------------------------------------------------------
 
 
-def update_scopes(data: JobUpdate) -> list[str]:
+def update_scopes(fields: Mapping[str, Any]) -> list[str]:
     """CVAT's scopes for a PATCH: ``view`` (the answer shows the job) plus one per field sent."""
     scopes = ["view"]
-    if data.stage is not _UNSET:
-        scopes.append("update:stage")
-    if data.state is not _UNSET:
-        scopes.append("update:state")
-    if data.assignee is not _UNSET:
-        scopes.append("update:assignee")
+    for name in ("stage", "state", "assignee"):
+        if name in fields:
+            scopes.append(f"update:{name}")
     return scopes
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -55,18 +55,19 @@ async def get(session: AsyncSession, project_id: int) -> Project:
     return project
 
 
-def update_scopes(data: ProjectUpdate) -> list[str]:
-    """CVAT's per-field scopes for a PATCH (every field needs its own permission)."""
+def update_scopes(fields: Mapping[str, Any]) -> list[str]:
+    """CVAT's per-field scopes for a PATCH (every field sent needs its own permission); judged on
+    the body as sent, before it is validated."""
     scopes = []
-    if data.name is not msgspec.UNSET or data.bug_tracker is not msgspec.UNSET or data.labels:
+    if "name" in fields or "bug_tracker" in fields or fields.get("labels"):
         scopes.append("update:desc")
-    if data.owner_id is not msgspec.UNSET:
+    if "owner_id" in fields:
         scopes.append("update:owner")
-    if data.assignee_id is not msgspec.UNSET:
+    if "assignee_id" in fields:
         scopes.append("update:assignee")
-    if data.source_storage is not msgspec.UNSET or data.target_storage is not msgspec.UNSET:
+    if "source_storage" in fields or "target_storage" in fields:
         scopes.append("update:associated_storage")
-    if data.organization_id is not msgspec.UNSET:
+    if "organization_id" in fields:
         scopes.append("update:organization")
     return scopes or ["update:desc"]
 

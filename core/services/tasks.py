@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -141,28 +141,29 @@ async def create(session: AsyncSession, who: Identity, data: TaskWrite) -> Task:
     return task
 
 
-def project_move(task: Task, data: TaskUpdate) -> int | None:
-    """The project a PATCH moves the task into, if any (``null`` is ignored, as CVAT does)."""
-    if isinstance(data.project_id, int) and data.project_id != task.project_id:
-        return data.project_id
+def project_move(task: Task, project_id: Any) -> int | None:
+    """The project a PATCH's ``project_id`` moves the task into, if any (``null`` is ignored, as
+    CVAT does)."""
+    if isinstance(project_id, int) and not isinstance(project_id, bool) and project_id != task.project_id:
+        return project_id
     return None
 
 
-def update_scopes(task: Task, data: TaskUpdate) -> list[str]:
-    """CVAT's scopes for a PATCH: ``view`` (the answer shows the task) plus one per changed field group."""
+def update_scopes(task: Task, fields: Mapping[str, Any]) -> list[str]:
+    """CVAT's scopes for a PATCH: ``view`` (the answer shows the task) plus one per changed field
+    group; judged on the body as sent, before it is validated."""
     scopes = ["view"]
-    described = (data.name, data.bug_tracker, data.subset)
-    if any(value is not _UNSET for value in described) or data.labels:
+    if any(name in fields for name in ("name", "bug_tracker", "subset")) or fields.get("labels"):
         scopes.append("update:desc")
-    if data.owner_id is not _UNSET:
+    if "owner_id" in fields:
         scopes.append("update:owner")
-    if data.assignee_id is not _UNSET:
+    if "assignee_id" in fields:
         scopes.append("update:assignee")
-    if project_move(task, data) is not None:
+    if project_move(task, fields.get("project_id")) is not None:
         scopes.append("update:project")
-    if data.source_storage is not _UNSET or data.target_storage is not _UNSET:
+    if "source_storage" in fields or "target_storage" in fields:
         scopes.append("update:associated_storage")
-    if data.organization_id is not _UNSET:
+    if "organization_id" in fields:
         scopes.append("update:organization")
     return scopes
 
@@ -191,7 +192,7 @@ async def update(session: AsyncSession, task: Task, data: TaskUpdate) -> Task:
         raise ValidationError.for_field(
             "organization_id", "Moving tasks between organizations is not supported."
         )
-    target = await target_project(session, project_move(task, data))
+    target = await target_project(session, project_move(task, data.project_id))
     if data.labels and (task.project_id is not None or target is not None):
         raise ValidationError.for_field("labels", "A task in a project uses the project's labels.")
     _update_description(task, data)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import msgspec
 from sqlalchemy import delete, false, func, null, or_, select
@@ -113,12 +114,12 @@ def resource(user: User) -> Resource:
     return Resource("users", {"id": user.id}, user.id)
 
 
-def update_scopes(data: UserUpdate) -> list[str]:
+def update_scopes(fields: Mapping[str, Any]) -> list[str]:
     """Names are personal data their owner may edit; account status is a separate ``update``."""
     scopes = []
-    if data.first_name is not msgspec.UNSET or data.last_name is not msgspec.UNSET:
+    if "first_name" in fields or "last_name" in fields or "username" in fields:
         scopes.append("update:personal_data")
-    if data.is_active is not msgspec.UNSET:
+    if "is_active" in fields:
         scopes.append("update")
     return scopes or ["update:personal_data"]
 

@@ -20,6 +20,7 @@ from annota.core.schemas.common import BasicUser, Paginated
 from annota.core.schemas.users import UserRead, UserUpdate
 from annota.core.services import users as service
 from annota.runtime import web
+from annota.runtime.api import request_body
 
 TAGS = ["users"]
 
@@ -80,11 +81,12 @@ async def retrieve_user(request: Request) -> Response:
 )
 async def update_user(request: Request) -> Response:
     web.require_user(request)
-    data = await web.read_json(request, UserUpdate)
+    body = await request_body.read(request)
     async with web.transaction(request) as session:
         user = await service.get(session, web.path_int(request))
-        for scope in service.update_scopes(data):
+        for scope in service.update_scopes(body.fields):
             await web.authorize(request, scope, service.resource(user))
+        data = body.decode(UserUpdate)
         user = await service.update(session, user, data)
     return web.json_response(service.read(user, web.base_url(request)))
 
