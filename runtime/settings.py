@@ -42,6 +42,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     secret_key: str = ""
     #: whether ``POST /api/auth/register`` creates accounts
     allow_registration: bool = True
+    #: whether invited users confirm their invitations; off (CVAT's ``ORG_INVITATION_CONFIRM=No``),
+    #: an invitation makes its (registered) invitee a member at once
+    invitation_confirm: bool = False
     #: largest request body in bytes for ordinary JSON endpoints
     max_body_size: int = 16 * MiB
     #: largest request body in bytes for annotation and upload endpoints

@@ -80,6 +80,10 @@ async def create_invitation(request: Request) -> Response:
         await record_event(
             request, session, "create:invitation", membership, await _public(request, session, invitation)
         )
+        if not web.state(request).settings.invitation_confirm:
+            await service.accept(session, invitation, membership)
+            (joined,) = await membership_service.read_many(session, [membership], web.base_url(request))
+            await record_event(request, session, "create:membership", membership, joined)
         (result,) = await service.read_many(
             session, [invitation], web.base_url(request), {invitation.key_digest: key}
         )

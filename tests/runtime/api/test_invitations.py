@@ -5,15 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
+import pytest
 from cvat_sdk.api_client import Configuration, models
 from cvat_sdk.api_client.model_utils import validate_and_convert_types
 from sqlalchemy import update
 
 from annota.core.db.tables import Invitation
 from annota.core.db.types import utcnow
+from annota.runtime.settings import Settings
 from tests.runtime.api.test_organizations import join, people
 
 ACME = {"X-Organization": "acme"}
+
+
+@pytest.fixture
+def annota_settings(annota_settings: Settings) -> Settings:
+    """These tests follow invitations that wait for the invitee (``invitation_confirm``)."""
+    return msgspec.structs.replace(annota_settings, invitation_confirm=True)
 
 
 def invite(client: Any, email: str, role: str = "worker", headers: dict[str, str] = ACME) -> Any:
