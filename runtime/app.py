@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from annota.core.plugins import PluginManager
-from annota.runtime.api import CORE_ROUTES
+from annota.runtime.api import CORE_ROUTES, metadata
 from annota.runtime.errors import EXCEPTION_HANDLERS
 from annota.runtime.middleware import AuthenticationMiddleware
 from annota.runtime.queues import make_queue
@@ -41,6 +41,7 @@ def build_routes(state: AppState) -> list[BaseRoute]:
         routes += _route_pair(
             plugin_route.path, plugin_route.endpoint, plugin_route.methods, plugin_route.name
         )
+    routes += _options_routes(state)
     # every route authenticates its caller before it looks anything up
     routes = [guard(route) for route in routes]
     # the logo is a public static file: the login page shows it before anyone signs in
@@ -48,6 +49,26 @@ def build_routes(state: AppState) -> list[BaseRoute]:
     if state.settings.ui_dir:
         # the web UI's files are public: its login page is what an anonymous caller gets
         routes.append(_ui_route(SinglePageApp(state.settings.ui_dir)))
+    return routes
+
+
+def _options_routes(state: AppState) -> list[BaseRoute]:
+    """``OPTIONS`` answers DRF's metadata on every API path that does not serve it itself."""
+    served: dict[str, tuple[list[str], list[Any]]] = {}
+    entries = [(p, e, m) for p, e, m in CORE_ROUTES] + [(r.path, r.endpoint, r.methods) for r in state.routes]
+    for path, endpoint, methods in entries:
+        methods_of, endpoints_of = served.setdefault(path, ([], []))
+        methods_of.extend(methods)
+        endpoints_of.append(endpoint)
+    routes: list[BaseRoute] = []
+    for path, (methods, endpoints) in served.items():
+        if path.startswith("/api") and "OPTIONS" not in methods:
+            options = metadata.endpoint(path, methods, endpoints)
+            bare = path.rstrip("/")
+            routes += [
+                Route(bare, options, methods=["OPTIONS"], include_in_schema=False),
+                Route(bare + "/", options, methods=["OPTIONS"], include_in_schema=False),
+            ]
     return routes
 
 

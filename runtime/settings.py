@@ -44,6 +44,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: whether ``POST /api/auth/register`` creates accounts. Unset: only while the server listens on
     #: loopback, and then only for clients on this machine; ``annota serve`` says which at start-up
     allow_registration: bool | None = None
+    #: whether invited users confirm their invitations; off (CVAT's ``ORG_INVITATION_CONFIRM=No``),
+    #: an invitation makes its (registered) invitee a member at once
+    invitation_confirm: bool = False
     #: largest request body in bytes for ordinary JSON endpoints
     max_body_size: int = 16 * MiB
     #: largest request body in bytes for annotation and upload endpoints

@@ -143,6 +143,23 @@ class Invitation(Base):
 # --- projects, tasks, media -----------------------------------------------------------------
 
 
+class Storage(Base):
+    """Where a project's or task's imports come from or exports go (CVAT's ``Storage``); each
+    project and task owns its rows, so that clients see the ids CVAT gives them."""
+
+    __tablename__ = "storages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: "local" or "cloud_storage"
+    location: Mapped[str] = mapped_column(String(16), nullable=False, default="local")
+    cloud_storage_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+def _storage_fk() -> Mapped[int | None]:
+    # no foreign key: SQLite could not drop or add such a column in place, and the services delete
+    # a storage row with its project or task
+    return mapped_column(Integer, nullable=True)
+
+
 class Project(Base):
     __tablename__ = "projects"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -155,9 +172,8 @@ class Project(Base):
     organization_id: Mapped[int | None] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True, index=True
     )
-    #: JSON ``{"location": "local"|"cloud_storage", "cloud_storage_id": int|null}`` or NULL
-    source_storage: Mapped[str | None] = mapped_column(Text, nullable=True)
-    target_storage: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source_storage_id: Mapped[int | None] = _storage_fk()
+    target_storage_id: Mapped[int | None] = _storage_fk()
     created_date: Mapped[dt.datetime] = _created()
     updated_date: Mapped[dt.datetime] = _updated()
 
@@ -226,8 +242,8 @@ class Task(Base):
     organization_id: Mapped[int | None] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True, index=True
     )
-    source_storage: Mapped[str | None] = mapped_column(Text, nullable=True)
-    target_storage: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source_storage_id: Mapped[int | None] = _storage_fk()
+    target_storage_id: Mapped[int | None] = _storage_fk()
     consensus_replicas: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     created_date: Mapped[dt.datetime] = _created()
     updated_date: Mapped[dt.datetime] = _updated()

@@ -178,6 +178,11 @@ class Dataset(Protocol):
         ...
 
 
+def video_frame_name(real_frame: int) -> str:
+    """The item name of a video's frame, as CVAT names it: its number in the video."""
+    return f"frame_{real_frame:06d}"
+
+
 __all__ = [
     "DEFAULT_SUBSET",
     "AttributeSpec",
@@ -189,4 +194,5 @@ __all__ = [
     "Track",
     "TrackShape",
     "item_id",
+    "video_frame_name",
 ]

@@ -42,8 +42,9 @@ class StorageRead(msgspec.Struct):
 
 
 class StorageWrite(msgspec.Struct):
-    location: Location = "local"
-    cloud_storage_id: Id | None = None
+    #: unset on create means "local"; on a PATCH it keeps the current location
+    location: Location | msgspec.UnsetType = msgspec.UNSET
+    cloud_storage_id: Id | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class Paginated(msgspec.Struct, Generic[T]):

@@ -35,6 +35,8 @@ class AttributeWrite(msgspec.Struct):
     values: list[AttrValue] | msgspec.UnsetType = msgspec.UNSET
     default_value: Annotated[str, msgspec.Meta(max_length=128)] | None = None
     id: Id | None = None
+    #: delete the attribute (given by ``id``) and its values in annotations
+    deleted: bool = False
 
 
 class SublabelRead(msgspec.Struct):

@@ -28,6 +28,8 @@ class UserRead(msgspec.Struct):
 
 
 class UserUpdate(msgspec.Struct):
+    #: checked by the service, as CVAT checks usernames (its messages name the field)
+    username: str | msgspec.UnsetType = msgspec.UNSET
     first_name: Annotated[str, msgspec.Meta(max_length=150)] | msgspec.UnsetType = msgspec.UNSET
     last_name: Annotated[str, msgspec.Meta(max_length=150)] | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET

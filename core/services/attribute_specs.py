@@ -14,7 +14,7 @@ from typing import cast
 import msgspec
 
 from annota.core.db.tables import AttributeSpec
-from annota.core.errors import ValidationError
+from annota.core.errors import NotFound, ValidationError
 from annota.core.schemas.labels import AttributeRead, AttributeWrite, InputType
 
 #: The request field label errors are reported on, as CVAT's nested serializers do.
@@ -133,6 +133,8 @@ class AttributePlan:
     input_type: str
     default_value: str
     values: list[str]
+    #: the stored spec goes, with its values in annotations
+    delete: bool = False
 
 
 def _new_attribute(where: str, change: AttributeWrite) -> AttributePlan:
@@ -156,23 +158,52 @@ def _updated_attribute(where: str, change: AttributeWrite, target: AttributeSpec
     if target.input_type == "number" and values != stored:
         raise invalid(f"{where}: the values of a number attribute cannot be changed.")
     default = target.default_value if change.default_value is None else change.default_value
+    if target.input_type == "checkbox" and values and values != stored:
+        # a checkbox's one value is its default: clients that change it resend the old default
+        default = values[0]
     default, values = checked_values(where, target.input_type, values, default)
     return AttributePlan(target, change.name, target.mutable, target.input_type, default, values)
+
+
+def _deletions(
+    where: str, changes: Sequence[AttributeWrite], by_id: dict[int, AttributeSpec]
+) -> list[AttributePlan]:
+    plans = []
+    for change in changes:
+        if not change.deleted:
+            continue
+        if change.id is None:
+            raise invalid(f"{where}, attribute '{change.name}': a deleted attribute must have an id.")
+        target = by_id.get(change.id)
+        if target is None:
+            raise NotFound(f"Attribute with id #{change.id} does not exist")
+        plans.append(
+            AttributePlan(
+                target, target.name, target.mutable, target.input_type, target.default_value, [], True
+            )
+        )
+    return plans
 
 
 def plan_attributes(
     where: str, changes: Sequence[AttributeWrite], stored: Sequence[AttributeSpec]
 ) -> list[AttributePlan]:
-    """Attribute changes of one label; without ``id`` a stored attribute of that name is updated."""
+    """Attribute changes of one label; without ``id`` a stored attribute of that name is updated.
+    Deletions come first, so that another attribute may take a deleted one's name."""
     by_id = {spec.id: spec for spec in stored}
+    plans = _deletions(where, changes, by_id)
+    targeted: set[int] = {plan.target.id for plan in plans if plan.target is not None}
+    if len(targeted) < len(plans):
+        raise invalid(f"{where}: an attribute is deleted more than once.")
+    kept = [spec for spec in stored if spec.id not in targeted]
     named_by_id = {change.id for change in changes if change.id is not None}
-    by_name = {spec.name: spec for spec in stored if spec.id not in named_by_id}
-    plans: list[AttributePlan] = []
-    targeted: set[int] = set()
+    by_name = {spec.name: spec for spec in kept if spec.id not in named_by_id}
     for change in changes:
+        if change.deleted:
+            continue
         target = by_id.get(change.id) if change.id is not None else by_name.get(change.name)
         if change.id is not None and target is None:
-            raise invalid(f"{where}: attribute #{change.id} does not exist.")
+            raise NotFound(f"Attribute with id #{change.id} does not exist")
         subject = f"{where}, attribute '{change.name}'"
         if target is None:
             plans.append(_new_attribute(subject, change))
@@ -181,7 +212,9 @@ def plan_attributes(
             raise invalid(f"{where}: attribute #{target.id} is listed more than once.")
         targeted.add(target.id)
         plans.append(_updated_attribute(subject, change, target))
-    names = [plan.name for plan in plans] + [spec.name for spec in stored if spec.id not in targeted]
+    names = [plan.name for plan in plans if not plan.delete] + [
+        spec.name for spec in stored if spec.id not in targeted
+    ]
     duplicate = first_duplicate(names)
     if duplicate is not None:
         raise invalid(f"{where}: attribute '{duplicate}' is duplicated.")

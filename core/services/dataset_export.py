@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import annota.core.services.annotations as annotation_service
 from annota.core.db.tables import Data, Job, Project, Segment, Task, User
 from annota.core.errors import ValidationError
-from annota.core.formats.model import DEFAULT_SUBSET, Item, Shape, Tag, Track, TrackShape
+from annota.core.formats.model import DEFAULT_SUBSET, Item, Shape, Tag, Track, TrackShape, video_frame_name
 from annota.core.formats.tracks import TrackFlattener
 from annota.core.schemas.annotations import AttributeVal
 from annota.core.services import annotation_store as store
@@ -210,14 +210,18 @@ async def _read_window(
     items: dict[int, Item] = {}
     mark = _mark(session)
     if part.data is not None:
-        for number, path, width, height in await _rows(
+        video = part.data.media_kind == "video"
+        for number, path, real_frame, width, height in await _rows(
             session,
-            f"SELECT frame, path, width, height FROM frames WHERE data_id = {mark} "
+            f"SELECT frame, path, real_frame, width, height FROM frames WHERE data_id = {mark} "
             f"AND frame >= {mark} AND frame <= {mark} ORDER BY frame",
             (part.data.id, low, high),
         ):
             if number in wanted:
-                items[number] = Item(name=path, frame=number, subset=part.subset, width=width, height=height)
+                # every frame of a video names the video: as in CVAT, frames are named by their
+                # number in the video (a frame step skips numbers)
+                name = video_frame_name(real_frame) if video else path
+                items[number] = Item(name=name, frame=number, subset=part.subset, width=width, height=height)
     for number in frames:
         items.setdefault(number, Item(name=f"frame_{number:06d}", frame=number, subset=part.subset))
     job_ids = [span.job_id for span in part.spans]

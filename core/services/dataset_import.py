@@ -28,7 +28,7 @@ import annota.core.services.annotations as annotation_service
 from annota.core.db.tables import Data, Frame, Job, Segment, Task
 from annota.core.errors import FormatError, ValidationError
 from annota.core.formats import masks
-from annota.core.formats.model import Dataset, Item, Shape, Tag, Track
+from annota.core.formats.model import Dataset, Item, Shape, Tag, Track, video_frame_name
 from annota.core.formats.tracks import gather_tracks
 from annota.core.schemas.annotations import (
     SHAPE_TYPES,
@@ -85,9 +85,12 @@ async def plan_import(session: AsyncSession, task: Task, job: Job | None = None)
         assert data is not None
         size = data.size
         deleted = set(_frames_decoder.decode(data.deleted_frames))
-        rows = await session.execute(select(Frame.frame, Frame.path).where(Frame.data_id == task.data_id))
-        for number, path in rows:
-            for key in _keys(path):
+        rows = await session.execute(
+            select(Frame.frame, Frame.path, Frame.real_frame).where(Frame.data_id == task.data_id)
+        )
+        for number, path, real_frame in rows:
+            # a video's frames all name the video: they are known as exports name them
+            for key in [video_frame_name(real_frame)] if data.media_kind == "video" else _keys(path):
                 by_name.setdefault(key, number)
     if job is not None:
         segment = await session.get(Segment, job.segment_id)

@@ -54,7 +54,7 @@ async def invitee_by_email(session: AsyncSession, email: str) -> User:
 
 
 def creation_resource(
-    inviter_id: int | None, organization_id: int, role: str, invitee_id: int | None
+    inviter_id: int | None, organization_id: int, role: str | None, invitee_id: int | None
 ) -> Resource:
     """The policy input for inviting someone with ``role`` into ``organization_id``."""
     return Resource(

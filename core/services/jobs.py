@@ -6,7 +6,7 @@ through CVAT's workflow (stage annotation -> validation -> acceptance, each with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -20,6 +20,7 @@ from annota.core.errors import NotFound
 from annota.core.schemas.common import Url, UrlCount
 from annota.core.schemas.jobs import JobRead, JobUpdate
 from annota.core.services import projects as project_service
+from annota.core.services import storages as storage_service
 from annota.core.services import tasks as task_service
 from annota.core.services import users as user_service
 from annota.core.services.guides import guides
@@ -59,15 +60,12 @@ async def resource(session: AsyncSession, job: Job) -> Resource:
 # --- writing --------------------------------------------------------------------------------
 
 
-def update_scopes(data: JobUpdate) -> list[str]:
+def update_scopes(fields: Mapping[str, Any]) -> list[str]:
     """CVAT's scopes for a PATCH: ``view`` (the answer shows the job) plus one per field sent."""
     scopes = ["view"]
-    if data.stage is not _UNSET:
-        scopes.append("update:stage")
-    if data.state is not _UNSET:
-        scopes.append("update:state")
-    if data.assignee is not _UNSET:
-        scopes.append("update:assignee")
+    for name in ("stage", "state", "assignee"):
+        if name in fields:
+            scopes.append(f"update:{name}")
     return scopes
 
 
@@ -145,6 +143,9 @@ async def read_many(session: AsyncSession, jobs: Sequence[Job], base_url: str) -
     # CVAT: the project's guide for a task in a project, else the task's
     project_guides = await guides.ids_of_projects(session, list(projects))
     task_guides = await guides.ids_of_tasks(session, [t.id for t in tasks.values() if t.project_id is None])
+    storages = await storage_service.read_many(
+        session, [i for t in tasks.values() for i in (t.source_storage_id, t.target_storage_id)]
+    )
     results = []
     for job in jobs:
         task = tasks[job.task_id]
@@ -192,8 +193,8 @@ async def read_many(session: AsyncSession, jobs: Sequence[Job], base_url: str) -
                 type=job.type,
                 organization=task.organization_id,
                 organization_id=task.organization_id,
-                target_storage=project_service.storage_read(task.target_storage),
-                source_storage=project_service.storage_read(task.source_storage),
+                target_storage=storages.get(task.target_storage_id) if task.target_storage_id else None,
+                source_storage=storages.get(task.source_storage_id) if task.source_storage_id else None,
                 assignee_updated_date=job.assignee_updated_date,
                 parent_job_id=job.parent_job_id,
                 consensus_replicas=task.consensus_replicas if job.type == "annotation" else 0,

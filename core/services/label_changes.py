@@ -19,7 +19,8 @@ from sqlalchemy.sql import ColumnElement
 
 from annota.core.db.tables import AttributeSpec, Label, Task
 from annota.core.errors import NotFound
-from annota.core.schemas.labels import LabelWrite, SublabelWrite
+from annota.core.schemas.labels import AttributeWrite, LabelWrite, SublabelWrite
+from annota.core.services import attribute_values
 from annota.core.services.attribute_specs import (
     AttributePlan,
     encode_values,
@@ -93,6 +94,17 @@ def _as_label(change: SublabelWrite) -> LabelWrite:
     )
 
 
+def _without_attribute_ids(change: LabelWrite) -> LabelWrite:
+    """As in CVAT, ids in the labels of a create request are ignored (clients copy label sets
+    from other projects or tasks, ids included)."""
+
+    def strip(attributes: Sequence[AttributeWrite]) -> list[AttributeWrite]:
+        return [msgspec.structs.replace(attribute, id=None) for attribute in attributes]
+
+    sublabels = [msgspec.structs.replace(sub, attributes=strip(sub.attributes)) for sub in change.sublabels]
+    return msgspec.structs.replace(change, attributes=strip(change.attributes), sublabels=sublabels)
+
+
 class _Planner:
     """Checks a change set against the stored labels of one project or task."""
 
@@ -110,6 +122,8 @@ class _Planner:
         for change in changes:
             if change.deleted and (creating or change.id is None):
                 raise invalid("Only existing labels (given by id) can be deleted.")
+            if creating:
+                change = _without_attribute_ids(change)
             plan = self.new(change, None) if creating or change.id is None else self.update(change, None)
             if plan is not None:
                 plans.append(plan)
@@ -126,8 +140,6 @@ class _Planner:
         svg = "" if change.svg is msgspec.UNSET else change.svg
         if kind == SKELETON and not change.sublabels:
             raise invalid(f"{where}: a skeleton needs sublabels.")
-        if kind == SKELETON and not svg:
-            raise invalid(f"{where}: a skeleton needs an svg.")
         if kind != SKELETON:
             self.refuse_skeleton_parts(where, change)
         sublabels = []
@@ -319,17 +331,31 @@ async def _write(
             rows.append(plan.row)
         session.add_all(rows)
         await session.flush()
-    _write_attributes(session, walked)
+    await _write_attributes(session, walked)
     for plan, _ in walked:
         if plan.type == SKELETON and plan.svg is not None and plan.row is not None:
             plan.row.svg = _rewrite_svg(plan.svg, planner.children(plan))
     await session.flush()
 
 
-def _write_attributes(session: AsyncSession, walked: Sequence[tuple[_LabelPlan, _LabelPlan | None]]) -> None:
+async def _write_attributes(
+    session: AsyncSession, walked: Sequence[tuple[_LabelPlan, _LabelPlan | None]]
+) -> None:
+    # deletions first: a renamed or new attribute may take a deleted one's name
+    doomed = [a.target for plan, _ in walked for a in plan.attributes if a.delete and a.target is not None]
+    if doomed:
+        await attribute_values.forget(session, doomed)
+        await session.execute(
+            delete(AttributeSpec).where(AttributeSpec.id.in_([spec.id for spec in doomed])),
+            execution_options={"synchronize_session": False},
+        )
+        for spec in doomed:
+            session.expunge(spec)
     for plan, _ in walked:
         assert plan.row is not None
         for attribute in plan.attributes:
+            if attribute.delete:
+                continue
             values = encode_values(attribute.values)
             if attribute.target is None:
                 session.add(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -14,23 +14,13 @@ from annota.core.db.tables import Data, Project, Task, User
 from annota.core.db.types import utcnow
 from annota.core.errors import NotFound, ValidationError
 from annota.core.media import layout
-from annota.core.schemas.common import StorageRead, StorageWrite, Url, UrlCount
+from annota.core.schemas.common import Url, UrlCount
 from annota.core.schemas.projects import ProjectRead, ProjectUpdate, ProjectWrite
 from annota.core.services import labels as label_service
+from annota.core.services import storages as storage_service
 from annota.core.services import users as user_service
 from annota.core.services.guides import guides
 from annota.core.services.listing import ListSpec
-
-
-def storage_json(storage: StorageWrite | None) -> str | None:
-    return None if storage is None else msgspec.json.encode(storage).decode()
-
-
-def storage_read(raw: str | None) -> StorageRead | None:
-    if raw is None:
-        return None
-    value = msgspec.json.decode(raw, type=StorageWrite)
-    return StorageRead(id=None, location=value.location, cloud_storage_id=value.cloud_storage_id)
 
 
 async def existing_user(session: AsyncSession, user_id: int | None, field: str) -> int | None:
@@ -48,8 +38,8 @@ async def create(session: AsyncSession, who: Identity, data: ProjectWrite) -> Pr
         assignee_updated_date=now if data.assignee_id else None,
         bug_tracker=data.bug_tracker,
         organization_id=who.organization.id if who.organization else None,
-        source_storage=storage_json(data.source_storage),
-        target_storage=storage_json(data.target_storage),
+        source_storage_id=await storage_service.create(session, "source_storage", data.source_storage),
+        target_storage_id=await storage_service.create(session, "target_storage", data.target_storage),
         created_date=now,
         updated_date=now,
     )
@@ -66,18 +56,19 @@ async def get(session: AsyncSession, project_id: int) -> Project:
     return project
 
 
-def update_scopes(data: ProjectUpdate) -> list[str]:
-    """CVAT's per-field scopes for a PATCH (every field needs its own permission)."""
+def update_scopes(fields: Mapping[str, Any]) -> list[str]:
+    """CVAT's per-field scopes for a PATCH (every field sent needs its own permission); judged on
+    the body as sent, before it is validated."""
     scopes = []
-    if data.name is not msgspec.UNSET or data.bug_tracker is not msgspec.UNSET or data.labels:
+    if "name" in fields or "bug_tracker" in fields or fields.get("labels"):
         scopes.append("update:desc")
-    if data.owner_id is not msgspec.UNSET:
+    if "owner_id" in fields:
         scopes.append("update:owner")
-    if data.assignee_id is not msgspec.UNSET:
+    if "assignee_id" in fields:
         scopes.append("update:assignee")
-    if data.source_storage is not msgspec.UNSET or data.target_storage is not msgspec.UNSET:
+    if "source_storage" in fields or "target_storage" in fields:
         scopes.append("update:associated_storage")
-    if data.organization_id is not msgspec.UNSET:
+    if "organization_id" in fields:
         scopes.append("update:organization")
     return scopes or ["update:desc"]
 
@@ -93,9 +84,13 @@ async def update(session: AsyncSession, project: Project, data: ProjectUpdate) -
         project.assignee_id = await existing_user(session, data.assignee_id, "assignee_id")
         project.assignee_updated_date = utcnow()
     if data.source_storage is not msgspec.UNSET:
-        project.source_storage = storage_json(data.source_storage)
+        project.source_storage_id = await storage_service.update(
+            session, "source_storage", project.source_storage_id, data.source_storage
+        )
     if data.target_storage is not msgspec.UNSET:
-        project.target_storage = storage_json(data.target_storage)
+        project.target_storage_id = await storage_service.update(
+            session, "target_storage", project.target_storage_id, data.target_storage
+        )
     if data.organization_id is not msgspec.UNSET:
         raise ValidationError.for_field(
             "organization_id", "Moving projects between organizations is not supported."
@@ -110,13 +105,24 @@ async def update(session: AsyncSession, project: Project, data: ProjectUpdate) -
 async def remove(session: AsyncSession, project: Project) -> list[str]:
     """Delete the project; its tasks go with it, then their media records (tasks only point at them).
     Returns the storage prefixes of the tasks' media and uploads, to delete once this commits."""
-    rows = (await session.execute(select(Task.id, Task.data_id).where(Task.project_id == project.id))).all()
-    data_ids = [data_id for _, data_id in rows if data_id is not None]
-    guide_prefixes = await guides.storage_prefixes(session, [task_id for task_id, _ in rows], [project.id])
+    rows = (
+        await session.execute(
+            select(Task.id, Task.data_id, Task.source_storage_id, Task.target_storage_id).where(
+                Task.project_id == project.id
+            )
+        )
+    ).all()
+    data_ids = [row.data_id for row in rows if row.data_id is not None]
+    guide_prefixes = await guides.storage_prefixes(session, [row.id for row in rows], [project.id])
     await session.execute(delete(Project).where(Project.id == project.id))
+    await storage_service.remove(
+        session,
+        [project.source_storage_id, project.target_storage_id]
+        + [i for row in rows for i in (row.source_storage_id, row.target_storage_id)],
+    )
     if data_ids:
         await session.execute(delete(Data).where(Data.id.in_(data_ids)))
-    uploads = [layout.upload_prefix(task_id) for task_id, _ in rows]
+    uploads = [layout.upload_prefix(row.id) for row in rows]
     return uploads + [layout.data_prefix(d) for d in data_ids] + guide_prefixes
 
 
@@ -146,6 +152,9 @@ async def read_many(session: AsyncSession, projects: Sequence[Project], base_url
     counts: dict[int, int] = {}
     subsets: dict[int, set[str]] = {i: set() for i in ids}
     dimensions: dict[int, str] = {}
+    storages = await storage_service.read_many(
+        session, [i for p in projects for i in (p.source_storage_id, p.target_storage_id)]
+    )
     if ids:
         rows = await session.execute(
             select(Task.project_id, Task.subset, Task.dimension, func.count())
@@ -175,8 +184,8 @@ async def read_many(session: AsyncSession, projects: Sequence[Project], base_url
             dimension=dimensions.get(p.id),
             organization=p.organization_id,
             organization_id=p.organization_id,
-            target_storage=storage_read(p.target_storage),
-            source_storage=storage_read(p.source_storage),
+            target_storage=storages.get(p.target_storage_id) if p.target_storage_id else None,
+            source_storage=storages.get(p.source_storage_id) if p.source_storage_id else None,
             tasks=UrlCount(url=f"{base_url}/api/tasks?project_id={p.id}", count=counts.get(p.id, 0)),
             labels=Url(url=f"{base_url}/api/labels?project_id={p.id}"),
             assignee_updated_date=p.assignee_updated_date,

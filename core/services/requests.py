@@ -7,6 +7,7 @@ a worker claiming it cannot both win.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -322,9 +323,38 @@ async def queued_before(session: AsyncSession, cutoff: dt.datetime) -> list[tupl
     return [(row[0], row[1]) for row in rows.all()]
 
 
+_LEGACY = re.compile(
+    r"^(?P<action>create|import|export):(?P<target>task|project|job)-(?P<id>\d+)"
+    r"(?:-(?P<subresource>annotations|dataset|backup))?(?:-in-(?P<format>.+?)-format)?(?:-by-(?P<user>\d+))?$"
+)
+
+
+def from_legacy_id(request_id: str) -> str | None:
+    """The id of a request named as CVAT 2.x named it (``create:task-1``,
+    ``import:task-1-annotations``, ``export:task-1-dataset-in-COCO_1@0-format-by-2``), if it is one."""
+    found = _LEGACY.match(request_id)
+    if found is None:
+        return None
+    action, user = found["action"], found["user"]
+    if (action == "create") != (found["subresource"] is None) or (action != "export" and user is not None):
+        return None
+    legacy_format = found["format"]
+    return make_request_id(
+        action,
+        found["target"],
+        int(found["id"]),
+        found["subresource"],
+        legacy_format.replace("@", ".") if legacy_format else None,
+        int(user) if user is not None else None,
+    )
+
+
 async def get(session: AsyncSession, request_id: str) -> BackgroundRequest:
-    """A request that has an owner (requests of deleted users are nobody's and not shown)."""
+    """A request that has an owner (requests of deleted users are nobody's and not shown); CVAT
+    2.x's ids name requests too."""
     row = await session.get(BackgroundRequest, request_id)
+    if row is None and (current := from_legacy_id(request_id)) is not None:
+        row = await session.get(BackgroundRequest, current)
     if row is None or row.owner_id is None:
         raise NotFound(f"Request {request_id!r} not found.")
     return row

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -16,10 +16,11 @@ from annota.core.db.tables import Data, Job, Project, Task, User
 from annota.core.db.types import utcnow
 from annota.core.errors import NotFound, ValidationError
 from annota.core.media import layout
-from annota.core.schemas.common import Url
+from annota.core.schemas.common import StorageRead, Url
 from annota.core.schemas.tasks import JobsSummary, TaskRead, TaskUpdate, TaskWrite
 from annota.core.services import labels as label_service
 from annota.core.services import projects as project_service
+from annota.core.services import storages as storage_service
 from annota.core.services import task_moves
 from annota.core.services import users as user_service
 from annota.core.services.guides import guides
@@ -129,8 +130,8 @@ async def create(session: AsyncSession, who: Identity, data: TaskWrite) -> Task:
         segment_size=data.segment_size,
         subset=data.subset,
         organization_id=organization_id,
-        source_storage=project_service.storage_json(data.source_storage),
-        target_storage=project_service.storage_json(data.target_storage),
+        source_storage_id=await storage_service.create(session, "source_storage", data.source_storage),
+        target_storage_id=await storage_service.create(session, "target_storage", data.target_storage),
         consensus_replicas=data.consensus_replicas,
         created_date=now,
         updated_date=now,
@@ -141,28 +142,29 @@ async def create(session: AsyncSession, who: Identity, data: TaskWrite) -> Task:
     return task
 
 
-def project_move(task: Task, data: TaskUpdate) -> int | None:
-    """The project a PATCH moves the task into, if any (``null`` is ignored, as CVAT does)."""
-    if isinstance(data.project_id, int) and data.project_id != task.project_id:
-        return data.project_id
+def project_move(task: Task, project_id: Any) -> int | None:
+    """The project a PATCH's ``project_id`` moves the task into, if any (``null`` is ignored, as
+    CVAT does)."""
+    if isinstance(project_id, int) and not isinstance(project_id, bool) and project_id != task.project_id:
+        return project_id
     return None
 
 
-def update_scopes(task: Task, data: TaskUpdate) -> list[str]:
-    """CVAT's scopes for a PATCH: ``view`` (the answer shows the task) plus one per changed field group."""
+def update_scopes(task: Task, fields: Mapping[str, Any]) -> list[str]:
+    """CVAT's scopes for a PATCH: ``view`` (the answer shows the task) plus one per changed field
+    group; judged on the body as sent, before it is validated."""
     scopes = ["view"]
-    described = (data.name, data.bug_tracker, data.subset)
-    if any(value is not _UNSET for value in described) or data.labels:
+    if any(name in fields for name in ("name", "bug_tracker", "subset")) or fields.get("labels"):
         scopes.append("update:desc")
-    if data.owner_id is not _UNSET:
+    if "owner_id" in fields:
         scopes.append("update:owner")
-    if data.assignee_id is not _UNSET:
+    if "assignee_id" in fields:
         scopes.append("update:assignee")
-    if project_move(task, data) is not None:
+    if project_move(task, fields.get("project_id")) is not None:
         scopes.append("update:project")
-    if data.source_storage is not _UNSET or data.target_storage is not _UNSET:
+    if "source_storage" in fields or "target_storage" in fields:
         scopes.append("update:associated_storage")
-    if data.organization_id is not _UNSET:
+    if "organization_id" in fields:
         scopes.append("update:organization")
     return scopes
 
@@ -182,10 +184,6 @@ def _update_description(task: Task, data: TaskUpdate) -> None:
         task.bug_tracker = data.bug_tracker
     if data.subset is not _UNSET:
         task.subset = data.subset
-    if data.source_storage is not _UNSET:
-        task.source_storage = project_service.storage_json(data.source_storage)
-    if data.target_storage is not _UNSET:
-        task.target_storage = project_service.storage_json(data.target_storage)
 
 
 async def update(session: AsyncSession, task: Task, data: TaskUpdate) -> Task:
@@ -195,10 +193,18 @@ async def update(session: AsyncSession, task: Task, data: TaskUpdate) -> Task:
         raise ValidationError.for_field(
             "organization_id", "Moving tasks between organizations is not supported."
         )
-    target = await target_project(session, project_move(task, data))
+    target = await target_project(session, project_move(task, data.project_id))
     if data.labels and (task.project_id is not None or target is not None):
         raise ValidationError.for_field("labels", "A task in a project uses the project's labels.")
     _update_description(task, data)
+    if data.source_storage is not _UNSET:
+        task.source_storage_id = await storage_service.update(
+            session, "source_storage", task.source_storage_id, data.source_storage
+        )
+    if data.target_storage is not _UNSET:
+        task.target_storage_id = await storage_service.update(
+            session, "target_storage", task.target_storage_id, data.target_storage
+        )
     await _update_people(session, task, data)
     if target is not None:
         await task_moves.move_to_project(session, task, target)
@@ -221,6 +227,7 @@ async def remove(session: AsyncSession, task: Task) -> list[str]:
     Returns the storage prefixes of its media, uploads and guide assets, to delete once this commits."""
     prefixes = await guides.storage_prefixes(session, task_ids=[task.id])
     await session.execute(delete(Task).where(Task.id == task.id))
+    await storage_service.remove(session, [task.source_storage_id, task.target_storage_id])
     prefixes.append(layout.upload_prefix(task.id))
     if task.data_id is not None:
         await session.execute(delete(Data).where(Data.id == task.data_id))
@@ -263,6 +270,9 @@ async def read_many(session: AsyncSession, tasks: Sequence[Task], base_url: str)
             d.id: d for d in (await session.execute(select(Data).where(Data.id.in_(data_ids)))).scalars()
         }
     summaries = await _jobs_summaries(session, ids)
+    storages = await storage_service.read_many(
+        session, [i for t in tasks for i in (t.source_storage_id, t.target_storage_id)]
+    )
     guide_ids = await guides.ids_of_tasks(session, ids)
     return [
         msgspec.structs.replace(
@@ -273,6 +283,7 @@ async def read_many(session: AsyncSession, tasks: Sequence[Task], base_url: str)
                 project_names,
                 media.get(t.data_id) if t.data_id else None,
                 summaries.get(t.id),
+                storages,
             ),
             guide_id=guide_ids.get(t.id),
         )
@@ -287,6 +298,7 @@ def _read(
     project_names: dict[int, str],
     data: Data | None,
     summary: tuple[int, int, int] | None,
+    storages: dict[int, StorageRead],
 ) -> TaskRead:
     count, completed, validation = summary or (0, 0, 0)
     result = TaskRead(
@@ -313,8 +325,8 @@ def _read(
         subset=task.subset,
         organization=task.organization_id,
         organization_id=task.organization_id,
-        target_storage=project_service.storage_read(task.target_storage),
-        source_storage=project_service.storage_read(task.source_storage),
+        target_storage=storages.get(task.target_storage_id) if task.target_storage_id else None,
+        source_storage=storages.get(task.source_storage_id) if task.source_storage_id else None,
         jobs=JobsSummary(
             count=count,
             completed=completed,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import msgspec
-from sqlalchemy import delete, false, func, null, or_, select
+from sqlalchemy import delete, exists, false, func, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from annota.core.access import FilterFields, Identity, Resource
-from annota.core.db.tables import AccessToken, AuthToken, Session, User
+from annota.core.db.tables import AccessToken, AuthToken, Membership, Session, User
 from annota.core.db.types import utcnow
 from annota.core.errors import NotAuthenticated, NotFound, ValidationError
 from annota.core.passwords import DUMMY_HASH, hash_password, new_token, token_digest, verify_password
@@ -108,22 +110,47 @@ async def get(session: AsyncSession, user_id: int) -> User:
     return user
 
 
-def resource(user: User) -> Resource:
-    """The policy input for one account (CVAT's ``users`` package reads its id)."""
-    return Resource("users", {"id": user.id}, user.id)
+async def resource(session: AsyncSession, user: User) -> Resource:
+    """The policy input for one account: its id and the organizations it is an active member of
+    (whoever shares one may see it)."""
+    rows = await session.scalars(
+        select(Membership.organization_id).where(Membership.user_id == user.id, Membership.is_active)
+    )
+    return Resource("users", {"id": user.id, "organizations": sorted(rows)}, user.id)
 
 
-def update_scopes(data: UserUpdate) -> list[str]:
+def update_scopes(fields: Mapping[str, Any]) -> list[str]:
     """Names are personal data their owner may edit; account status is a separate ``update``."""
     scopes = []
-    if data.first_name is not msgspec.UNSET or data.last_name is not msgspec.UNSET:
+    if "first_name" in fields or "last_name" in fields or "username" in fields:
         scopes.append("update:personal_data")
-    if data.is_active is not msgspec.UNSET:
+    if "is_active" in fields:
         scopes.append("update")
     return scopes or ["update:personal_data"]
 
 
+_USERNAME = re.compile(r"^[\w.@+-]+\Z")
+
+
+async def _check_new_username(session: AsyncSession, user: User, username: str) -> None:
+    if not username or len(username) > 150:
+        raise ValidationError.for_field("username", "Ensure this field has 1 to 150 characters.")
+    if not _USERNAME.match(username):
+        raise ValidationError.for_field(
+            "username",
+            "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
+        )
+    taken = await session.scalar(
+        select(func.count()).where(func.lower(User.username) == username.lower(), User.id != user.id)
+    )
+    if taken:
+        raise ValidationError.for_field("username", "A user with that username already exists.")
+
+
 async def update(session: AsyncSession, user: User, data: UserUpdate) -> User:
+    if data.username is not msgspec.UNSET and data.username != user.username:
+        await _check_new_username(session, user, data.username)
+        user.username = data.username
     if data.first_name is not msgspec.UNSET:
         user.first_name = data.first_name
     if data.last_name is not msgspec.UNSET:
@@ -408,6 +435,11 @@ async def users_by_id(session: AsyncSession, ids: set[int | None]) -> dict[int, 
 #: Fields a policy filter may name for users.
 POLICY_FIELDS: FilterFields = {
     "id": lambda v: User.id == v,
+    "member_of": lambda v: exists(
+        select(Membership.id).where(
+            Membership.user_id == User.id, Membership.organization_id == v, Membership.is_active
+        )
+    ),
 }
 
 LIST_SPEC = ListSpec(

@@ -190,8 +190,9 @@ async def list_access_tokens(request: Request) -> Response:
 async def create_access_token(request: Request) -> Response:
     who = web.require_user(request)
     assert who.user_id is not None  # require_user refused anonymous callers
-    data = await web.read_json(request, AccessTokenWrite)
+    body = await web.read_body(request)
     await web.authorize(request, "create", service.access_token_resource(None, who.user_id))
+    data = web.decode(body, AccessTokenWrite)
     async with web.transaction(request) as session:
         owner = await service.get(session, who.user_id)
         token, secret = await service.create_access_token(
@@ -236,10 +237,11 @@ async def _retrieve(request: Request, token_id: int) -> Response:
 )
 async def update_access_token(request: Request) -> Response:
     web.require_user(request)
-    data = await web.read_json(request, AccessTokenUpdate)
+    body = await web.read_body(request)
     async with web.transaction(request) as session:
         token = await service.get_access_token(session, web.path_int(request))
         await web.authorize(request, "update", service.access_token_resource(token))
+        data = web.decode(body, AccessTokenUpdate)
         token = await service.update_access_token(session, token, data)
         (result,) = await service.read_access_tokens(session, [token], web.base_url(request))
     return web.json_response(result)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Annotated, Any
@@ -537,16 +537,19 @@ class _Reader:
                 )
             return [self._skeleton(template, ann.keypoints, category.keypoints)]
         if isinstance(segmentation, tuple) and segmentation:
-            for number, polygon in enumerate(segmentation):
-                if len(polygon) < 6 or len(polygon) % 2:
-                    raise fail(f"polygon {number} has fewer than 3 points", f"/segmentation/{number}")
-            return self._polygons(template, segmentation)
+            polygons = _drawn_polygons(segmentation, fail)
+            if polygons:
+                return self._polygons(template, polygons)
+            segmentation = None
         if isinstance(segmentation, _Rle):
             try:
                 return self._mask(template, segmentation)
             except (ValueError, UnicodeEncodeError) as exc:
                 raise fail(f"malformed RLE: {exc}", "/segmentation") from None
         if not bbox:
+            if ann.segmentation is not None:
+                # only degenerate polygons and no box: nothing to draw, as CVAT skips it
+                return []
             raise fail("the annotation has neither segmentation, keypoints nor bbox")
         x, y, w, h = bbox
         template.points = [x, y, x + w, y + h]
@@ -585,6 +588,18 @@ class _Reader:
             x, y, v = values[3 * position : 3 * position + 3]
             elements.append(Shape(type="points", label=name, points=[x, y], outside=v == 0, occluded=v == 1))
         return msgspec.structs.replace(template, type="skeleton", rotation=0.0, elements=elements)
+
+
+def _drawn_polygons(
+    segmentation: Sequence[Sequence[float]], fail: Callable[[str, str], FormatError]
+) -> list[Sequence[float]]:
+    """The parts of a polygon segmentation that draw something: empty or degenerate parts (fewer
+    than 3 points; CVAT's own files hold ``[[]]`` for boxes) are none, and an object without any
+    other part is its box."""
+    for number, polygon in enumerate(segmentation):
+        if len(polygon) % 2:
+            raise fail(f"polygon {number} has an odd number of coordinates", f"/segmentation/{number}")
+    return [polygon for polygon in segmentation if len(polygon) >= 6]
 
 
 def _image_path(annotation_file: Path, subset: str, file_name: str) -> str | None:

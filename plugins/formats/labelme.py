@@ -413,7 +413,8 @@ class _Reader:
                 xs, ys = points[0::2], points[1::2]
                 return [Shape(type="rectangle", label=label, points=[min(xs), min(ys), max(xs), max(ys)])]
             if len(points) < 6:
-                raise FormatError("a polygon needs at least 3 points", **where)
+                # an empty or degenerate outline draws nothing: skipped, as CVAT does
+                return []
             return [Shape(type="polygon", label=label, points=points)]
         segm = obj.find("segm")
         if segm is not None:

@@ -215,13 +215,16 @@ async def delete_webhook(request: Request) -> Response:
     "The events a webhook of a type may subscribe to",
     tags=TAGS,
     response=Events,
-    query={"type": "project, organization or server"},
+    query={"type": "project, organization or server; without it (or all), every event"},
 )
 async def list_events(request: Request) -> Response:
     web.require_user(request)
-    webhook_type = request.query_params.get("type", "")
+    webhook_type = request.query_params.get("type") or "all"
+    if webhook_type == "all":
+        # as CVAT answers it: every event, which is what an organization's webhook may hear
+        webhook_type = "organization"
     if webhook_type not in event_keys.TYPES:
-        raise ValidationError.for_field("type", f"Must be one of {', '.join(event_keys.TYPES)}.")
+        raise ValidationError.for_field("type", f"Must be one of all, {', '.join(event_keys.TYPES)}.")
     events = [
         EventInfo(key=key, group=EventGroup(display_name=event_keys.group(key)))
         for key in event_keys.ALLOWED[webhook_type]

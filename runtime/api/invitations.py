@@ -14,6 +14,7 @@ from annota.core.schemas.organizations import AcceptInvitationRead, InvitationRe
 from annota.core.services import invitations as service
 from annota.core.services import memberships as membership_service
 from annota.runtime import web
+from annota.runtime.api import request_body
 from annota.runtime.api.memberships import record_event
 
 TAGS = ["invitations"]
@@ -55,17 +56,20 @@ async def list_invitations(request: Request) -> Response:
     status=201,
 )
 async def create_invitation(request: Request) -> Response:
-    data = await web.read_json(request, InvitationWrite)
+    body = await request_body.read(request)
     who = web.require_user(request)
     if who.organization is None:
         raise ValidationError.for_field(
             "org", "Invitations are made into an organization: name it with X-Organization, org or org_id."
         )
     organization_id = who.organization.id
-    service.check_role(data.role)
+    # the policy judges the role as sent (inviting an owner is refused there, 403, as in CVAT)
+    role = body.string("role")
     await web.authorize(
-        request, "create", service.creation_resource(who.user_id, organization_id, data.role, None)
+        request, "create", service.creation_resource(who.user_id, organization_id, role, None)
     )
+    data = body.decode(InvitationWrite)
+    service.check_role(data.role)
     async with web.transaction(request) as session:
         invitee = await service.invitee_by_email(session, data.email)
         invitation, membership, key = await service.create(
@@ -74,6 +78,10 @@ async def create_invitation(request: Request) -> Response:
         await record_event(
             request, session, "create:invitation", membership, await _public(request, session, invitation)
         )
+        if not web.state(request).settings.invitation_confirm:
+            await service.accept(session, invitation, membership)
+            (joined,) = await membership_service.read_many(session, [membership], web.base_url(request))
+            await record_event(request, session, "create:membership", membership, joined)
         (result,) = await service.read_many(
             session, [invitation], web.base_url(request), {invitation.key_digest: key}
         )

@@ -17,6 +17,7 @@ from annota.core.services import events as event_service
 from annota.core.services import jobs as service
 from annota.core.services import tasks as task_service
 from annota.runtime import web
+from annota.runtime.api import request_body
 
 TAGS = ["jobs"]
 
@@ -42,12 +43,13 @@ async def retrieve_job(request: Request) -> Response:
 
 @web.operation("Change a job's stage, state or assignee", tags=TAGS, request=JobUpdate, response=JobRead)
 async def update_job(request: Request) -> Response:
-    data = await web.read_json(request, JobUpdate)
+    body = await request_body.read(request)
     async with web.transaction(request) as session:
         job = await service.get(session, web.path_int(request))
         resource = await service.resource(session, job)
-        for scope in service.update_scopes(data):
+        for scope in service.update_scopes(body.fields):
             await web.authorize(request, scope, resource)
+        data = body.decode(JobUpdate)
         base_url = web.base_url(request)
         task = await task_service.get(session, job.task_id)
         (before,) = await service.read_many(session, [job], base_url)

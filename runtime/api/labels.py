@@ -27,6 +27,7 @@ from annota.core.services import labels as service
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as task_service
 from annota.runtime import web
+from annota.runtime.api import request_body
 
 TAGS = ["labels"]
 
@@ -164,10 +165,11 @@ async def retrieve_label(request: Request) -> Response:
 
 @web.operation("Update a label", tags=TAGS, request=LabelUpdate, response=LabelRead)
 async def update_label(request: Request) -> Response:
-    data = await web.read_json(request, LabelUpdate)
+    body = await request_body.read(request)
     async with web.transaction(request) as session:
         label, owner, resource = await _label_and_owner(request, session)
         await web.authorize(request, "update", resource)
+        data = body.decode(LabelUpdate)
         (before,) = await service.read_many(session, [label])
         label = await service.update_one(session, label, data, owner)
         (result,) = await service.read_many(session, [label])

@@ -27,6 +27,7 @@ from annota.core.services import projects as project_service
 from annota.core.services import tasks as task_service
 from annota.core.storage import StorageBackend
 from annota.runtime import web
+from annota.runtime.api import request_body
 
 DATA_TYPES = ("chunk", "frame", "context_image")
 CACHE_CONTROL = "private, max-age=3600"
@@ -245,10 +246,11 @@ async def job_meta(request: Request) -> Response:
 
 @web.operation("Change a task's deleted frames", tags=["tasks"], request=DataMetaWrite, response=DataMetaRead)
 async def update_task_meta(request: Request) -> Response:
-    change = await web.read_json(request, DataMetaWrite)
+    body = await request_body.read(request)
     async with web.transaction(request) as session:
         task = await task_service.get(session, web.path_int(request))
         await web.authorize(request, "update:metadata", await task_service.resource(session, task))
+        change = body.decode(DataMetaWrite)
         media = await provider.task_media(session, task)
         result = await data_meta.update(session, task, media, change)
     return web.json_response(result)
@@ -256,10 +258,11 @@ async def update_task_meta(request: Request) -> Response:
 
 @web.operation("Change a job's deleted frames", tags=["jobs"], request=DataMetaWrite, response=DataMetaRead)
 async def update_job_meta(request: Request) -> Response:
-    change = await web.read_json(request, DataMetaWrite)
+    body = await request_body.read(request)
     async with web.transaction(request) as session:
         job = await job_service.get(session, web.path_int(request))
         await web.authorize(request, "update:metadata", await job_service.resource(session, job))
+        change = body.decode(DataMetaWrite)
         media = await provider.job_media(session, job)
         task = await task_service.get(session, job.task_id)
         result = await data_meta.update(session, task, media, change)

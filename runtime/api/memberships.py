@@ -15,6 +15,7 @@ from annota.core.schemas.common import Paginated
 from annota.core.schemas.organizations import MembershipRead, MembershipUpdate
 from annota.core.services import memberships as service
 from annota.runtime import web
+from annota.runtime.api import request_body
 
 TAGS = ["memberships"]
 
@@ -77,16 +78,20 @@ def _role_refusal(request: Request, membership: Membership, role: str) -> str:
 
 @web.operation("Change a member's role", tags=TAGS, request=MembershipUpdate, response=MembershipRead)
 async def update_membership(request: Request) -> Response:
-    data = await web.read_json(request, MembershipUpdate)
+    body = await request_body.read(request)
     async with web.transaction(request) as session:
         membership = await service.get(session, web.path_int(request))
         await web.authorize(request, "view", service.resource(membership))
+        # judged as it is and as it would be: nobody hands out a role they could not manage (a
+        # role that is none is judged once the caller may change this member's role at all)
+        role = body.string("role")
         try:
-            # judged as it is and as it would be: nobody hands out a role they could not manage
             await web.authorize(request, "change:role", service.resource(membership))
-            await web.authorize(request, "change:role", service.resource(membership, data.role))
+            if role in service.ROLES:
+                await web.authorize(request, "change:role", service.resource(membership, role))
         except PermissionDenied as exc:
-            raise PermissionDenied(_role_refusal(request, membership, data.role)) from exc
+            raise PermissionDenied(_role_refusal(request, membership, role or membership.role)) from exc
+        data = body.decode(MembershipUpdate)
         (before,) = await service.read_many(session, [membership], web.base_url(request))
         membership = await service.change_role(session, membership, data.role)
         (result,) = await service.read_many(session, [membership], web.base_url(request))

@@ -14,6 +14,7 @@ from annota.core.schemas.common import Paginated
 from annota.core.schemas.organizations import OrganizationRead, OrganizationUpdate, OrganizationWrite
 from annota.core.services import organizations as service
 from annota.runtime import web
+from annota.runtime.api import request_body
 
 TAGS = ["organizations"]
 
@@ -51,9 +52,10 @@ async def list_organizations(request: Request) -> Response:
     "Create an organization", tags=TAGS, request=OrganizationWrite, response=OrganizationRead, status=201
 )
 async def create_organization(request: Request) -> Response:
-    data = await web.read_json(request, OrganizationWrite)
+    body = await request_body.read(request)
     who = web.require_user(request)
     await web.authorize(request, "create", service.resource(None, who))
+    data = body.decode(OrganizationWrite)
     async with web.transaction(request) as session:
         organization = await service.create(session, who, data)
         (result,) = await service.read_many(session, [organization], web.base_url(request))
@@ -72,10 +74,11 @@ async def retrieve_organization(request: Request) -> Response:
 
 @web.operation("Update an organization", tags=TAGS, request=OrganizationUpdate, response=OrganizationRead)
 async def update_organization(request: Request) -> Response:
-    data = await web.read_json(request, OrganizationUpdate)
+    body = await request_body.read(request)
     async with web.transaction(request) as session:
         organization = await service.get(session, web.path_int(request))
         await web.authorize(request, "update", service.resource(organization, web.identity(request)))
+        data = body.decode(OrganizationUpdate)
         (before,) = await service.read_many(session, [organization], web.base_url(request))
         organization = await service.update(session, organization, data)
         (result,) = await service.read_many(session, [organization], web.base_url(request))

@@ -15,6 +15,7 @@ from annota.core.schemas.projects import ProjectRead, ProjectUpdate, ProjectWrit
 from annota.core.services import projects as service
 from annota.runtime import web
 from annota.runtime.api import labels as labels_api
+from annota.runtime.api import request_body
 
 TAGS = ["projects"]
 
@@ -50,8 +51,9 @@ async def list_projects(request: Request) -> Response:
 
 @web.operation("Create a project", tags=TAGS, request=ProjectWrite, response=ProjectRead, status=201)
 async def create_project(request: Request) -> Response:
-    data = await web.read_json(request, ProjectWrite)
+    body = await request_body.read(request)
     await web.authorize(request, "create", service.resource(None))
+    data = body.decode(ProjectWrite)
     async with web.transaction(request) as session:
         project = await service.create(session, web.identity(request), data)
         (result,) = await service.read_many(session, [project], web.base_url(request))
@@ -73,11 +75,12 @@ async def retrieve_project(request: Request) -> Response:
 
 @web.operation("Update a project", tags=TAGS, request=ProjectUpdate, response=ProjectRead)
 async def update_project(request: Request) -> Response:
-    data = await web.read_json(request, ProjectUpdate)
+    body = await request_body.read(request)
     async with web.transaction(request) as session:
         project = await service.get(session, web.path_int(request))
-        for scope in service.update_scopes(data):
+        for scope in service.update_scopes(body.fields):
             await web.authorize(request, scope, service.resource(project))
+        data = body.decode(ProjectUpdate)
         (before,) = await service.read_many(session, [project], web.base_url(request))
         labels_before = await labels_api.snapshot(session, project_id=project.id) if data.labels else {}
         project = await service.update(session, project, data)

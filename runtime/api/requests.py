@@ -62,7 +62,7 @@ async def cancel_request(request: Request) -> Response:
     async with web.transaction(request) as session:
         row = await service.get(session, rq_id)
         await web.authorize(request, "cancel", service.resource(row))
-        queue = row.queue
+        queue, rq_id = row.queue, row.id
         await service.cancel(session, rq_id)
     await web.state(request).queue.cancel(rq_id, queue)
     return Response(status_code=200)

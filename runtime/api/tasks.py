@@ -22,6 +22,7 @@ from annota.core.services import projects as project_service
 from annota.core.services import tasks as service
 from annota.runtime import web
 from annota.runtime.api import labels as labels_api
+from annota.runtime.api import request_body
 
 TAGS = ["tasks"]
 
@@ -66,12 +67,15 @@ async def _target_project(request: Request, session: AsyncSession, project_id: i
 
 @web.operation("Create a task", tags=TAGS, request=TaskWrite, response=TaskRead, status=201)
 async def create_task(request: Request) -> Response:
-    data = await web.read_json(request, TaskWrite)
+    body = await request_body.read(request)
     who = web.require_user(request)
     async with web.transaction(request) as session:
-        project = await _target_project(request, session, data.project_id)
+        project = await _target_project(request, session, body.integer("project_id"))
         scope = "create@project" if project is not None else "create"
-        await web.authorize(request, scope, service.creation_resource(who, project, data.assignee_id))
+        await web.authorize(
+            request, scope, service.creation_resource(who, project, body.integer("assignee_id"))
+        )
+        data = body.decode(TaskWrite)
         task = await service.create(session, who, data)
         (result,) = await service.read_many(session, [task], web.base_url(request))
         await _event(request, session, "create:task", task, result)
@@ -92,16 +96,19 @@ async def retrieve_task(request: Request) -> Response:
 
 @web.operation("Update a task", tags=TAGS, request=TaskUpdate, response=TaskRead)
 async def update_task(request: Request) -> Response:
-    data = await web.read_json(request, TaskUpdate)
+    body = await request_body.read(request)
     async with web.transaction(request) as session:
         task = await service.get(session, web.path_int(request))
         resource = await service.resource(session, task)
-        for scope in service.update_scopes(task, data):
+        for scope in service.update_scopes(task, body.fields):
             await web.authorize(request, scope, resource)
-        await _target_project(request, session, service.project_move(task, data))
+        await _target_project(request, session, service.project_move(task, body.fields.get("project_id")))
+        data = body.decode(TaskUpdate)
         (before,) = await service.read_many(session, [task], web.base_url(request))
         # the task's own labels change with a new label set or a move into a project (which drops them)
-        own_labels = task.project_id is None and bool(data.labels or service.project_move(task, data))
+        own_labels = task.project_id is None and bool(
+            data.labels or service.project_move(task, data.project_id)
+        )
         labels_before = await labels_api.snapshot(session, task_id=task.id) if own_labels else {}
         task = await service.update(session, task, data)
         (result,) = await service.read_many(session, [task], web.base_url(request))

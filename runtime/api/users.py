@@ -20,6 +20,7 @@ from annota.core.schemas.common import BasicUser, Paginated
 from annota.core.schemas.users import UserRead, UserUpdate
 from annota.core.services import users as service
 from annota.runtime import web
+from annota.runtime.api import request_body
 
 TAGS = ["users"]
 
@@ -67,7 +68,7 @@ async def retrieve_user(request: Request) -> Response:
     web.require_user(request)  # anonymous callers learn nothing, not even which ids exist
     async with web.transaction(request) as session:
         user = await service.get(session, web.path_int(request))
-        await web.authorize(request, "view", service.resource(user))
+        await web.authorize(request, "view", await service.resource(session, user))
     (result,) = _visible(web.identity(request), [user], web.base_url(request))
     return web.json_response(result)
 
@@ -80,11 +81,12 @@ async def retrieve_user(request: Request) -> Response:
 )
 async def update_user(request: Request) -> Response:
     web.require_user(request)
-    data = await web.read_json(request, UserUpdate)
+    body = await request_body.read(request)
     async with web.transaction(request) as session:
         user = await service.get(session, web.path_int(request))
-        for scope in service.update_scopes(data):
-            await web.authorize(request, scope, service.resource(user))
+        for scope in service.update_scopes(body.fields):
+            await web.authorize(request, scope, await service.resource(session, user))
+        data = body.decode(UserUpdate)
         user = await service.update(session, user, data)
     return web.json_response(service.read(user, web.base_url(request)))
 
@@ -94,7 +96,7 @@ async def delete_user(request: Request) -> Response:
     web.require_user(request)
     async with web.transaction(request) as session:
         user = await service.get(session, web.path_int(request))
-        await web.authorize(request, "delete", service.resource(user))
+        await web.authorize(request, "delete", await service.resource(session, user))
         await service.remove(session, user)
     return Response(status_code=204)
 

@@ -211,3 +211,44 @@ def test_review_tables_migrate_down_and_up(own_database_url: str) -> None:
             await engine.dispose()
 
     asyncio.run(go())
+
+
+# --- 0009: projects and tasks point at storage rows ---------------------------------------------
+
+
+def test_storage_settings_become_rows_and_migrate_back(own_database_url: str) -> None:
+    """Upgrading turns each JSON storage setting into a ``storages`` row the project or task points
+    at; downgrading writes the settings back as JSON."""
+    setting = '{"location": "local", "cloud_storage_id": null}'
+
+    async def go() -> None:
+        engine = create_engine(own_database_url)
+        try:
+            await _downgrade(engine, "0008")
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("INSERT INTO projects (name, bug_tracker, status, source_storage, created_date, "
+                         "updated_date) VALUES ('p', '', 'annotation', :s, CURRENT_TIMESTAMP, "
+                         "CURRENT_TIMESTAMP)"),
+                    {"s": setting},
+                )  # fmt: skip
+            await migrate.upgrade(engine)
+            async with engine.begin() as connection:
+                row = (await connection.execute(text(
+                    "SELECT projects.source_storage_id, projects.target_storage_id, storages.location, "
+                    "storages.cloud_storage_id FROM projects "
+                    "JOIN storages ON storages.id = projects.source_storage_id"
+                ))).one()  # fmt: skip
+                assert (row[1], row[2], row[3]) == (None, "local", None) and isinstance(row[0], int)
+            await _downgrade(engine, "0008")
+            async with engine.begin() as connection:
+                values = (
+                    await connection.execute(text("SELECT source_storage, target_storage FROM projects"))
+                ).one()
+                assert (values[0].replace(" ", ""), values[1]) == (setting.replace(" ", ""), None)
+            await migrate.upgrade(engine)
+            assert await migrate.is_up_to_date(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())

@@ -354,11 +354,12 @@ def _other_routes() -> dict[str, tuple[Probe, ...]]:
             denied("/api/labels/{b_label}", json=body({"attributes": [FOREIGN_ATTRIBUTE]})),
         ),
         "DELETE /api/labels/{id:int}": (denied(label),),
+        # as in CVAT, people see only the members of the organizations they share
         "GET /api/users": (
-            Probe("/api/users", Expect.DIRECTORY),
-            Probe("/api/users", Expect.DIRECTORY, params={"search": "alpha"}),
+            listed("/api/users", ("a_user",)),
+            listed("/api/users", ("a_user",), params={"search": "alpha"}),
         ),
-        "GET /api/users/{id:int}": (Probe("/api/users/{a_user}", Expect.DIRECTORY),),
+        "GET /api/users/{id:int}": (denied("/api/users/{a_user}"),),
         "PATCH /api/users/{id:int}": (
             denied("/api/users/{a_user}", json=body({"first_name": "beta"})),
             denied("/api/users/{a_user}", json=body({"is_active": False})),

@@ -152,6 +152,15 @@ def person(*paths: tuple[str, ...]) -> Relation:
     return apply
 
 
+def fellow_member(document: Document) -> bool:
+    """The user the resource is belongs to the organization the caller acts in (none in the sandbox)."""
+    organization = document["auth"]["organization"]
+    if organization is None:
+        return False
+    document["resource"]["organizations"].append(organization["id"])
+    return True
+
+
 def token(read_only: bool | None) -> Relation:
     """The request carries a personal access token (``None``: it does not)."""
 
@@ -451,7 +460,12 @@ PACKAGES: dict[str, Package] = {
         creation_scopes=frozenset({"create@issue"}),
         row=comment_row,
     ),
-    "users": Package("users", lambda org: [{"id": 39}], {"self": person(())}, organized=False),
+    "users": Package(
+        "users",
+        lambda org: [{"id": 39, "organizations": [OTHER_ORGANIZATION_ID]}],
+        {"self": person(()), "member": fellow_member},
+        organized=False,
+    ),
     "server": Package("server", lambda org: [{}], {}, organized=False, list_scopes=frozenset()),
     "events": Package("events", lambda org: [{}], {}, organized=False),
     # one object is decided by the tasks and projects packages: only the list is theirs

@@ -292,6 +292,31 @@ def test_multi_polygon_and_rle_import(formats: FormatRegistry, tmp_path: Path) -
     assert (drawn ^ bitmap).sum() < 0.25 * bitmap.sum()
 
 
+def test_degenerate_segmentations_fall_back_to_boxes(formats: FormatRegistry, tmp_path: Path) -> None:
+    """CVAT's own files hold ``"segmentation": [[]]`` for boxes; empty parts and parts of fewer than
+    3 points are no polygons, and an object without any other part is its box (or nothing)."""
+    document = {
+        "images": [{"id": 1, "file_name": "x.jpg", "width": W, "height": H}],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[]], "bbox": [1, 2, 3, 4]},
+            {"id": 2, "image_id": 1, "category_id": 1, "segmentation": [], "bbox": [5, 5, 0, 0]},
+            {"id": 3, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2],
+             "segmentation": [[0, 0, 4, 0], [0, 0, 4, 0, 4, 4], []]},
+            {"id": 4, "image_id": 1, "category_id": 1, "segmentation": [[1, 1, 2, 2]]},
+            {"id": 5, "image_id": 1, "category_id": 1, "segmentation": [[1, 1, 2, 2]], "bbox": [1, 1, 1, 1]},
+        ],
+    }  # fmt: skip
+    (tmp_path / "in.json").write_text(json.dumps(document))
+    (item,) = load(formats, "COCO 1.0", tmp_path / "in.json", tmp_path / "work").items()
+    assert [(s.type, s.points, s.group) for s in item.shapes] == [
+        ("rectangle", [1, 2, 4, 6], 0),
+        ("rectangle", [5, 5, 5, 5], 0),
+        ("polygon", [0, 0, 4, 0, 4, 4], 0),
+        ("rectangle", [1, 1, 2, 2], 0),
+    ]
+
+
 def _bad(annotation: dict[str, Any]) -> dict[str, Any]:
     return {
         "images": [{"id": 1, "file_name": "x.jpg", "width": W, "height": H}],
@@ -311,8 +336,8 @@ def _ann(category_id: Any = 1, image_id: int = 1, **fields: Any) -> dict[str, An
         (_ann(9, bbox=[0, 0, 2, 3]), "/annotations/1/category_id: annotation 1: unknown category_id 9"),
         (_ann(image_id=4, bbox=[0, 0, 2, 3]), "/annotations/1/image_id: annotation 1: unknown image_id 4"),
         (
-            _ann(segmentation=[[0, 0, 1, 1]]),
-            "/annotations/1/segmentation/0: annotation 1: polygon 0 has fewer than 3 points",
+            _ann(segmentation=[[0, 0, 1, 1, 2]]),
+            "/annotations/1/segmentation/0: annotation 1: polygon 0 has an odd number of coordinates",
         ),
         (
             _ann(segmentation={"size": [H, W], "counts": [5, 3]}),

@@ -218,10 +218,20 @@ def test_events_per_type(admin_client: TestClient, webhook_type: str) -> None:
         assert {"create:project", "create:membership", "update:organization"} <= set(keys)
 
 
-def test_events_needs_a_valid_type(admin_client: TestClient) -> None:
-    for params in ({}, {"type": "galaxy"}):
+def test_events_without_a_type_are_all_events(admin_client: TestClient) -> None:
+    organization = admin_client.get("/api/webhooks/events", params={"type": "organization"}).json()
+    for params in ({}, {"type": "all"}):
         response = admin_client.get("/api/webhooks/events", params=params)
-        assert response.status_code == 400 and "type" in response.json()
+        assert response.status_code == 200, response.text
+        assert response.json() == organization
+    keys = {item["key"] for item in organization["events"]}
+    project = admin_client.get("/api/webhooks/events", params={"type": "project"}).json()["events"]
+    assert {item["key"] for item in project} < keys and "create:organization" in keys
+
+
+def test_events_needs_a_valid_type(admin_client: TestClient) -> None:
+    response = admin_client.get("/api/webhooks/events", params={"type": "galaxy"})
+    assert response.status_code == 400 and "type" in response.json()
 
 
 def test_responses_as_cvat_sdk_reads_them(admin_client: TestClient, receiver: Receiver) -> None:

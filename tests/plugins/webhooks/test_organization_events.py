@@ -9,12 +9,22 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from annota.plugins.webhooks.events import ALLOWED
+from annota.runtime.settings import Settings
 from tests.plugins.webhooks import helpers
 from tests.plugins.webhooks.conftest import SECRET
 from tests.plugins.webhooks.receiver import Received, Receiver
+
+
+@pytest.fixture
+def annota_settings(annota_settings: Settings) -> Settings:
+    """Invitations wait for the invitee here, so that accepting one is an event of its own."""
+    annota_settings.invitation_confirm = True
+    return annota_settings
+
 
 ORG_EVENTS = [
     f"{action}:{resource}"

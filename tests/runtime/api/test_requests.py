@@ -89,6 +89,49 @@ def test_export_ids_name_the_format_and_user(user_client: TestClient) -> None:
     assert body["operation"]["format"] == "COCO 1.0"
 
 
+@pytest.mark.parametrize(
+    ("legacy", "current"),
+    [
+        ("create:task-7", "action=create&target=task&target_id=7"),
+        ("import:task-7-annotations", "action=import&target=task&target_id=7&subresource=annotations"),
+        ("import:project-3-dataset", "action=import&target=project&target_id=3&subresource=dataset"),
+        (
+            "export:task-7-dataset-in-COCO_1@0-format-by-{user}",
+            "action=export&target=task&target_id=7&subresource=dataset&format=COCO_1~0&user_id={user}",
+        ),
+        (
+            "export:job-2-annotations-in-CVAT_for_images_1.1-format-by-{user}",
+            "action=export&target=job&target_id=2&subresource=annotations&format=CVAT_for_images_1~1&user_id={user}",
+        ),
+        (
+            "export:project-3-backup-by-{user}",
+            "action=export&target=project&target_id=3&subresource=backup&user_id={user}",
+        ),
+    ],
+)  # fmt: skip
+def test_cvat_2_ids_name_the_same_requests(
+    user_client: TestClient, run_async: Callable[..., Any], legacy: str, current: str
+) -> None:
+    user = user_client.user_id  # type: ignore[attr-defined]
+    legacy, current = legacy.format(user=user), current.format(user=user)
+    _insert(user_client, run_async, current, user)
+    response = user_client.get(request_path(legacy))
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == current
+    assert user_client.post(request_path(legacy) + "/cancel").status_code == 200
+    assert user_client.get(request_path(current)).status_code == 404
+
+
+def test_ids_like_cvat_2_ids_that_name_nothing_are_404(user_client: TestClient) -> None:
+    for rq_id in (
+        "create:task-1",
+        "create:task-1-dataset",
+        "import:task-1-annotations-by-3",
+        "export:task-x",
+    ):
+        assert user_client.get(request_path(rq_id)).status_code == 404, rq_id
+
+
 def test_unknown_request_is_404(user_client: TestClient) -> None:
     response = user_client.get(request_path("action=create&target=task&target_id=999"))
     assert response.status_code == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from annota.testing import PASSWORD
+from tests.runtime.api.test_organizations import join, people
 
 FULL = {
     "url",
@@ -38,29 +39,73 @@ def test_self_is_the_full_record(make_user):
 
 
 def test_others_see_public_fields_and_admins_see_everything(make_user, admin_client):
-    alice = make_user("alice", email="alice@example.com")
-    bob = make_user("bob", email="bob@example.com")
+    alice, bob, carol = people(make_user, "alice", "bob", "carol")
+    alice.post("/api/organizations", json={"slug": "acme"})
+    join(alice, bob, "acme", "worker")
     listed = {
         u["username"]: u for u in alice.get("/api/users", params={"page_size": "all"}).json()["results"]
     }
-    assert set(listed) == {"admin", "alice", "bob"}
+    # as in CVAT, people see themselves and the members of the organizations they share
+    assert set(listed) == {"alice", "bob"}
     assert set(listed["alice"]) == FULL and set(listed["bob"]) == BASIC
     assert set(alice.get(f"/api/users/{bob.user_id}").json()) == BASIC
+    assert alice.get(f"/api/users/{bob.user_id}", headers={"X-Organization": "acme"}).status_code == 200
+    # outside a shared organization, another user is not to be read
+    assert carol.get(f"/api/users/{bob.user_id}").status_code == 403
+    assert alice.get(f"/api/users/{bob.user_id}", params={"org": ""}).status_code == 403
+    assert [u["username"] for u in carol.get("/api/users").json()["results"]] == ["carol"]
     assert admin_client.get(f"/api/users/{bob.user_id}").json()["email"] == "bob@example.com"
     admin_view = admin_client.get("/api/users", params={"username": "bob"}).json()
     assert admin_view["count"] == 1 and admin_view["results"][0]["email"] == "bob@example.com"
 
 
-def test_list_pages_searches_and_sorts(make_user):
-    alice = make_user("alice")
+def test_an_organization_lists_its_members_only(make_user, admin_client):
+    alice, bob, carol = people(make_user, "alice", "bob", "carol")
+    alice.post("/api/organizations", json={"slug": "acme"})
+    carol.post("/api/organizations", json={"slug": "other"})
+    join(alice, bob, "acme", "worker")
+    for client in (alice, bob, admin_client):
+        members = client.get("/api/users", params={"org": "acme", "sort": "username"}).json()["results"]
+        assert [u["username"] for u in members] == ["alice", "bob"]
+    assert [
+        u["username"] for u in admin_client.get("/api/users", params={"org": "other"}).json()["results"]
+    ] == ["carol"]
+    # a user who is not a member cannot name the organization
+    assert carol.get("/api/users", params={"org": "acme"}).status_code == 403
+
+
+def test_list_pages_searches_and_sorts(make_user, admin_client):
     for name in ("bob", "carol", "dave"):
         make_user(name)
-    page = alice.get("/api/users", params={"page_size": 2, "sort": "-username"}).json()
+    page = admin_client.get("/api/users", params={"page_size": 2, "sort": "-username"}).json()
     assert page["count"] == 4 and [u["username"] for u in page["results"]] == ["dave", "carol"]
     assert page["next"] is not None and page["previous"] is None
-    assert [u["username"] for u in alice.get("/api/users", params={"search": "aro"}).json()["results"]] == [
-        "carol"
-    ]
+    found = admin_client.get("/api/users", params={"search": "aro"}).json()["results"]
+    assert [u["username"] for u in found] == ["carol"]
+
+
+def test_users_change_their_username(make_user, admin_client):
+    alice, bob = make_user("alice"), make_user("bob")
+    renamed = alice.patch(f"/api/users/{alice.user_id}", json={"username": "alice.l+1@x"})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["username"] == "alice.l+1@x"
+    alice.auth = ("alice.l+1@x", PASSWORD)
+    assert alice.get("/api/users/self").json()["username"] == "alice.l+1@x"
+    for bad, message in (
+        ("BOB", "already exists"),
+        ("no spaces", "valid username"),
+        ("", "150"),
+        ("x" * 151, "150"),
+    ):
+        response = alice.patch(f"/api/users/{alice.user_id}", json={"username": bad})
+        assert response.status_code == 400, response.text
+        assert message in response.json()["username"][0]
+    assert alice.get("/api/users/self").json()["username"] == "alice.l+1@x"
+    assert bob.patch(f"/api/users/{alice.user_id}", json={"username": "mallory"}).status_code == 403
+    assert (
+        admin_client.patch(f"/api/users/{bob.user_id}", json={"username": "robert"}).json()["username"]
+        == "robert"
+    )
 
 
 def test_unknown_user_is_404(user_client):
