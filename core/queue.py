@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from annota.core import metrics
 from annota.core.errors import AnnotaError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -211,6 +212,7 @@ async def run_request(
     started = time.monotonic()
     timeout = 0.0
     deadline: asyncio.Timeout | None = None
+    queue = registry.jobs[job_name].queue if job_name in registry.jobs else "unknown"
     try:
         definition = registry.get(job_name)
         if attempt > definition.max_tries:
@@ -233,13 +235,20 @@ async def run_request(
         async with sessionmaker.begin() as session:
             await request_service.finish(session, request_id, failed=True, message=message, ttl=request_ttl)
             await _record_completion(session, request_id)
+        _observe(queue, job_name, "failed", time.monotonic() - started)
         return "failed"
     result = outcome if isinstance(outcome, JobResult) else JobResult()
     async with sessionmaker.begin() as session:
         await request_service.finish(session, request_id, failed=False, result=result, ttl=request_ttl)
         await _record_completion(session, request_id)
     logger.info("request %s: finished in %.2f s", request_id, time.monotonic() - started)
+    _observe(queue, job_name, "finished", time.monotonic() - started)
     return "finished"
+
+
+def _observe(queue: str, job_name: str, status: str, seconds: float) -> None:
+    metrics.BACKGROUND_REQUESTS.labels(queue=queue, action=job_name, status=status).inc()
+    metrics.JOB_DURATION.labels(queue=queue, status=status).observe(seconds)
 
 
 #: per event loop, what wakes each periodic job running on it

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from annota.core.plugins import PluginManager
 from annota.runtime.api import CORE_ROUTES
 from annota.runtime.errors import EXCEPTION_HANDLERS
+from annota.runtime.metrics import MetricsMiddleware
 from annota.runtime.middleware import AuthenticationMiddleware
 from annota.runtime.queues import make_queue
 from annota.runtime.settings import Settings
@@ -66,6 +67,7 @@ def create_app(
 
     return Starlette(
         lifespan=lifespan,
-        middleware=[Middleware(AuthenticationMiddleware)],
+        # metrics outermost: it times everything and answers /metrics before authentication
+        middleware=[Middleware(MetricsMiddleware), Middleware(AuthenticationMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,
     )
