@@ -9,6 +9,7 @@ adds up every process's.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -24,6 +25,10 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 JOB_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200)
 
 M = TypeVar("M", bound=MetricWrapperBase)
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # prometheus-client writes a file there for each metric as it is created, from this import on
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 _created: dict[str, MetricWrapperBase] = {}
 _lock = threading.Lock()

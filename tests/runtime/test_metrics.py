@@ -211,7 +211,8 @@ metrics.BACKGROUND_REQUESTS.labels(queue="import", action="a", status="finished"
 
 
 def test_processes_sharing_the_multiprocess_dir_add_up(tmp_path: Path) -> None:
-    environ = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    # not there yet: the first process creates it
+    environ = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     for amount in ("2", "3"):
         subprocess.run([sys.executable, "-c", SERVER_PROCESS, amount], env=environ, check=True, timeout=60)
     scraper = "from annota.runtime.metrics import exposition; print(exposition().decode())"
