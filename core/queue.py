@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from annota.core import metrics
 from annota.core.errors import AnnotaError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -390,6 +391,7 @@ async def run_request(
     started = time.monotonic()
     timeout = 0.0
     deadline: asyncio.Timeout | None = None
+    queue = registry.jobs[job_name].queue if job_name in registry.jobs else "unknown"
     try:
         await _remove_leftovers(context, final=False)
         definition = registry.get(job_name)
@@ -412,9 +414,9 @@ async def run_request(
             async def release(session: AsyncSession) -> str | None:
                 return await request_service.release(session, request_id, attempt)
 
-            queue = await _transaction(sessionmaker, release)
-            if queue is not None:
-                await requeue(request_id, queue)
+            released_to = await _transaction(sessionmaker, release)
+            if released_to is not None:
+                await requeue(request_id, released_to)
             return "requeued"
         if isinstance(exc, TimeoutError) and deadline is not None and deadline.expired():
             message = f"The request did not finish within its time limit of {timeout:g} seconds."
@@ -424,12 +426,19 @@ async def run_request(
             logger.exception("request %s: job %s raised", request_id, job_name)
         logger.info("request %s: failed after %.2f s: %s", request_id, time.monotonic() - started, message)
         await _record_failure(context, message, request_ttl)
+        _observe(queue, job_name, "failed", time.monotonic() - started)
         return "failed"
     if not await _record_success(context, outcome, request_ttl):
         logger.warning("request %s: attempt %d finished after losing its lease", request_id, attempt)
         return "skipped"
     logger.info("request %s: finished in %.2f s", request_id, time.monotonic() - started)
+    _observe(queue, job_name, "finished", time.monotonic() - started)
     return "finished"
+
+
+def _observe(queue: str, job_name: str, status: str, seconds: float) -> None:
+    metrics.BACKGROUND_REQUESTS.labels(queue=queue, action=job_name, status=status).inc()
+    metrics.JOB_DURATION.labels(queue=queue, status=status).observe(seconds)
 
 
 #: per event loop, what wakes each periodic job running on it

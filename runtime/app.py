@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from annota.core.plugins import PluginManager
 from annota.runtime.api import CORE_ROUTES, metadata
 from annota.runtime.errors import EXCEPTION_HANDLERS
+from annota.runtime.metrics import MetricsMiddleware
 from annota.runtime.middleware import AuthenticationMiddleware
 from annota.runtime.queues import make_queue
 from annota.runtime.route_guard import guard
@@ -112,7 +113,9 @@ def create_app(
 
     return Starlette(
         lifespan=lifespan,
+        # metrics outermost: it times everything and answers /metrics before authentication
         middleware=[
+            Middleware(MetricsMiddleware),
             Middleware(SecurityHeadersMiddleware, https=settings.public_url.startswith("https://")),
             Middleware(AuthenticationMiddleware),
         ],

@@ -164,6 +164,10 @@ def serve(obj: Context, host: str, port: int, reload: bool, workers: int, ui_dir
         )
     run(_prepare_database(settings))
     _announce_registration(settings, host)
+    from annota.runtime.metrics import clear_multiprocess_dir
+
+    # PROMETHEUS_MULTIPROC_DIR: the server processes of this run share it, from a clean start
+    clear_multiprocess_dir()
     # the factory re-reads settings in each server process: pass them on through the environment
     os.environ["ANNOTA_DATA_DIR"] = settings.data_dir
     if obj.config:
@@ -273,10 +277,25 @@ def migrate(obj: Context) -> None:
     type=click.IntRange(min=0),
     help="Seconds running jobs get to finish after SIGTERM/SIGINT before they are left to another worker.",
 )
+@click.option(
+    "--metrics-port",
+    default=0,
+    type=click.IntRange(min=0, max=65535),
+    help="Serve Prometheus metrics at /metrics on this port (0: not at all).",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address for --metrics-port.")
 @_data_dir_option
 @_config_option
 @click.pass_obj
-def worker(obj: Context, queues: tuple[str, ...], burst: bool, max_jobs: int, shutdown_grace: int) -> None:
+def worker(
+    obj: Context,
+    queues: tuple[str, ...],
+    burst: bool,
+    max_jobs: int,
+    shutdown_grace: int,
+    metrics_port: int,
+    metrics_host: str,
+) -> None:
     """Run background jobs from Redis (needs redis_url; the database must be migrated)."""
     from annota.core.queue import QUEUES
     from annota.runtime.worker import run_worker
@@ -297,7 +316,21 @@ def worker(obj: Context, queues: tuple[str, ...], burst: bool, max_jobs: int, sh
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     selected = list(queues) or list(QUEUES)
-    run(run_worker(settings, selected, burst, max_jobs=max_jobs, shutdown_grace=shutdown_grace))
+    stop_metrics = None
+    if metrics_port:
+        from annota.runtime.metrics import serve_standalone
+
+        try:
+            stop_metrics = serve_standalone(metrics_host, metrics_port, settings.metrics_token)
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot listen on {metrics_host}:{metrics_port}: {exc.strerror}", param_hint="--metrics-port"
+            ) from exc
+    try:
+        run(run_worker(settings, selected, burst, max_jobs=max_jobs, shutdown_grace=shutdown_grace))
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
 
 
 @main.group()

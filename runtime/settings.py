@@ -107,6 +107,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     client_events_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 120
     #: plugin entry-point names not to load
     disabled_plugins: list[str] = []
+    #: the bearer token Prometheus sends to ``GET /metrics``; empty: ``/metrics`` answers only
+    #: clients on loopback or private addresses (keep it off the public proxy either way)
+    metrics_token: str = ""
     #: ``[plugins.<name>]`` tables, validated by each plugin's config class
     plugin_settings: dict[str, dict[str, Any]] = {}
 

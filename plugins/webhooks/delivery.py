@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from annota.core import metrics
 from annota.core.db.tables import Webhook, WebhookDelivery, WebhookJob
 from annota.core.db.types import utcnow
 from annota.core.queue import JobContext
@@ -29,6 +30,17 @@ from annota.plugins.webhooks.config import Config
 from annota.plugins.webhooks.transport import Outcome
 
 logger = logging.getLogger(__name__)
+
+DELIVERIES = metrics.counter(
+    "annota_webhook_deliveries",
+    "Webhook delivery attempts, by event and outcome (delivered: a 2xx answer; failed: anything else)",
+    ("event", "outcome"),
+)
+ABANDONED = metrics.counter(
+    "annota_webhook_deliveries_abandoned",
+    "Webhook deliveries given up on after their last retry, by event",
+    ("event",),
+)
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -129,10 +141,13 @@ def _settle(
         job.webhook_id, job.event, body, result, attempt=job.attempt, redelivery=job.redelivery,
         changed_fields=job.changed_fields, delivery_uuid=job.delivery_uuid, event_uuid=job.event_uuid,
     )  # fmt: skip
+    delivered = result.status_code is not None and 200 <= result.status_code < 300
+    DELIVERIES.labels(event=job.event, outcome="delivered" if delivered else "failed").inc()
     schedule = config.retry_schedule
     if result.retry and job.attempt <= len(schedule):
         return row, utcnow() + dt.timedelta(seconds=schedule[job.attempt - 1])
     if result.retry:
+        ABANDONED.labels(event=job.event).inc()
         logger.warning(
             "webhook %s: giving up on delivery %s after %d attempts",
             job.webhook_id,

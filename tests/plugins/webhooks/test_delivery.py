@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
 from tests.plugins.webhooks import helpers
@@ -91,6 +92,7 @@ def test_retries(admin_client: TestClient, receiver: Receiver) -> None:
 
     flaky, failing, missing, slow = hook("/flaky"), hook("/always/503"), hook("/always/404"), hook("/slow")
     closed = helpers.webhook(admin_client, "http://127.0.0.1:9/hook", events=["create:project"])["id"]
+    counted_before = _counted()
     helpers.project(admin_client)
 
     attempts = len(SCHEDULE) + 1
@@ -124,6 +126,21 @@ def test_retries(admin_client: TestClient, receiver: Receiver) -> None:
     assert second.at - first.at >= SCHEDULE[0] - 0.05 and third.at - second.at >= SCHEDULE[1] - 0.05
     timed_out, answered = receiver.to("/slow")
     assert timed_out.body == answered.body and answered.payload["webhook_id"] == slow
+    # what /metrics shows: every attempt by outcome, and the deliveries given up on after retries
+    # (the 404 was final at once, not given up on)
+    counted = {key: value - counted_before[key] for key, value in _counted().items()}
+    assert counted == {"delivered": 2, "failed": 2 + attempts + 1 + 1 + attempts, "abandoned": 2}
+
+
+def _counted() -> dict[str, float]:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"event": "create:project", **labels}) or 0.0
+
+    return {
+        "delivered": sample("annota_webhook_deliveries_total", outcome="delivered"),
+        "failed": sample("annota_webhook_deliveries_total", outcome="failed"),
+        "abandoned": sample("annota_webhook_deliveries_abandoned_total"),
+    }
 
 
 def test_ping_and_redelivery(admin_client: TestClient, receiver: Receiver) -> None:
