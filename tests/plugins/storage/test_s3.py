@@ -9,8 +9,7 @@ import datetime as dt
 import os
 import socket
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,63 +19,21 @@ from annota.core.errors import ConfigError
 from annota.core.plugins import PluginManager
 from annota.core.storage import StorageError
 from annota.plugins.storage.s3 import MISSING_EXTRA, Config, S3Storage, build_store, create
+from tests.moto_s3 import Moto
 from tests.plugins.storage.contract import *  # noqa: F403 - the shared contract, run on this backend
 from tests.plugins.storage.contract import keys, run
 
 pytest.importorskip("obstore")
-moto_server = pytest.importorskip("moto.server")
-
-
-class Moto:
-    """A moto S3 server on a free loopback port, and what is needed to make buckets in it."""
-
-    def __init__(self) -> None:
-        self.server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.server.start()
-        host, port = self.server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
-
-    def create_bucket(self) -> str:
-        name = f"annota-{uuid.uuid4().hex[:12]}"
-        response = httpx.put(f"{self.endpoint}/{name}", headers={"Authorization": AUTH})
-        response.raise_for_status()
-        return name
-
-    def config(self, bucket: str, **overrides: Any) -> Config:
-        values: dict[str, Any] = {
-            "bucket": bucket,
-            "endpoint_url": self.endpoint,
-            "region": "us-east-1",
-            "access_key_id": "testing",
-            "secret_access_key": "testing",
-            "max_retries": 0,
-            "timeout": 5.0,
-        }
-        values.update(overrides)
-        return Config(**values)
-
-
-#: moto accepts any signature; an Authorization header names the (fake) account's key
-AUTH = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request"
-
-
-@pytest.fixture(scope="session")
-def moto() -> Iterator[Moto]:
-    server = Moto()
-    try:
-        yield server
-    finally:
-        server.server.stop()
 
 
 @pytest.fixture
 def storage(moto: Moto) -> S3Storage:
-    return create(moto.config(moto.create_bucket()), None)
+    return create(Config(**moto.settings(moto.create_bucket())), None)
 
 
 def raw_keys(moto: Moto, bucket: str) -> list[str]:
     """Every key in the bucket, read past the backend (and its prefix)."""
-    store = build_store(moto.config(bucket))
+    store = build_store(Config(**moto.settings(bucket)))
 
     async def scenario() -> list[str]:
         return await keys(S3Storage(store, bucket=bucket))
@@ -89,8 +46,8 @@ def raw_keys(moto: Moto, bucket: str) -> list[str]:
 
 def test_the_key_prefix_keeps_objects_inside_it(moto: Moto) -> None:
     bucket = moto.create_bucket()
-    tenant = create(moto.config(bucket, prefix="tenant-a/"), None)
-    other = create(moto.config(bucket, prefix="tenant-b"), None)
+    tenant = create(Config(**moto.settings(bucket, prefix="tenant-a/")), None)
+    other = create(Config(**moto.settings(bucket, prefix="tenant-b")), None)
 
     async def scenario() -> None:
         await tenant.put("data/1/a.jpg", b"a", content_type="image/jpeg")
@@ -133,7 +90,7 @@ def test_large_streamed_uploads_go_in_parts_and_arrive_whole(storage: S3Storage)
 
 
 def test_a_missing_bucket_fails_check_and_every_request(moto: Moto) -> None:
-    storage = create(moto.config("no-such-bucket"), None)
+    storage = create(Config(**moto.settings("no-such-bucket")), None)
 
     async def scenario() -> None:
         with pytest.raises(StorageError, match="'no-such-bucket' is not reachable"):
@@ -171,7 +128,7 @@ def test_an_unreachable_endpoint_fails_check_quickly() -> None:
 def test_a_server_that_stops_mid_upload_is_a_clear_error_and_stores_nothing() -> None:
     server = Moto()
     bucket = server.create_bucket()
-    storage = create(server.config(bucket), None)
+    storage = create(Config(**server.settings(bucket)), None)
     stopped = False
 
     async def upload() -> AsyncIterator[bytes]:
@@ -179,7 +136,7 @@ def test_a_server_that_stops_mid_upload_is_a_clear_error_and_stores_nothing() ->
         for index in range(20):
             if index == 8 and not stopped:
                 # the emulator goes away after the first parts are sent
-                await asyncio.to_thread(server.server.stop)
+                await asyncio.to_thread(server.stop)
                 stopped = True
             yield os.urandom(1 << 20)
 
@@ -192,14 +149,14 @@ def test_a_server_that_stops_mid_upload_is_a_clear_error_and_stores_nothing() ->
         run(scenario)
     finally:
         if not stopped:
-            server.server.stop()
+            server.stop()
     assert stopped
     # moto keeps its buckets in the process: a new server shows what the old one stored
     restarted = Moto()
     try:
         assert raw_keys(restarted, bucket) == ["keep"]
     finally:
-        restarted.server.stop()
+        restarted.stop()
 
 
 # --- configuration --------------------------------------------------------------------------
