@@ -76,6 +76,11 @@ def _import_obstore() -> Any:
     return obstore
 
 
+def _describe(exc: BaseException) -> str:
+    """obstore's message without the Rust debug dump it appends."""
+    return str(exc).split("\n\nDebug source:", 1)[0].strip()
+
+
 def _when(value: Any) -> dt.datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
@@ -101,7 +106,7 @@ class S3Storage(StorageBackend):
         # a missing bucket also answers 404: that is a broken server, not a missing object
         if missing and action == "read" and "NoSuchBucket" not in str(exc):
             return ObjectNotFound(f"no object {key!r}")
-        return StorageError(f"s3 bucket {self.bucket!r}: cannot {action} {key!r}: {exc}")
+        return StorageError(f"s3 bucket {self.bucket!r}: cannot {action} {key!r}: {_describe(exc)}")
 
     def _info(self, key: str, meta: Any, content_type: str | None) -> ObjectInfo:
         return ObjectInfo(
@@ -235,7 +240,7 @@ class S3Storage(StorageBackend):
             stream = self.obstore.list(self.store, "health", chunk_size=1)
             await anext(aiter(stream), None)
         except self.failures as exc:
-            raise StorageError(f"s3 bucket {self.bucket!r} is not reachable: {exc}") from exc
+            raise StorageError(f"s3 bucket {self.bucket!r} is not reachable: {_describe(exc)}") from exc
 
     async def presigned_url(self, key: str, expires: dt.timedelta) -> str | None:
         validate_key(key)
@@ -306,7 +311,7 @@ def build_store(config: Config) -> Any:
             **options,
         )
     except obstore.exceptions.BaseError as exc:
-        raise ConfigError(f"plugins.s3: {exc}") from exc
+        raise ConfigError(f"plugins.s3: {_describe(exc)}") from exc
 
 
 def create(config: Config, settings: Any) -> S3Storage:

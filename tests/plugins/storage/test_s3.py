@@ -8,8 +8,10 @@ import asyncio
 import datetime as dt
 import os
 import socket
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -190,3 +192,48 @@ def test_selecting_s3_without_obstore_names_the_extra(monkeypatch: pytest.Monkey
     with pytest.raises(ConfigError, match=r"pip install 'annota\[s3\]'"):
         create(Config(bucket="media"), None)
     assert "annota[s3]" in MISSING_EXTRA
+
+
+@pytest.fixture
+def strict_moto(tmp_path: Any) -> Iterator[str]:
+    """A moto server in its own process that checks credentials (moto's are process-wide)."""
+    port = free_port()
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+    log = open(tmp_path / "moto.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "moto did not start"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def test_wrong_credentials_fail_check(strict_moto: str) -> None:
+    config = Config(
+        bucket="some-bucket",
+        endpoint_url=strict_moto,
+        region="us-east-1",
+        access_key_id="AKIAWRONGWRONGWRONG1",
+        secret_access_key="wrong",
+        max_retries=0,
+    )
+
+    async def scenario() -> None:
+        with pytest.raises(StorageError, match="(?s)'some-bucket' is not reachable.*InvalidAccessKeyId"):
+            await create(config, None).check()
+
+    run(scenario)
