@@ -317,3 +317,19 @@ def test_presigned_url_is_none_or_a_url_for_the_object(storage: StorageBackend) 
 
 def test_check_passes_on_a_working_backend(storage: StorageBackend) -> None:
     run(storage.check)
+
+
+def test_keys_with_spaces_percent_signs_and_non_ascii_round_trip(storage: StorageBackend) -> None:
+    odd = ["a b/c%20d#?.jpg", "x/y~z!(1)*'.txt", "ü/ñ+é.png"]
+
+    async def scenario() -> None:
+        for key in odd:
+            await storage.put(key, key.encode())
+        for key in odd:
+            assert await storage.read(key) == key.encode()
+            assert (await storage.stat(key)).key == key
+        assert await keys(storage) == sorted(odd)
+        assert await keys(storage, "a b/") == ["a b/c%20d#?.jpg"]
+        assert await storage.delete_prefix("ü/") == 1
+
+    run(scenario)

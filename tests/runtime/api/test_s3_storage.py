@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sys
 import zipfile
 from collections.abc import Callable
+from importlib.metadata import metadata
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from annota.core.errors import ConfigError
 from annota.plugins.storage.s3 import Config, S3Storage, create
 from annota.runtime.app import create_app
 from annota.runtime.settings import Settings
@@ -110,6 +113,23 @@ def test_health_shows_a_bucket_that_works(annota_client: TestClient) -> None:
 
 def test_s3_without_a_bucket_is_a_start_up_error(annota_settings: Settings) -> None:
     annota_settings.plugin_settings = {"s3": {}}
-    with pytest.raises(Exception, match="needs a bucket name"):
+    with pytest.raises(ConfigError, match="needs a bucket name"):
         with TestClient(create_app(annota_settings)):
             pass
+
+
+def test_s3_without_obstore_installed_is_a_start_up_error_naming_the_extra(
+    annota_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("obstore", "obstore.exceptions", "obstore.store"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ConfigError, match=r"storage = 's3' needs .*pip install 'annota\[s3\]'"):
+        with TestClient(create_app(annota_settings)):
+            pass
+
+
+def test_the_s3_and_cloud_extras_are_declared() -> None:
+    extras = metadata("annota").get_all("Provides-Extra") or []
+    assert {"s3", "cloud"} <= set(extras)
+    requirements = metadata("annota").get_all("Requires-Dist") or []
+    assert any(req.startswith("obstore") and 'extra == "s3"' in req for req in requirements)
