@@ -178,10 +178,17 @@ def test_settings_come_from_the_environment_with_secrets_from_files(tmp_path: An
     manager.load_entry_points()
     manager.configure(
         {"s3": {"secret_access_key": {"file": str(secret)}}},
-        {"ANNOTA_S3_BUCKET": "media", "ANNOTA_S3_ADDRESSING_STYLE": "path", "ANNOTA_S3_REGION": "eu-west-1"},
+        {
+            "ANNOTA_S3_BUCKET": "media",
+            "ANNOTA_S3_ADDRESSING_STYLE": "path",
+            "ANNOTA_S3_REGION": "eu-west-1",
+            "ANNOTA_S3_TIMEOUT": "2.5",
+            "ANNOTA_S3_MAX_RETRIES": "1",
+        },
     )
     config = manager.config("s3")
     assert (config.bucket, config.addressing_style, config.region) == ("media", "path", "eu-west-1")
+    assert (config.timeout, config.max_retries) == (2.5, 1)
     assert config.secret_access_key.strip() == "from-a-file"
     with pytest.raises(ConfigError, match="addressing_style"):
         manager.configure({}, {"ANNOTA_S3_BUCKET": "media", "ANNOTA_S3_ADDRESSING_STYLE": "sideways"})
