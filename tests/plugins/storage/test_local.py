@@ -1,5 +1,6 @@
-"""The ``local`` storage backend: the interface's behaviour on a POSIX directory, atomic writes
-under concurrent processes, and the plugin wiring (``state.storage``, ``annota plugins``)."""
+"""The ``local`` storage backend: the shared contract, what is particular to a POSIX directory
+(files, symbolic links, temporary files), atomic writes under concurrent processes, and the plugin
+wiring (``state.storage``, ``annota plugins``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -21,21 +22,15 @@ from annota.core.errors import ConfigError
 from annota.core.storage import (
     CHUNK_SIZE,
     InvalidObjectKey,
-    ObjectInfo,
     ObjectNotFound,
-    RangeNotSatisfiable,
 )
 from annota.plugins.storage.local import TEMP_NAME, LocalStorage
 from annota.runtime.app import create_app
 from annota.runtime.cli import main
 from annota.runtime.settings import Settings, load_settings
 from annota.runtime.state import AppState
-
-T = TypeVar("T")
-
-
-def run(scenario: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(scenario())  # type: ignore[arg-type]
+from tests.plugins.storage.contract import *  # noqa: F403 - the shared contract, run on this backend
+from tests.plugins.storage.contract import chunks, keys, run
 
 
 @pytest.fixture
@@ -43,152 +38,32 @@ def storage(tmp_path: Path) -> LocalStorage:
     return LocalStorage(tmp_path / "root")
 
 
-async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
-
-
-async def collect(stream: Any) -> bytes:
-    async with stream:
-        return b"".join([chunk async for chunk in stream])
-
-
 def files_under(root: Path) -> list[str]:
     return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
 
 
-# --- put, get, stat -------------------------------------------------------------------------
-
-
-def test_put_and_get_bytes_round_trip(storage: LocalStorage) -> None:
-    async def scenario() -> None:
-        info = await storage.put("data/1/raw/a.txt", b"hello")
-        assert (info.key, info.size, info.content_type) == ("data/1/raw/a.txt", 5, "text/plain")
-        assert await collect(await storage.get("data/1/raw/a.txt")) == b"hello"
-        assert await storage.read("data/1/raw/a.txt") == b"hello"
-
-    run(scenario)
-    assert (storage.root / "data" / "1" / "raw" / "a.txt").read_bytes() == b"hello"
-
-
-def test_put_streams_an_async_iterable_and_get_streams_in_chunks(storage: LocalStorage) -> None:
+def test_get_streams_in_chunks_of_chunk_size(storage: LocalStorage) -> None:
     big = os.urandom(CHUNK_SIZE * 2 + 123)
 
+    async def scenario() -> list[int]:
+        await storage.put("video.bin", chunks(big[: CHUNK_SIZE // 2], big[CHUNK_SIZE // 2 :]))
+        return [len(chunk) async for chunk in await storage.get("video.bin")]
+
+    assert run(scenario) == [CHUNK_SIZE, CHUNK_SIZE, 123]
+
+
+def test_put_writes_the_file_and_delete_prunes_empty_directories(storage: LocalStorage) -> None:
     async def scenario() -> None:
-        parts = [big[i : i + 65536] for i in range(0, len(big), 65536)]
-        info = await storage.put("video.bin", chunks(*parts))
-        assert info.size == len(big)
-        stream = await storage.get("video.bin")
-        assert stream.info.size == len(big)
-        received = [chunk async for chunk in stream]
-        assert [len(chunk) for chunk in received] == [CHUNK_SIZE, CHUNK_SIZE, 123]
-        assert b"".join(received) == big
-
-    run(scenario)
-
-
-def test_put_replaces_and_stat_describes_the_new_version(storage: LocalStorage) -> None:
-    async def scenario() -> tuple[ObjectInfo, ObjectInfo, ObjectInfo]:
-        first = await storage.put("k.json", b"{}")
-        second = await storage.put("k.json", b'{"a": 1}', content_type="application/vnd.custom+json")
-        return first, second, await storage.stat("k.json")
-
-    first, second, stat = run(scenario)
-    assert stat.size == second.size == 8
-    assert stat.etag == second.etag != first.etag
-    assert stat.last_modified == second.last_modified and stat.last_modified.tzinfo is not None
-    # the content type given is kept where the file system has extended attributes
-    assert stat.content_type in ("application/vnd.custom+json", "application/json")
-
-
-def test_missing_objects_raise_object_not_found(storage: LocalStorage) -> None:
-    async def scenario() -> None:
-        await storage.put("dir/a", b"x")
-        for key in ("missing", "dir", "dir/a/b"):
-            with pytest.raises(ObjectNotFound):
-                await storage.get(key)
-            with pytest.raises(ObjectNotFound):
-                await storage.stat(key)
-            assert not await storage.exists(key)
-        assert await storage.exists("dir/a")
-
-    run(scenario)
-
-
-# --- ranges ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "expected"),
-    [
-        (0, 4, b"0123"),
-        (3, 7, b"3456"),
-        (6, 10, b"6789"),
-        (6, None, b"6789"),
-        (0, None, b"0123456789"),
-        (5, 5, b""),
-        (10, None, b""),
-    ],
-)
-def test_get_range(storage: LocalStorage, start: int, end: int | None, expected: bytes) -> None:
-    async def scenario() -> bytes:
-        await storage.put("digits", b"0123456789")
-        stream = await storage.get_range("digits", start, end)
-        assert stream.info.size == 10
-        return await collect(stream)
-
-    assert run(scenario) == expected
-
-
-def test_get_range_across_chunks(storage: LocalStorage) -> None:
-    data = os.urandom(CHUNK_SIZE + 1000)
-
-    async def scenario() -> bytes:
-        await storage.put("big", data)
-        return await collect(await storage.get_range("big", 500, CHUNK_SIZE + 700))
-
-    assert run(scenario) == data[500 : CHUNK_SIZE + 700]
-
-
-@pytest.mark.parametrize(("start", "end"), [(0, 11), (11, None), (-1, 3), (6, 5)])
-def test_get_range_outside_the_object_is_refused(storage: LocalStorage, start: int, end: int | None) -> None:
-    async def scenario() -> None:
-        await storage.put("digits", b"0123456789")
-        with pytest.raises(RangeNotSatisfiable):
-            await storage.get_range("digits", start, end)
-
-    run(scenario)
-
-
-# --- delete ---------------------------------------------------------------------------------
-
-
-def test_delete_removes_the_object_and_empty_directories(storage: LocalStorage) -> None:
-    async def scenario() -> None:
+        await storage.put("data/1/raw/a.txt", b"hello")
         await storage.put("a/b/c", b"1")
         await storage.put("a/d", b"2")
+        await storage.put("data/2/x", b"2")
         await storage.delete("a/b/c")
-        assert not await storage.exists("a/b/c")
-        # deleting what is not there is not an error
-        await storage.delete("a/b/c")
-        await storage.delete("never/was")
+        await storage.delete_prefix("data/1/")
 
     run(scenario)
-    assert files_under(storage.root) == ["a/d"]
+    assert files_under(storage.root) == ["a/d", "data/2/x"]
     assert not (storage.root / "a" / "b").exists()
-
-
-def test_delete_prefix(storage: LocalStorage) -> None:
-    async def scenario() -> int:
-        for key in ("data/1/raw/a", "data/1/raw/b", "data/1/meta", "data/10/raw/a", "data/2/raw/a"):
-            await storage.put(key, b"x")
-        deleted = await storage.delete_prefix("data/1/")
-        with pytest.raises(InvalidObjectKey, match="every object"):
-            await storage.delete_prefix("")
-        return deleted
-
-    assert run(scenario) == 3
-    assert files_under(storage.root) == ["data/10/raw/a", "data/2/raw/a"]
     assert not (storage.root / "data" / "1").exists()
 
 
@@ -209,94 +84,34 @@ def test_delete_prefix_removes_the_partial_writes_of_a_killed_process(storage: L
     assert other.exists()
 
 
-def test_delete_prefix_matches_as_a_string(storage: LocalStorage) -> None:
-    async def scenario() -> int:
-        for key in ("data/1/a", "data/10/a", "data/2/a"):
-            await storage.put(key, b"x")
-        return await storage.delete_prefix("data/1")
-
-    assert run(scenario) == 2
-    assert files_under(storage.root) == ["data/2/a"]
-
-
-# --- list -----------------------------------------------------------------------------------
-
-
-async def keys(storage: LocalStorage, prefix: str = "", **kwargs: Any) -> list[str]:
-    return [info.key async for info in storage.list(prefix, **kwargs)]
-
-
-def test_list_is_in_key_order_across_directories(storage: LocalStorage) -> None:
-    # byte order puts "a-b" < "a/…" < "a0": a directory walk must not list "a/…" first or last
-    stored = ["a/b", "a-b", "a0", "a/c/d", "b", "a/c-", "A"]
-
-    async def scenario() -> list[str]:
-        for key in stored:
-            await storage.put(key, b"x")
-        return await keys(storage)
-
-    assert run(scenario) == sorted(stored)
-
-
-def test_list_by_prefix(storage: LocalStorage) -> None:
+def test_temporary_file_names_are_reserved(storage: LocalStorage) -> None:
     async def scenario() -> None:
-        for key in ("data/1/a", "data/1/b/c", "data/10/a", "data/2/a", "other"):
-            await storage.put(key, b"x")
-        assert await keys(storage, "data/1/") == ["data/1/a", "data/1/b/c"]
-        assert await keys(storage, "data/1") == ["data/1/a", "data/1/b/c", "data/10/a"]
-        assert await keys(storage, "data/3") == []
-        assert await keys(storage, "nothing/here/") == []
-        with pytest.raises(InvalidObjectKey):
-            await keys(storage, "../")
+        with pytest.raises(InvalidObjectKey, match="reserved"):
+            await storage.put("d/.a.0123456789abcdef0123456789abcdef.tmp", b"x")
 
     run(scenario)
+    assert files_under(storage.root) == []
 
 
-def test_list_pages_through_more_keys_than_a_page(storage: LocalStorage, tmp_path: Path) -> None:
-    # as many objects as three and a half pages, in nested directories, written directly
-    expected = sorted(f"d{i % 3}/n{i:03}" for i in range(35))
-    for key in expected:
-        path = storage.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x")
+def test_failed_and_cancelled_writes_leave_no_temporary_file(storage: LocalStorage) -> None:
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"partial " * 200_000
+        raise ConnectionResetError("client went away")
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield b"x" * 1000
+        await asyncio.sleep(10)
 
     async def scenario() -> None:
-        assert await keys(storage, page_size=10) == expected
-        assert await keys(storage, page_size=1) == expected
-        # resuming after any key gives exactly the rest, as a client paging across requests does
-        for after in (expected[0], expected[9], expected[10], "d1/", "d1", expected[-1], "c", "zzz"):
-            assert await keys(storage, page_size=10, start_after=after) == [k for k in expected if k > after]
-        infos = [info async for info in storage.list("d2/", page_size=4)]
-        assert all(info.size == 1 and info.etag for info in infos)
-        with pytest.raises(ValueError, match="page_size"):
-            await keys(storage, page_size=0)
+        with pytest.raises(ConnectionResetError):
+            await storage.put("dir/new", failing())
+        task = asyncio.create_task(storage.put("obj", slow()))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
     run(scenario)
-
-
-# --- keys -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "key", ["../x", "/abs", "a//b", "a\\b", "", "a/..", ".a.0123456789abcdef0123456789abcdef.tmp"]
-)
-def test_bad_keys_are_refused_by_every_method(storage: LocalStorage, key: str) -> None:
-    async def scenario() -> None:
-        with pytest.raises(InvalidObjectKey):
-            await storage.put(key, b"x")
-        with pytest.raises(InvalidObjectKey):
-            await storage.get(key)
-        with pytest.raises(InvalidObjectKey):
-            await storage.get_range(key, 0, 1)
-        with pytest.raises(InvalidObjectKey):
-            await storage.stat(key)
-        with pytest.raises(InvalidObjectKey):
-            await storage.exists(key)
-        with pytest.raises(InvalidObjectKey):
-            await storage.delete(key)
-
-    run(scenario)
-    assert not (storage.root.parent / "x").exists()
     assert files_under(storage.root) == []
 
 
@@ -339,44 +154,6 @@ def test_symlinks_leading_outside_the_root_are_refused(storage: LocalStorage, tm
 
     run(scenario)
     assert sorted(path.name for path in outside.iterdir()) == ["secret"]
-
-
-# --- atomicity ------------------------------------------------------------------------------
-
-
-def test_a_failing_stream_leaves_no_temporary_file_and_the_old_object(storage: LocalStorage) -> None:
-    async def failing() -> AsyncIterator[bytes]:
-        yield b"partial " * 200_000
-        raise ConnectionResetError("client went away")
-
-    async def scenario() -> None:
-        await storage.put("dir/obj", b"previous")
-        with pytest.raises(ConnectionResetError):
-            await storage.put("dir/obj", failing())
-        with pytest.raises(ConnectionResetError):
-            await storage.put("dir/new", failing())
-        assert await storage.read("dir/obj") == b"previous"
-        assert not await storage.exists("dir/new")
-
-    run(scenario)
-    assert files_under(storage.root) == ["dir/obj"]
-
-
-def test_a_cancelled_write_leaves_no_temporary_file(storage: LocalStorage) -> None:
-    async def slow() -> AsyncIterator[bytes]:
-        yield b"x" * 1000
-        await asyncio.sleep(10)
-        yield b"never"
-
-    async def scenario() -> None:
-        task = asyncio.create_task(storage.put("obj", slow()))
-        await asyncio.sleep(0.2)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    run(scenario)
-    assert files_under(storage.root) == []
 
 
 def test_list_skips_temporary_files_of_writes_in_progress(storage: LocalStorage) -> None:
@@ -503,8 +280,8 @@ def test_the_storage_setting_defaults_to_local_and_comes_from_the_environment() 
 
 
 def test_an_unknown_storage_backend_is_a_start_up_error(annota_settings: Settings) -> None:
-    annota_settings.storage = "s3"
-    with pytest.raises(ConfigError, match=r"no storage backend named 's3' .*known: local"):
+    annota_settings.storage = "tape"
+    with pytest.raises(ConfigError, match=r"no storage backend named 'tape' .*known: local, s3"):
         with TestClient(create_app(annota_settings)):
             pass
 
