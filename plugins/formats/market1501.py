@@ -148,7 +148,6 @@ def _images(base: Path, subset: str, source: Path) -> Iterator[tuple[Path, str, 
             if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
                 yield path, path.relative_to(base).as_posix(), None
         return
-    entries = []
     with open(source, encoding="utf-8") as stream:
         for lineno, line in enumerate(stream, 1):
             relative = line.strip().replace("\\", "/")
@@ -157,9 +156,7 @@ def _images(base: Path, subset: str, source: Path) -> Iterator[tuple[Path, str, 
             path = base / relative
             if not inside(base, path):
                 raise FormatError(f"{relative!r} is outside the dataset", file=source.name, line=lineno)
-            entries.append((relative, lineno))
-    for relative, lineno in sorted(entries):
-        yield base / relative, relative, lineno
+            yield path, relative, lineno
 
 
 def import_market1501(root: Path, options: ImportOptions) -> Dataset:
