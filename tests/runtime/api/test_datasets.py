@@ -167,6 +167,7 @@ CORE_EXPORTERS = {
     "Ultralytics YOLO Segmentation 1.0", "Ultralytics YOLO Oriented Bounding Boxes 1.0",
     "Ultralytics YOLO Pose 1.0", "Ultralytics YOLO Classification 1.0",
     "Ultralytics YOLO Detection Track 1.0", "MOT 1.1", "LabelMe 3.0", "ImageNet 1.0",
+    "WiderFace 1.0", "VGGFace2 1.0", "Market-1501 1.0", "ICDAR Recognition 1.0", "ICDAR Localization 1.0",
 }  # fmt: skip
 EXPORT_ONLY = {"CVAT for images 1.1", "CVAT for video 1.1", "Ultralytics YOLO Detection Track 1.0"}
 
