@@ -27,6 +27,9 @@ STORAGE = "storage"
 SCRATCH = "scratch"
 #: a ``data`` row (a task's media in the making) and its objects, unless a task points at it
 DATA = "data"
+#: what an unfinished write of one object key left (``StorageBackend.abandon_writes``); a
+#: finished object under that key stays, whoever wrote it
+PARTIAL = "partial"
 
 
 async def _remove_storage(context: JobContext, ref: str) -> None:
@@ -64,10 +67,15 @@ async def _remove_data(context: JobContext, ref: str) -> None:
     await context.storage.delete_prefix(layout.data_prefix(data_id))
 
 
+async def _remove_partial(context: JobContext, ref: str) -> None:
+    await context.storage.abandon_writes(ref)
+
+
 REMOVERS: dict[str, Callable[[JobContext, str], Awaitable[None]]] = {
     STORAGE: _remove_storage,
     SCRATCH: _remove_scratch,
     DATA: _remove_data,
+    PARTIAL: _remove_partial,
 }
 
 

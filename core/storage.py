@@ -251,6 +251,12 @@ class StorageBackend(abc.ABC):
         validate_key(key)
         return None
 
+    async def abandon_writes(self, key: str) -> None:
+        """Remove what unfinished writes of ``key`` left behind (a process killed in the middle of
+        ``put``); the object itself, if any, stays. Backends whose unfinished writes leave nothing
+        a reader or a listing could see keep this default."""
+        validate_key(key)
+
     async def close(self) -> None:
         """Release connections and handles; called once when the server or worker stops."""
         # a backend without connections or handles to release keeps this default

@@ -35,6 +35,7 @@ import msgspec
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from annota.core import leftovers
 from annota.core.access import Identity, OrganizationContext
 from annota.core.db.tables import Data, Frame, Job, Project, Segment, Task
 from annota.core.errors import MediaError, NotFound, ObjectNotFound, ValidationError
@@ -268,6 +269,7 @@ async def export_backup(ctx: JobContext, *, target: str, target_id: int, base_ur
         finally:
             archive.close()
         await ctx.set_progress(0.9, "Saving the backup")
+        await ctx.leave(leftovers.PARTIAL, key)
         await job_files.store_file(storage, key, path)
     finally:
         shutil.rmtree(workspace, ignore_errors=True)

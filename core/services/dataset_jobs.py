@@ -88,6 +88,9 @@ async def export_dataset(
                     fmt.exporter(dataset, output, ExportOptions(save_images=save_images))  # type: ignore[misc]
 
             await asyncio.to_thread(run)
+            # exports are shared by every request asking for the same data: a killed attempt's
+            # unfinished write goes, a finished file stays
+            await ctx.leave(leftovers.PARTIAL, key)
             await job_files.store_file(storage, key, archive)
         finally:
             shutil.rmtree(workspace, ignore_errors=True)

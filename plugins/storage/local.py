@@ -297,6 +297,22 @@ class LocalStorage(StorageBackend):
             self._prune(directory)
         return deleted
 
+    def _abandon_writes(self, key: str) -> None:
+        path = self._path(key)
+        self._check_inside(key, path.parent)
+        start = f".{path.name}."
+        try:
+            names = os.listdir(path.parent)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for name in names:
+            if name.startswith(start) and TEMP_NAME.match(name):
+                Path(path.parent, name).unlink(missing_ok=True)
+        self._prune(path.parent)
+
+    async def abandon_writes(self, key: str) -> None:
+        await asyncio.to_thread(self._abandon_writes, key)
+
     def _delete_partial_writes(self, directory: Path) -> set[Path]:
         """Remove the temporary files under ``directory``; returns the directories they were in."""
         if not self._is_inside(directory) or directory.is_symlink():

@@ -164,6 +164,29 @@ def test_a_retry_removes_what_the_dead_attempt_left(user_client, run_async, tmp_
     assert list((Path(state.settings.data_dir) / "tmp").iterdir()) == []
 
 
+def test_a_retry_abandons_unfinished_writes_and_keeps_finished_objects(user_client, run_async):
+    """Exports are shared by requests asking for the same data: what a killed ``put`` left goes,
+    a finished object under the same key stays."""
+    state = app_state(user_client)
+    rq_id = add_request(user_client, run_async, 1, key="results/1")
+    assert claim(user_client, run_async, rq_id) == 1
+    run_async(state.storage.put, "exports/tasks/1/shared.zip", b"finished by another request")
+    unfinished = state.storage.root / "exports" / "tasks" / "1" / f".shared.zip.{'d' * 32}.tmp"
+    unfinished.write_bytes(b"half")
+
+    async def note() -> None:
+        async with state.sessionmaker.begin() as session:
+            await request_service.add_leftover(
+                session, rq_id, 1, leftovers.PARTIAL, "exports/tasks/1/shared.zip"
+            )
+
+    run_async(note)
+    lapse(user_client, run_async, rq_id)
+    assert run_async(execute, state, rq_id) == "finished"
+    assert not unfinished.exists()
+    assert run_async(state.storage.read, "exports/tasks/1/shared.zip") == b"finished by another request"
+
+
 def test_a_request_that_ends_without_finishing_leaves_nothing(user_client, run_async):
     state = app_state(user_client)
     scratch = Path(state.settings.data_dir) / "tmp"

@@ -195,6 +195,17 @@ def test_delete_prefix_matches_as_a_string(storage: StorageBackend) -> None:
     assert stored_keys(storage) == ["data/2/a"]
 
 
+def test_abandoning_writes_keeps_the_finished_object(storage: StorageBackend) -> None:
+    async def scenario() -> None:
+        await storage.put("exports/1/a.zip", b"whole")
+        await storage.abandon_writes("exports/1/a.zip")
+        await storage.abandon_writes("exports/1/never-written.zip")
+        assert await storage.read("exports/1/a.zip") == b"whole"
+
+    run(scenario)
+    assert stored_keys(storage) == ["exports/1/a.zip"]
+
+
 # --- list -----------------------------------------------------------------------------------
 
 

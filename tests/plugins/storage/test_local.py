@@ -84,6 +84,25 @@ def test_delete_prefix_removes_the_partial_writes_of_a_killed_process(storage: L
     assert other.exists()
 
 
+def test_abandoning_writes_removes_only_that_keys_temporary_files(storage: LocalStorage) -> None:
+    run(lambda: storage.put("exports/1/a.zip", b"whole"))
+    directory = storage.root / "exports" / "1"
+    killed = directory / f".a.zip.{'a' * 32}.tmp"
+    killed.write_bytes(b"hal")
+    other = directory / f".b.zip.{'b' * 32}.tmp"
+    other.write_bytes(b"")
+    alone = storage.root / "exports" / "2" / f".c.zip.{'c' * 32}.tmp"
+    alone.parent.mkdir()
+    alone.write_bytes(b"")
+
+    run(lambda: storage.abandon_writes("exports/1/a.zip"))
+    run(lambda: storage.abandon_writes("exports/2/c.zip"))
+    assert not killed.exists() and other.exists()
+    assert files_under(storage.root) == ["exports/1/.b.zip." + "b" * 32 + ".tmp", "exports/1/a.zip"]
+    # the directory an unfinished write alone was in goes with it
+    assert not alone.parent.exists()
+
+
 def test_temporary_file_names_are_reserved(storage: LocalStorage) -> None:
     async def scenario() -> None:
         with pytest.raises(InvalidObjectKey, match="reserved"):
