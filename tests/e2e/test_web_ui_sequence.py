@@ -151,6 +151,8 @@ def test_web_ui_request_sequence_succeeds(live_server: LiveServer) -> None:
     ui.get(f"/api/projects/{task['project_id']}")
     ui.get("/api/users", {"limit": "10", "is_active": "true"})
     labels = ui.get("/api/labels", {"project_id": str(task["project_id"]), **PAGE_ALL})["results"]
+    schemas = ui.get("/api/schema/", {"scheme": "json", "org": ""})["components"]["schemas"]
+    assert schemas["QualitySettings"]["properties"] and schemas["ConsensusSettings"]["properties"]
     ui.get("/api/quality/settings", {"task_id": str(task_id), **ORG})
     ui.get("/api/consensus/settings", {"task_id": str(task_id), **ORG})
     ui.get(f"/api/tasks/{task_id}/validation_layout", ORG)
