@@ -116,6 +116,14 @@ def documented_routes(routes: Iterable[BaseRoute]) -> list[tuple[str, str, Any]]
     return found
 
 
+# CVAT's web UI reads these components by CVAT's name from the served schema (the field
+# descriptions of its quality and consensus settings forms); without them those pages fail.
+CVAT_SCHEMA_NAMES = {
+    "QualitySettings": "QualitySettingsRead",
+    "ConsensusSettings": "ConsensusSettingsRead",
+}
+
+
 def openapi_document(routes: Iterable[BaseRoute], info: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The OpenAPI document for ``routes`` (a Starlette app's ``app.routes``)."""
     entries = documented_routes(routes)
@@ -139,13 +147,17 @@ def openapi_document(routes: Iterable[BaseRoute], info: Mapping[str, Any] | None
         paths.setdefault(_PATH_PARAMETER.sub(r"{\g<name>}", path), {})[method.lower()] = document
 
     _link_created_objects(paths)
+    component_schemas = {name: _to_openapi30(schema) for name, schema in sorted(components.items())}
+    for alias, name in CVAT_SCHEMA_NAMES.items():
+        if name in component_schemas:
+            component_schemas.setdefault(alias, component_schemas[name])
     return {
         "openapi": OPENAPI_VERSION,
         "info": dict(info or default_info()),
         "paths": paths,
         "tags": [{"name": tag} for tag in sorted(tags)],
         "components": {
-            "schemas": {name: _to_openapi30(schema) for name, schema in sorted(components.items())},
+            "schemas": component_schemas,
             "securitySchemes": SECURITY_SCHEMES,
         },
     }

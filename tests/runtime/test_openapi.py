@@ -212,3 +212,14 @@ def test_document_is_built_from_the_routes_given() -> None:
     )
     assert list(document["paths"]) == ["/api/notes"]
     assert set(document["components"]["schemas"]) >= {"Note", "Detail"}
+
+
+def test_settings_forms_find_their_components_by_cvat_name(annota_client: TestClient) -> None:
+    # The web UI asks for ``/api/schema/?scheme=json`` and reads the settings forms' fields there.
+    response = annota_client.get("/api/schema/", params={"scheme": "json", "org": ""})
+    schemas = response.json()["components"]["schemas"]
+    quality = schemas["QualitySettings"]["properties"]
+    assert quality == schemas["QualitySettingsRead"]["properties"]
+    assert {"iou_threshold", "oks_sigma", "target_metric"} <= quality.keys()
+    consensus = schemas["ConsensusSettings"]["properties"]
+    assert {"id", "iou_threshold"} <= consensus.keys()
