@@ -658,6 +658,14 @@ def _int(element: Element, name: str, where: dict[str, Any], default: int | None
 
 
 def _parse_points(element: Element, shape_type: str, where: dict[str, Any]) -> list[float]:
+    points = _read_points(element, where)
+    least = _MIN_POINTS[shape_type]
+    if len(points) < 2 * least:
+        raise FormatError(f"a {shape_type} needs at least {least} points, it has {len(points) // 2}", **where)
+    return points
+
+
+def _read_points(element: Element, where: dict[str, Any]) -> list[float]:
     text = element.get("points")
     if text is None:
         raise FormatError(f"<{element.tag}> has no 'points' attribute", **where)
@@ -670,10 +678,18 @@ def _parse_points(element: Element, shape_type: str, where: dict[str, Any]) -> l
             points += [float(x), float(y)]
     except ValueError:
         raise FormatError(f"<{element.tag}> has bad points {text[:80]!r}", **where) from None
-    least = _MIN_POINTS[shape_type]
-    if len(points) < 2 * least:
-        raise FormatError(f"a {shape_type} needs at least {least} points, it has {len(points) // 2}", **where)
     return points
+
+
+def _degenerate_outline(element: Element, where: dict[str, Any]) -> bool:
+    """Whether ``element`` is a polygon or polyline outside tracks with some points, but fewer than
+    it needs: CVAT's importer takes such a shape without a word, it draws nothing and no annotation
+    can hold it, so it is left out. One without any points is refused, as CVAT refuses it."""
+    shape_type = _SHAPE_TYPE[element.tag]
+    if shape_type not in ("polygon", "polyline") or element.get("track_id") is not None:
+        return False
+    points = _read_points(element, where)
+    return 0 < len(points) < 2 * _MIN_POINTS[shape_type]
 
 
 def _parse_geometry(element: Element, shape_type: str, where: dict[str, Any]) -> tuple[list[float], float]:
@@ -783,7 +799,8 @@ def _parse_image(
                 )
             )
         elif child.tag in _SHAPE_TYPE:
-            shapes.append(_parse_shape(child, labels, where))
+            if not _degenerate_outline(child, where):
+                shapes.append(_parse_shape(child, labels, where))
         else:
             raise FormatError(f"unknown element <{child.tag}> in <image>", **where)
     if mask_to_polygons:

@@ -552,6 +552,8 @@ class _SubsetFile:
                         attributes=fields.attributes,
                     )
                 )
+            elif self._degenerate_line(annotation, where):
+                continue
             else:
                 shape = self._shape(annotation, item, where)
                 if shape.type == "mask" and self.options.conv_mask_to_poly:
@@ -559,6 +561,18 @@ class _SubsetFile:
                 else:
                     item.shapes.append(shape)
         return item
+
+    def _degenerate_line(self, annotation: dict[str, Any], where: dict[str, Any]) -> bool:
+        """Whether ``annotation`` is a polyline of fewer than 2 points or points without any:
+        Datumaro (and CVAT through it) takes them without a word, they draw nothing and no
+        annotation can hold them, so they are left out. A polygon of fewer than 3 points is refused
+        below, as Datumaro refuses it."""
+        kind = annotation.get("type")
+        if kind not in ("polyline", "points"):
+            return False
+        self.categories.name(annotation.get("label_id"), where)
+        points = _numbers(annotation.get("points"), None, "points", where)
+        return len(points) % 2 == 0 and len(points) < 2 * _MIN_POINTS[kind]
 
     def _shape(self, annotation: dict[str, Any], item: Item, where: dict[str, Any]) -> Shape:
         kind = annotation.get("type")

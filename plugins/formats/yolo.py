@@ -682,6 +682,9 @@ def _detection_line(values: list[str], size: Callable[[], tuple[int, int]], file
 
 
 def _segmentation_line(values: list[str], size: Callable[[], tuple[int, int]], file: str, line: int) -> Shape:
+    if len(values) in (4, 5):
+        # ``class cx cy w h [track id]`` in a segmentation file is a box, as Ultralytics and CVAT read it
+        return _detection_line(values, size, file, line)
     track = None
     if len(values) % 2:
         track = _track_id(values[-1], file, line)

@@ -394,8 +394,16 @@ def test_entities_and_dtds_are_refused(formats: FormatRegistry, tmp_path: Path, 
             "item 'a.jpg': annotation 0: the box has a negative size (-4 x 1)",
         ),
         (
-            '<image id="0" name="a.jpg"><polygon label="car" points="0,0;1,1"/></image>',
-            "annotation 0: a polygon needs at least 3 points, it has 2",
+            '<image id="0" name="a.jpg"><polygon label="car" points=""/></image>',
+            "annotation 0: a polygon needs at least 3 points, it has 0",
+        ),
+        (
+            '<image id="0" name="a.jpg"><polygon label="car" points="0,0;x,1"/></image>',
+            "annotation 0: <polygon> has bad points '0,0;x,1'",
+        ),
+        (
+            '<track id="3" label="car"><polygon frame="0" points="0,0;1,1"/></track>',
+            "item 'track 3': annotation 0: a polygon needs at least 3 points, it has 2",
         ),
         (
             '<image id="0" name="a.jpg"><box label="car" xtl="x" ytl="0" xbr="1" ybr="1"/></image>',
@@ -424,6 +432,21 @@ def test_bad_annotations(formats: FormatRegistry, tmp_path: Path, body: str, exp
         _load_all(formats, path, tmp_path / "work")
     assert str(error.value).startswith("annotations.xml: ")
     assert expected in str(error.value)
+
+
+def test_outlines_with_too_few_points_are_left_out(formats: FormatRegistry, tmp_path: Path) -> None:
+    """CVAT's importer takes a polygon of 1 or 2 points or a polyline of 1 without a word; they draw
+    nothing and are left out, the rest of the image is read."""
+    body = (
+        '<image id="0" name="a.jpg"><polygon label="car" points="0,0;1,1"/>'
+        '<polyline label="car" points="3,3"/><polygon label="car" points="4,4"/>'
+        '<polyline label="car" points="0,0;2,2"/><polygon label="car" points="0,0;5,0;5,5"/></image>'
+    )
+    (item,) = load(formats, "CVAT 1.1", _write(tmp_path, body), tmp_path / "work").items()
+    assert [(s.type, s.points) for s in item.shapes] == [
+        ("polyline", [0, 0, 2, 2]),
+        ("polygon", [0, 0, 5, 0, 5, 5]),
+    ]
 
 
 def test_unknown_skeleton_point_is_refused(formats: FormatRegistry, tmp_path: Path) -> None:

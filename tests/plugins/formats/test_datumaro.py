@@ -315,6 +315,9 @@ def _load_all(formats: FormatRegistry, root: Path, work: Path) -> None:
         ({"type": "bbox", "label_id": 7, "bbox": [0, 0, 1, 1]}, "unknown label_id 7"),
         ({"type": "bbox", "label_id": 0, "bbox": [0, 0, -1, 1]}, "the bbox has a negative size (-1 x 1)"),
         ({"type": "polygon", "label_id": 0, "points": [0, 0, 1, 1]}, "a polygon needs at least 3 points"),
+        ({"type": "polygon", "label_id": 0, "points": []}, "a polygon needs at least 3 points"),
+        ({"type": "polyline", "label_id": 0, "points": [0, 0, 1]}, "a polyline needs at least 2 points"),
+        ({"type": "polyline", "label_id": 7, "points": [0, 0]}, "unknown label_id 7"),
         ({"type": "bbox", "label_id": 2, "bbox": [0, 0, 1, 1]}, "is a point of skeleton 'body'"),
         ({"type": "bbox", "label_id": 0, "bbox": [0, "x", 1, 1]}, "bbox must be a list of numbers"),
         ({"type": "caption", "label_id": 0}, "unsupported annotation type 'caption'"),
@@ -341,6 +344,28 @@ def test_bad_annotations(
     assert message.startswith("annotations/default.json: /items/1/annotations/0")
     assert "item 'img1': annotation 0: " in message
     assert expected in message
+
+
+def test_flat_boxes_import_and_empty_lines_are_left_out(formats: FormatRegistry, tmp_path: Path) -> None:
+    """A bbox of zero width or height is a flat box, as Datumaro reads it; a polyline of fewer than
+    2 points and points without any draw nothing and are left out (Datumaro takes them silently)."""
+    annotations = [
+        {"id": 1, "type": "bbox", "label_id": 0, "bbox": [1, 2, 0, 3]},
+        {"id": 2, "type": "bbox", "label_id": 0, "bbox": [4, 4, 0, 0]},
+        {"id": 3, "type": "polyline", "label_id": 0, "points": [5, 5]},
+        {"id": 4, "type": "polyline", "label_id": 0, "points": []},
+        {"id": 5, "type": "points", "label_id": 0, "points": []},
+        {"id": 6, "type": "polyline", "label_id": 0, "points": [0, 0, 2, 2]},
+    ]
+    root = tmp_path / "ds"
+    (root / "annotations").mkdir(parents=True)
+    (root / "annotations" / "default.json").write_text(json.dumps(_document(annotations)))
+    items = {item.name: item for item in load(formats, "Datumaro 1.0", root, tmp_path / "work").items()}
+    assert [(s.type, s.points) for s in items["img1"].shapes] == [
+        ("rectangle", [1, 2, 1, 5]),
+        ("rectangle", [4, 4, 4, 4]),
+        ("polyline", [0, 0, 2, 2]),
+    ]
 
 
 def test_malformed_json_names_line_and_column(formats: FormatRegistry, tmp_path: Path) -> None:

@@ -59,6 +59,20 @@ def test_round_trip_without_images(formats: FormatRegistry, tmp_path: Path) -> N
     assert items["c d"].name == "c d.jpg" and items["a"].image is None
 
 
+def test_untidy_lists_import(formats: FormatRegistry, tmp_path: Path) -> None:
+    """CRLF ends, runs of spaces or tabs and blank lines are read as Datumaro reads them."""
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "synsets.txt").write_bytes(b"cat\r\ndog\r\n\r\n")
+    (root / "train.txt").write_bytes(b"\r\na.jpg   1\t0 \r\n\r\nb.jpg\r\n  \r\n")
+    result = load(formats, FORMAT, root, tmp_path / "work")
+    assert [label.name for label in result.labels] == ["cat", "dog"]
+    assert [(item.name, [tag.label for tag in item.tags]) for item in result.items()] == [
+        ("a.jpg", ["dog", "cat"]),
+        ("b.jpg", []),
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [("a.jpg 0\nb.jpg 5\n", r"train.txt:2: label index 5"), ("a.jpg x\n", r"train.txt:1: label index 'x'")],

@@ -114,6 +114,21 @@ def test_import_without_images_binds_by_frame(formats: FormatRegistry, tmp_path:
     assert last.track_id == 7 and not last.occluded
 
 
+def test_extra_columns_blank_lines_and_crlf_import(formats: FormatRegistry, tmp_path: Path) -> None:
+    """MOT files with world coordinates after the visibility (10 columns), spaces after the commas,
+    CRLF ends, blank lines and zero-size boxes are read as CVAT reads them."""
+    root = tmp_path / "in"
+    (root / "gt").mkdir(parents=True)
+    text = "\r\n1, 4, 1, 2, 3, 4, 1, 2, 0.5, -1\r\n\r\n1,5,6,6,0,0,1,1,1,-1,-1,-1\r\n  \r\n"
+    (root / "gt" / "gt.txt").write_bytes(text.encode())
+    (root / "gt" / "labels.txt").write_bytes(b"car\r\nperson\r\n")
+    (item,) = load(formats, FORMAT, root, tmp_path / "work").items()
+    assert [(s.label, s.points, s.track_id) for s in item.shapes] == [
+        ("person", [1, 2, 4, 6], 4),
+        ("car", [6, 6, 6, 6], 5),
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

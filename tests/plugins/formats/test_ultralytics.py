@@ -254,7 +254,7 @@ def _ultralytics_dir(tmp_path: Path, text: str, with_image: bool = True) -> Path
         (DETECTION, "2 0.5 0.5 0.1 0.1\n", r"labels/train/a.txt:1: class index 2"),
         (DETECTION, "0 0.5 0.5 0.1 0.1\n1 0.5 x 0.1 0.1\n", r"labels/train/a.txt:2: 'x' is not a number"),
         (DETECTION, "0 0.5 0.5 0.1 -0.1\n", r"labels/train/a.txt:1: .*negative size"),
-        (SEGMENTATION, "0 0.1 0.1 0.2 0.2\n", r"labels/train/a.txt:1: .*at least 3 points"),
+        (SEGMENTATION, "0 0.1 0.1\n", r"labels/train/a.txt:1: .*at least 3 points"),
         (ORIENTED, "0 0.1 0.1 0.2 0.2\n", r"labels/train/a.txt:1: expected class x1 y1"),
     ],
 )
@@ -262,6 +262,19 @@ def test_bad_label_lines(formats: FormatRegistry, tmp_path: Path, fmt: str, text
     root = _ultralytics_dir(tmp_path, text)
     with pytest.raises(FormatError, match=message):
         list(load(formats, fmt, root, tmp_path / "work").items())
+
+
+def test_segmentation_reads_box_lines_as_rectangles(formats: FormatRegistry, tmp_path: Path) -> None:
+    """A ``class cx cy w h [track id]`` line among polygons is a box, as Ultralytics and CVAT read
+    it; CRLF ends, extra spaces and blank lines are no matter."""
+    text = "1 0.5 0.5 0.2 0.4\r\n\r\n0  0.1 0.1 0 0  7\r\n0 0 0 0.5 0 0.5 0.5 3\r\n\r\n"
+    root = _ultralytics_dir(tmp_path, text)
+    (item,) = load(formats, SEGMENTATION, root, tmp_path / "work").items()
+    assert [(s.type, s.label, s.points, s.track_id) for s in item.shapes] == [
+        ("rectangle", "dog", pytest.approx([40, 15, 60, 35]), None),
+        ("rectangle", "cat", pytest.approx([10, 5, 10, 5]), 7),
+        ("polygon", "cat", pytest.approx([0, 0, 50, 0, 50, 25]), 3),
+    ]
 
 
 def test_missing_image_size_names_the_item(formats: FormatRegistry, tmp_path: Path) -> None:

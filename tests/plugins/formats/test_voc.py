@@ -174,6 +174,18 @@ def test_bad_objects(formats: FormatRegistry, tmp_path: Path, objects: str, expe
     assert expected in str(caught.value)
 
 
+def test_zero_size_boxes_and_missing_flags_import(formats: FormatRegistry, tmp_path: Path) -> None:
+    """A box with xmin == xmax or ymin == ymax, and objects without truncated, difficult, pose or
+    occluded, are read as CVAT reads them: a flat box, and flags that are not set."""
+    objects = _object(box=("3", "2", "3", "4")) + _object("car", ("1", "5", "6", "5"))
+    root = _voc_dir(tmp_path, f"<annotation>{objects}</annotation>")
+    (item,) = load(formats, "voc", root, tmp_path / "work").items()
+    assert [(s.label, s.points, s.occluded, s.attributes) for s in item.shapes] == [
+        ("car", [3, 2, 3, 4], False, {}),
+        ("car", [1, 5, 6, 5], False, {}),
+    ]
+
+
 def test_malformed_xml_names_line_and_column(formats: FormatRegistry, tmp_path: Path) -> None:
     root = _voc_dir(tmp_path, "<annotation>\n  <object><name>car</nam></object>\n</annotation>")
     with pytest.raises(FormatError) as caught:

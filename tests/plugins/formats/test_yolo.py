@@ -130,6 +130,20 @@ def test_bad_label_lines(formats: FormatRegistry, tmp_path: Path, text: str, mes
         _read_all(formats, root, tmp_path)
 
 
+def test_untidy_label_files_import(formats: FormatRegistry, tmp_path: Path) -> None:
+    """CRLF line ends, runs of spaces or tabs, blank and trailing lines and zero-size boxes are read
+    as CVAT reads them."""
+    root = _dataset_dir(tmp_path, "\r\n  1   0.5\t0.5 0.2 0.4  \r\n\r\n0 0.1 0.1 0 0\r\n\r\n   \n")
+    for name in ("obj.data", "obj.names", "train.txt"):
+        path = root / name
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    (item,) = _read_all(formats, root, tmp_path)
+    assert [(s.label, s.points) for s in item.shapes] == [
+        ("dog", pytest.approx([40, 15, 60, 35])),
+        ("cat", pytest.approx([10, 5, 10, 5])),
+    ]
+
+
 def test_missing_image_size_names_the_item(formats: FormatRegistry, tmp_path: Path) -> None:
     root = _dataset_dir(tmp_path, "0 0.5 0.5 0.2 0.2\n", with_image=False)
     with pytest.raises(FormatError, match="item 'a.jpg'.*size"):
