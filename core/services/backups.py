@@ -139,7 +139,7 @@ class _Archive:
 async def _write_task(
     session: AsyncSession, storage: StorageBackend, task: Task, archive: _Archive, prefix: str = ""
 ) -> None:
-    data = await session.get(Data, task.data_id) if task.data_id is not None else None
+    data = await session.get(Data, task.data_id) if task.data_id is not None and task.media_type else None
     if data is None:
         raise ValidationError(f"Task {task.id} has no media: there is nothing to back up.")
     project_id, owner_task_id = task_labels_owner(task)

@@ -325,6 +325,19 @@ async def context_images(storage: StorageBackend, media: Media, number: int, nam
 # --- previews ---------------------------------------------------------------------------------
 
 
+#: CVAT's answers when a task or project has no media to preview
+TASK_PREVIEW_NOT_FOUND = "Task image preview not found"
+PROJECT_PREVIEW_NOT_FOUND = "Project image preview not found"
+
+
+async def task_preview_data(session: AsyncSession, task: Task) -> Data:
+    """The task's media for its preview; a task without media has none, as in CVAT."""
+    try:
+        return await task_data(session, task)
+    except NotFound:
+        raise NotFound(TASK_PREVIEW_NOT_FOUND) from None
+
+
 async def task_preview(storage: StorageBackend, data: Data, subject: str) -> Body:
     try:
         return await _stored(storage, layout.preview(data.id), JPEG_MEDIA_TYPE)
@@ -379,12 +392,14 @@ async def project_preview_data(session: AsyncSession, project_id: int) -> Data:
         .limit(1)
     )
     if task is None:
-        raise NotFound(f"Project {project_id} has no task with data, so it has no preview.")
+        raise NotFound(PROJECT_PREVIEW_NOT_FOUND)
     return await task_data(session, task)
 
 
 __all__ = [
     "JPEG_MEDIA_TYPE",
+    "PROJECT_PREVIEW_NOT_FOUND",
+    "TASK_PREVIEW_NOT_FOUND",
     "ZIP_MEDIA_TYPE",
     "Body",
     "Media",
@@ -408,5 +423,6 @@ __all__ = [
     "task_data",
     "task_media",
     "task_preview",
+    "task_preview_data",
     "thumbnail",
 ]

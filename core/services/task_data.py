@@ -44,7 +44,7 @@ from annota.core.media.sorting import parse_frame_step, select_frames, sort_name
 from annota.core.media.video import probe_video, read_video_frames
 from annota.core.queue import JobContext, JobRegistry, JobResult
 from annota.core.schemas.data import DataRequest
-from annota.core.services import events, job_files, media_sources
+from annota.core.services import events, job_files, media_sources, upload_data
 from annota.core.services import jobs as job_service
 from annota.core.services import requests as request_service
 from annota.core.services.media_sources import MediaSources
@@ -251,6 +251,10 @@ async def _write_video(
     await writer.put(layout.manifest(writer.data_id), manifest, "application/jsonl")
 
 
+#: CVAT's message for a creation request that names no media at all (an empty upload)
+NO_MEDIA_DATA = "No media data found"
+
+
 # --- the database -------------------------------------------------------------------------------
 
 
@@ -259,26 +263,48 @@ async def _task_without_data(ctx: JobContext, task_id: int) -> Task:
         task = await session.get(Task, task_id)
     if task is None:
         raise NotFound(f"Task {task_id} was deleted.")
-    if task.data_id is not None:
+    if task.media_type:
         raise Conflict(f"Task {task_id} already has data.")
     return task
 
 
-async def _new_data(ctx: JobContext, options: DataRequest) -> int:
-    """A ``data`` row for the media being written, noted as the request's leftover in the same
-    transaction: should the worker die before the task points at it, the retry removes it."""
+async def _new_data(ctx: JobContext, task_id: int, options: DataRequest) -> int:
+    """The ``data`` row for the media being written: the one the task got when its upload started
+    (emptied of what an interrupted attempt wrote), or else a new one, noted as the request's
+    leftover in the same transaction: should the worker die before the task points at it, the
+    retry removes it."""
     async with ctx.sessionmaker.begin() as session:
-        data = Data(image_quality=options.image_quality, frame_filter=options.frame_filter,
-                    sorting_method=options.sorting_method, start_frame=options.start_frame)  # fmt: skip
-        session.add(data)
+        task = await session.get(Task, task_id)
+        pending = task.data_id if task is not None and upload_data.is_pending(task) else None
+        data = await session.get(Data, pending) if pending is not None else None
+        if data is None:
+            data = Data()
+            session.add(data)
+        data.image_quality = options.image_quality
+        data.frame_filter = options.frame_filter
+        data.sorting_method = options.sorting_method
+        data.start_frame = options.start_frame
         await session.flush()
-        await request_service.add_leftover(session, ctx.request_id, ctx.attempt, leftovers.DATA, str(data.id))
-        return data.id
+        if pending is None:
+            await request_service.add_leftover(
+                session, ctx.request_id, ctx.attempt, leftovers.DATA, str(data.id)
+            )
+        data_id = data.id
+    if pending is not None:
+        await ctx.storage.delete_prefix(layout.data_prefix(data_id))
+    return data_id
 
 
-async def _drop_data(ctx: JobContext, data_id: int) -> None:
+async def _drop_data(ctx: JobContext, task_id: int, data_id: int | None, keep_pending: bool) -> None:
+    """Remove the data row being written and, unless the job runs again (``keep_pending``), the
+    one the task got when its upload started: a failed creation leaves the task without data."""
     async with ctx.sessionmaker.begin() as session:
-        await session.execute(delete(Data).where(Data.id == data_id))
+        pending = None if keep_pending else await upload_data.forget(session, task_id)
+        task = await session.get(Task, task_id)
+        if data_id is not None and data_id != pending and (task is None or task.data_id != data_id):
+            await session.execute(delete(Data).where(Data.id == data_id))
+    if pending is not None and pending != data_id:
+        await ctx.storage.delete_prefix(layout.data_prefix(pending))
 
 
 async def _save(
@@ -290,7 +316,7 @@ async def _save(
         task = await session.get(Task, task_id, with_for_update=True)
         if task is None:
             raise NotFound(f"Task {task_id} was deleted while its data was processed.")
-        if task.data_id is not None:
+        if task.media_type or task.data_id not in (None, data_id):
             raise Conflict(f"Task {task_id} already has data.")
         data = await session.get(Data, data_id)
         assert data is not None
@@ -367,6 +393,8 @@ async def create_task_data(ctx: JobContext, task_id: int, options: dict[str, Any
     try:
         await ctx.set_progress(0.0, "Fetching media")
         names = await media_sources.fetch(storage, ctx.settings, task_id, request, workspace)
+        if not names:
+            raise MediaError(NO_MEDIA_DATA)
         limits = ArchiveLimits.from_settings(ctx.settings)
         lone = names[0] if len(names) == 1 and is_archive_name(names[0]) else None
         names = await asyncio.to_thread(media_sources.expand_archives, workspace, names, limits)
@@ -381,7 +409,7 @@ async def create_task_data(ctx: JobContext, task_id: int, options: dict[str, Any
         chunk_size = request.chunk_size or (
             VIDEO_CHUNK_SIZE if video else default_chunk_size(plans[0].width, plans[0].height)
         )
-        data_id = await _new_data(ctx, request)
+        data_id = await _new_data(ctx, task_id, request)
         writer = MediaWriter(storage, data_id)
         if video:
             await _write_video(ctx, writer, sources, plans, chunk_size, request.image_quality)
@@ -392,8 +420,7 @@ async def create_task_data(ctx: JobContext, task_id: int, options: dict[str, Any
     except BaseException as exc:
         if writer is not None:
             await asyncio.shield(writer.remove())
-        if data_id is not None:
-            await asyncio.shield(_drop_data(ctx, data_id))
+        await asyncio.shield(_drop_data(ctx, task_id, data_id, keep_pending=job_files.interrupted(exc)))
         if not job_files.interrupted(exc):
             await job_files.remove_input(storage, layout.upload_prefix(task_id))
         raise
@@ -413,14 +440,20 @@ LEFTOVER_AGE = dt.timedelta(days=1)
 async def prune_leftovers(
     sessionmaker: async_sessionmaker[AsyncSession], storage: StorageBackend, age: dt.timedelta = LEFTOVER_AGE
 ) -> int:
-    """Remove media no task points at (its creation was interrupted by a dying worker) and uploads
-    nobody finished, once older than ``age``; returns how many objects were removed."""
+    """Remove media no task points at (its creation was interrupted by a dying worker), the data
+    rows of uploads nobody finished and those uploads, once older than ``age``; returns how many
+    objects were removed."""
     cutoff = utcnow() - age
     async with sessionmaker.begin() as session:
+        abandoned = select(Task.id).join(Data, Data.id == Task.data_id)
+        abandoned = abandoned.where(Task.media_type == "", Data.created_date < cutoff)
+        abandoned_ids = list(await session.scalars(abandoned))
+        forgotten = [await upload_data.forget(session, task_id) for task_id in abandoned_ids]
         unused = ~exists(select(Task.id).where(Task.data_id == Data.id))
         orphans = list(await session.scalars(select(Data.id).where(unused, Data.created_date < cutoff)))
         if orphans:
             await session.execute(delete(Data).where(Data.id.in_(orphans)))
+        orphans += [data_id for data_id in forgotten if data_id is not None]
     removed = 0
     for data_id in orphans:
         removed += await storage.delete_prefix(layout.data_prefix(data_id))

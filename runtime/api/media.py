@@ -279,7 +279,7 @@ async def task_preview(request: Request) -> Response:
     async with web.transaction(request) as session:
         task = await task_service.get(session, web.path_int(request))
         await web.authorize(request, "view", await task_service.resource(session, task))
-        data = await provider.task_data(session, task)
+        data = await provider.task_preview_data(session, task)
     body = await provider.task_preview(web.state(request).storage, data, f"task {task.id}")
     return body_response(request, body, data.chunks_updated_date)
 

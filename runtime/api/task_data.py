@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,10 +20,11 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from annota.core.errors import ValidationError
+from annota.core.errors import RequestInProgress, ValidationError
+from annota.core.media import layout
 from annota.core.schemas.common import RqId
 from annota.core.schemas.data import DataRequest
-from annota.core.services import share, uploads
+from annota.core.services import share, upload_data, uploads
 from annota.core.services import tasks as service
 from annota.runtime import web
 from annota.runtime.api import uploads as upload
@@ -37,15 +40,39 @@ _JSON_FIELDS = {"job_file_mapping", "validation_params"}
 # --- request helpers ------------------------------------------------------------------------
 
 
-async def _task_for_upload(request: Request) -> int:
-    """The task's id, once the caller may upload its data and it has none yet."""
+async def _task_for_upload(request: Request, *, start: bool = False) -> int:
+    """The task's id, once the caller may upload its data and it has none yet; with ``start``, the
+    task gets its data row if it has none (CVAT makes it on the upload's first request)."""
     task_id = web.path_int(request)
     async with web.transaction(request) as session:
         task = await service.get(session, task_id)
         await web.authorize(request, "upload:data", await service.resource(session, task))
-        if task.data_id is not None or task.media_type != "":
+        if task.media_type != "":
             raise ValidationError(f"Task {task_id} already has data: adding more data is not supported.")
+        if start:
+            await upload_data.start(session, task)
     return task_id
+
+
+async def _forget_data(request: Request, task_id: int) -> None:
+    async with web.transaction(request) as session:
+        data_id = await upload_data.forget(session, task_id)
+    if data_id is not None:
+        await web.state(request).storage.delete_prefix(layout.data_prefix(data_id))
+
+
+@asynccontextmanager
+async def _nothing_left_on_failure(request: Request, task_id: int) -> AsyncIterator[None]:
+    """A refused request leaves neither uploads nor the task's data row: the client's next try
+    starts from scratch. A creation already under way keeps both: its job reads them."""
+    try:
+        async with upload.nothing_staged_on_failure(request, task_id):
+            yield
+    except RequestInProgress:
+        raise
+    except BaseException:
+        await asyncio.shield(_forget_data(request, task_id))
+        raise
 
 
 # --- DataRequest from a form ----------------------------------------------------------------
@@ -135,8 +162,7 @@ async def _validate(request: Request, task_id: int, data: DataRequest) -> DataRe
         )
         if present
     ]
-    if not sources:
-        raise ValidationError(f"No media files were uploaded or named for task {task_id}.")
+    # no source at all is accepted, as in CVAT: the request then fails with CVAT's message
     if len(sources) > 1:
         raise ValidationError(f"Use only one source of media files, not {' and '.join(sources)}.")
     if data.upload_file_order and data.sorting_method != "predefined":
@@ -205,10 +231,9 @@ async def _finish(request: Request, task_id: int) -> Response:
     responses={200: None, 201: None},
 )
 async def create_data(request: Request) -> Response:
-    task_id = await _task_for_upload(request)
+    task_id = await _task_for_upload(request, start=True)
     headers = request.headers
-    # a refused request leaves nothing staged: the client's next try starts from scratch
-    async with upload.nothing_staged_on_failure(request, task_id):
+    async with _nothing_left_on_failure(request, task_id):
         if "upload-finish" in headers:
             return await _finish(request, task_id)
         if "upload-start" in headers:

@@ -287,9 +287,11 @@ def test_video_meta_lists_every_frame(alice, make_media_task, tmp_path):
 def test_previews(alice, make_media_task, annota_client, run_async):
     project_id = alice.post("/api/projects", json={"name": "p", "labels": [{"name": "car"}]}).json()["id"]
     empty = alice.post("/api/tasks", json={"name": "empty", "project_id": project_id}).json()["id"]
-    assert alice.get(f"/api/tasks/{empty}/preview").status_code == 404
+    # CVAT's answers for a task and a project without media
+    response = alice.get(f"/api/tasks/{empty}/preview")
+    assert response.status_code == 404 and response.json() == {"detail": "Task image preview not found"}
     response = alice.get(f"/api/projects/{project_id}/preview")
-    assert response.status_code == 404 and f"Project {project_id}" in response.text
+    assert response.status_code == 404 and response.json() == {"detail": "Project image preview not found"}
 
     task_id = make_media_task(alice, images(3), segment_size=2)
     preview = alice.get(f"/api/tasks/{task_id}/preview")
