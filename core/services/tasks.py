@@ -12,6 +12,7 @@ from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from annota.core.access import FilterFields, Identity, Resource
+from annota.core.bounds import check_int
 from annota.core.db.tables import Data, Job, Project, Task, User
 from annota.core.db.types import utcnow
 from annota.core.errors import NotFound, ValidationError
@@ -47,7 +48,8 @@ async def target_project(session: AsyncSession, project_id: int | None) -> Proje
     """The project a task is created in or moved to; one that does not exist is a 400 on ``project_id``."""
     if project_id is None:
         return None
-    project = await session.get(Project, project_id)
+    # read from the body before it is validated: bounded here so the lookup is a 400, not a 500
+    project = await session.get(Project, check_int(project_id, "project_id"))
     if project is None:
         raise ValidationError.for_field("project_id", f"The specified project #{project_id} does not exist.")
     return project

@@ -42,7 +42,8 @@ async def read(request: Request) -> Body:
     raw = await web.read_body(request)
     try:
         value = msgspec.json.decode(raw) if raw.strip() else {}
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
+        # ``decode`` answers what is wrong with it, once the caller may know
         value = None
     return Body(raw, value if isinstance(value, dict) else {})
 

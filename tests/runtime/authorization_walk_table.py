@@ -508,6 +508,7 @@ def _review_routes() -> dict[str, tuple[Probe, ...]]:
 
 PUBLIC["GET /static/logo.svg"] = "annota's logo for the login page, the same for everyone"
 PUBLIC["GET /api/user-agreements"] = "the registration form's agreements, from the settings"
+PUBLIC["GET /api/server/ready"] = "readiness of the database, queue, storage and policy, no user data"
 
 
 BOUNDARY = "walk-boundary"

@@ -103,7 +103,7 @@ def test_public_routes_are_the_few_that_answer_anyone(annota_client):
     assert public == {
         "GET /api/server/about", "GET /api/server/plugins", "GET /api/server/health", "GET /api/schema",
         "GET /api/docs", "GET /api/auth/rules", "POST /api/auth/login", "POST /api/auth/logout",
-        "POST /api/auth/register", "GET /api/user-agreements",
+        "POST /api/auth/register", "GET /api/user-agreements", "GET /api/server/ready",
     }  # fmt: skip
 
 

@@ -47,6 +47,8 @@ ON_POSTGRES = {"CVAT 1.1", "YOLO 1.1"}
 EXPANDED_LIMIT = 5_000_000
 LABELS = [
     {"name": "car", "attributes": []},
+    # the text formats (ICDAR) carry every text under this label
+    {"name": "icdar", "attributes": [{"name": "text", "input_type": "text", "mutable": False, "values": []}]},
     # for the keypoint formats, which carry skeletons alone
     {"name": "person", "type": "skeleton", "attributes": [],
      "sublabels": [{"name": "head", "type": "points"}, {"name": "foot", "type": "points"}],
