@@ -28,7 +28,7 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import AttributeSpec, Dataset, Item, LabelSpec, Shape, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
-from annota.core.formats.source import first_file
+from annota.core.formats.source import first_file, image_size
 
 LABEL = "icdar"
 TEXT = "text"
@@ -43,16 +43,6 @@ def _labels() -> list[LabelSpec]:
 
 def _number(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
-
-
-def _image_size(path: Path, base: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return int(image.size[0]), int(image.size[1])
-    except Exception as exc:  # PIL raises many types for unreadable files
-        raise FormatError(f"cannot read the image: {exc}", file=path.relative_to(base).as_posix()) from None
 
 
 def _subset_dirs(root: Path, wanted: Callable[[Path], bool]) -> tuple[Path, list[Path]]:
@@ -146,7 +136,9 @@ def _read_recognition(base: Path, directory: Path) -> Iterator[Item]:
                 if current is not None:
                     yield current
                 image = first_file(base, [directory / IMAGES_DIR / name])
-                width, height = _image_size(image, base) if image else (None, None)
+                width, height = (
+                    image_size(image, image.relative_to(base).as_posix()) if image else (None, None)
+                )
                 current = Item(
                     name=name,
                     subset=directory.name,
@@ -272,7 +264,7 @@ def _localization_item(base: Path, directory: Path, path: Path) -> Item:
                 shapes.append(_localization_line(line.strip(), file, lineno, item_id, len(shapes)))
     images = directory / IMAGES_DIR
     image = first_file(base, [images / (item_id + ext) for ext in IMAGE_EXTENSIONS])
-    width, height = _image_size(image, base) if image else (None, None)
+    width, height = image_size(image, image.relative_to(base).as_posix()) if image else (None, None)
     return Item(
         name=item_id + (image.suffix if image else ""),
         subset=directory.name,

@@ -34,7 +34,7 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import AttributeSpec, Dataset, Item, LabelSpec, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
-from annota.core.formats.source import inside
+from annota.core.formats.source import image_size, inside
 
 LABEL = "market-1501"
 QUERY_DIR = "query"
@@ -199,20 +199,10 @@ def _item(path: Path, relative: str, lineno: int | None, subset: str, source: st
     image = None
     if path.is_file():
         image = str(path)
-        width, height = _image_size(path, relative)
+        width, height = image_size(path, relative)
     elif lineno is None:
         raise FormatError("the image cannot be read", file=relative)
     return Item(name=name, subset=subset, width=width, height=height, tags=tags, image=image)
-
-
-def _image_size(path: Path, relative: str) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return int(image.size[0]), int(image.size[1])
-    except Exception as exc:  # PIL raises many types for unreadable files
-        raise FormatError(f"cannot read the image: {exc}", file=relative) from None
 
 
 def detect_market1501(root: Path) -> float:

@@ -34,7 +34,7 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import Dataset, Item, LabelSpec, Shape, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
-from annota.core.formats.source import first_file
+from annota.core.formats.source import first_file, image_size
 
 SPLIT_DIR = "wider_face_split"
 LABELS_FILE = "labels.txt"
@@ -298,7 +298,7 @@ def _read_file(path: Path, base: Path, names: list[str]) -> Iterator[Item]:
             image = first_file(base, [images / image_path])
             width = height = None
             if image is not None:
-                width, height = _image_size(image, base)
+                width, height = image_size(image, image.relative_to(base).as_posix())
             yield Item(
                 name=item_name,
                 subset=subset,
@@ -308,16 +308,6 @@ def _read_file(path: Path, base: Path, names: list[str]) -> Iterator[Item]:
                 shapes=shapes,
                 image=str(image) if image else None,
             )
-
-
-def _image_size(path: Path, base: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return int(image.size[0]), int(image.size[1])
-    except Exception as exc:  # PIL raises many types for unreadable files
-        raise FormatError(f"cannot read the image: {exc}", file=path.relative_to(base).as_posix()) from None
 
 
 def detect_widerface(root: Path) -> float:
