@@ -16,11 +16,8 @@ quotes; outside shapes and other types are left out.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
 
 from annota.core import hookimpl
 from annota.core.errors import FormatError
@@ -29,6 +26,7 @@ from annota.core.formats.model import AttributeSpec, Dataset, Item, LabelSpec, S
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
 from annota.core.formats.source import first_file, image_size
+from annota.core.formats.spools import SubsetSpools
 
 LABEL = "icdar"
 TEXT = "text"
@@ -70,13 +68,9 @@ def _unescape(text: str) -> str:
 
 
 def export_recognition(dataset: Dataset, output: Output, options: ExportOptions) -> None:
-    spools: dict[str, IO[str]] = {}
-    try:
+    with SubsetSpools() as spools:
         for item in dataset.items():
             spool = spools.get(item.subset)
-            if spool is None:
-                spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8")
-                spools[item.subset] = spool
             file_name = item.id + dataset.image_extension(item)
             texts = [t.attributes[TEXT] for t in item.tags if TEXT in t.attributes]
             texts += [s.attributes[TEXT] for s in item.shapes if TEXT in s.attributes and not s.outside]
@@ -88,13 +82,7 @@ def export_recognition(dataset: Dataset, output: Output, options: ExportOptions)
                 data = dataset.image(item)
                 if data is not None:
                     output.write(f"{item.subset}/{IMAGES_DIR}/{file_name}", data)
-        for subset, spool in spools.items():
-            spool.seek(0)
-            with output.open_text(f"{subset}/{RECOGNITION_FILE}") as stream:
-                shutil.copyfileobj(spool, stream)
-    finally:
-        for spool in spools.values():
-            spool.close()
+        spools.copy_to(output, lambda subset: f"{subset}/{RECOGNITION_FILE}")
 
 
 def _recognition_line(line: str, file: str, lineno: int) -> tuple[str, str | None]:
