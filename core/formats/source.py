@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from annota.core.errors import ValidationError
+from annota.core.errors import FormatError, ValidationError
 from annota.core.media.archives import ArchiveLimits, extract_archive, is_archive_name
 
 #: used when the caller sets no limits (``annota convert``): generous, but not unbounded
@@ -61,3 +61,15 @@ def first_file(root: Path, candidates: Iterable[Path]) -> Path | None:
 
 
 __all__ = ["DEFAULT_LIMITS", "first_file", "inside", "prepare_input"]
+
+
+def image_size(path: Path, file: str) -> tuple[int, int]:
+    """The (width, height) of the image at ``path``; an unreadable image is a ``FormatError`` naming
+    ``file`` (the image as the dataset names it)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return int(image.size[0]), int(image.size[1])
+    except Exception as exc:  # PIL raises many types for unreadable files
+        raise FormatError(f"cannot read the image: {exc}", file=file) from None

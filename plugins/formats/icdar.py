@@ -16,11 +16,8 @@ quotes; outside shapes and other types are left out.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
 
 from annota.core import hookimpl
 from annota.core.errors import FormatError
@@ -28,7 +25,8 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import AttributeSpec, Dataset, Item, LabelSpec, Shape, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
-from annota.core.formats.source import first_file
+from annota.core.formats.source import first_file, image_size
+from annota.core.formats.spools import SubsetSpools
 
 LABEL = "icdar"
 TEXT = "text"
@@ -43,16 +41,6 @@ def _labels() -> list[LabelSpec]:
 
 def _number(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
-
-
-def _image_size(path: Path, base: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return int(image.size[0]), int(image.size[1])
-    except Exception as exc:  # PIL raises many types for unreadable files
-        raise FormatError(f"cannot read the image: {exc}", file=path.relative_to(base).as_posix()) from None
 
 
 def _subset_dirs(root: Path, wanted: Callable[[Path], bool]) -> tuple[Path, list[Path]]:
@@ -80,13 +68,9 @@ def _unescape(text: str) -> str:
 
 
 def export_recognition(dataset: Dataset, output: Output, options: ExportOptions) -> None:
-    spools: dict[str, IO[str]] = {}
-    try:
+    with SubsetSpools() as spools:
         for item in dataset.items():
             spool = spools.get(item.subset)
-            if spool is None:
-                spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8")
-                spools[item.subset] = spool
             file_name = item.id + dataset.image_extension(item)
             texts = [t.attributes[TEXT] for t in item.tags if TEXT in t.attributes]
             texts += [s.attributes[TEXT] for s in item.shapes if TEXT in s.attributes and not s.outside]
@@ -98,13 +82,7 @@ def export_recognition(dataset: Dataset, output: Output, options: ExportOptions)
                 data = dataset.image(item)
                 if data is not None:
                     output.write(f"{item.subset}/{IMAGES_DIR}/{file_name}", data)
-        for subset, spool in spools.items():
-            spool.seek(0)
-            with output.open_text(f"{subset}/{RECOGNITION_FILE}") as stream:
-                shutil.copyfileobj(spool, stream)
-    finally:
-        for spool in spools.values():
-            spool.close()
+        spools.copy_to(output, lambda subset: f"{subset}/{RECOGNITION_FILE}")
 
 
 def _recognition_line(line: str, file: str, lineno: int) -> tuple[str, str | None]:
@@ -146,7 +124,9 @@ def _read_recognition(base: Path, directory: Path) -> Iterator[Item]:
                 if current is not None:
                     yield current
                 image = first_file(base, [directory / IMAGES_DIR / name])
-                width, height = _image_size(image, base) if image else (None, None)
+                width, height = (
+                    image_size(image, image.relative_to(base).as_posix()) if image else (None, None)
+                )
                 current = Item(
                     name=name,
                     subset=directory.name,
@@ -272,7 +252,7 @@ def _localization_item(base: Path, directory: Path, path: Path) -> Item:
                 shapes.append(_localization_line(line.strip(), file, lineno, item_id, len(shapes)))
     images = directory / IMAGES_DIR
     image = first_file(base, [images / (item_id + ext) for ext in IMAGE_EXTENSIONS])
-    width, height = _image_size(image, base) if image else (None, None)
+    width, height = image_size(image, image.relative_to(base).as_posix()) if image else (None, None)
     return Item(
         name=item_id + (image.suffix if image else ""),
         subset=directory.name,

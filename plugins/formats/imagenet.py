@@ -24,7 +24,7 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import DEFAULT_SUBSET, Dataset, Item, LabelSpec, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
-from annota.core.formats.source import inside
+from annota.core.formats.source import image_size, inside
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".jfif"})
 NO_LABEL = "no_label"
@@ -85,16 +85,6 @@ def _parse_line(line: str, file: str, lineno: int) -> tuple[str, list[int]]:
         raise FormatError(f"label index {bad!r} is not an integer", file=file, line=lineno) from None
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return int(image.size[0]), int(image.size[1])
-    except Exception as exc:  # PIL raises many types for unreadable files
-        raise FormatError(f"cannot read the image: {exc}", file=path.name) from None
-
-
 def _import_lists(root: Path, options: ImportOptions) -> Dataset:
     names = [
         line.strip() for line in (root / LABELS_FILE).read_text(encoding="utf-8").splitlines() if line.strip()
@@ -118,7 +108,7 @@ def _import_lists(root: Path, options: ImportOptions) -> Dataset:
                             )
                     candidates = (root / "images" / name, root / name)
                     image = next((p for p in candidates if inside(root, p) and p.is_file()), None)
-                    width, height = _image_size(image) if image else (None, None)
+                    width, height = image_size(image, image.name) if image else (None, None)
                     yield Item(
                         name=name,
                         subset=list_path.stem,
@@ -154,7 +144,7 @@ def _import_directories(root: Path, options: ImportOptions) -> Dataset:
                 found.setdefault(path.name, [])
                 paths.setdefault(path.name, path)
         for name in sorted(found):
-            width, height = _image_size(paths[name])
+            width, height = image_size(paths[name], paths[name].name)
             yield Item(
                 name=name,
                 subset=DEFAULT_SUBSET,

@@ -22,11 +22,8 @@ the image's file name (a listed image may be missing: the item then has no image
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO
 
 from annota.core import hookimpl
 from annota.core.errors import FormatError
@@ -34,7 +31,8 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import AttributeSpec, Dataset, Item, LabelSpec, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
-from annota.core.formats.source import inside
+from annota.core.formats.source import image_size, inside
+from annota.core.formats.spools import SubsetSpools
 
 LABEL = "market-1501"
 QUERY_DIR = "query"
@@ -59,14 +57,10 @@ def _integer(attributes: dict[str, str], name: str, default: int | None, item: s
 
 
 def export_market1501(dataset: Dataset, output: Output, options: ExportOptions) -> None:
-    spools: dict[str, IO[str]] = {}
     used_frames: dict[tuple[int, int, int], int] = {}
-    try:
+    with SubsetSpools() as spools:
         for item in dataset.items():
             spool = spools.get(item.subset)
-            if spool is None:
-                spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8")
-                spools[item.subset] = spool
             attributes: dict[str, str] = {}
             for tag in item.tags:
                 if tag.label == LABEL:
@@ -80,13 +74,7 @@ def export_market1501(dataset: Dataset, output: Output, options: ExportOptions) 
                 data = dataset.image(item)
                 if data is not None:
                     output.write(path, data)
-        for subset, spool in spools.items():
-            spool.seek(0)
-            with output.open_text(f"{LIST_PREFIX}{subset}.txt") as stream:
-                shutil.copyfileobj(spool, stream)
-    finally:
-        for spool in spools.values():
-            spool.close()
+        spools.copy_to(output, lambda subset: f"{LIST_PREFIX}{subset}.txt")
 
 
 def _image_name(item: Item, attributes: dict[str, str], used_frames: dict[tuple[int, int, int], int]) -> str:
@@ -199,20 +187,10 @@ def _item(path: Path, relative: str, lineno: int | None, subset: str, source: st
     image = None
     if path.is_file():
         image = str(path)
-        width, height = _image_size(path, relative)
+        width, height = image_size(path, relative)
     elif lineno is None:
         raise FormatError("the image cannot be read", file=relative)
     return Item(name=name, subset=subset, width=width, height=height, tags=tags, image=image)
-
-
-def _image_size(path: Path, relative: str) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return int(image.size[0]), int(image.size[1])
-    except Exception as exc:  # PIL raises many types for unreadable files
-        raise FormatError(f"cannot read the image: {exc}", file=relative) from None
 
 
 def detect_market1501(root: Path) -> float:

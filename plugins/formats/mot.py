@@ -32,6 +32,7 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import Dataset, Item, LabelSpec, Shape
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
+from annota.core.formats.source import image_size
 
 #: the classes of the MOT challenge, used when a dataset has no labels.txt
 MOT_LABELS = (
@@ -254,7 +255,7 @@ def import_mot(root: Path, options: ImportOptions) -> Dataset:
             image = files.get(frame)
             width = height = None
             if image is not None:
-                width, height = _image_size(image, root)
+                width, height = image_size(image, _rel(image, root))
             yield Item(
                 name=image.name if image else f"{frame + 1:06d}",
                 frame=frame,
@@ -265,16 +266,6 @@ def import_mot(root: Path, options: ImportOptions) -> Dataset:
             )
 
     return StreamedDataset(root.name, [LabelSpec(name=name) for name in names], items)
-
-
-def _image_size(path: Path, root: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return int(image.size[0]), int(image.size[1])
-    except Exception as exc:  # PIL raises many types for unreadable files
-        raise FormatError(f"cannot read the image: {exc}", file=_rel(path, root)) from None
 
 
 def detect_mot(root: Path) -> float:

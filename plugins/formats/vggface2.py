@@ -33,7 +33,7 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import Dataset, Item, LabelSpec, Shape, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
-from annota.core.formats.source import first_file
+from annota.core.formats.source import first_file, image_size
 
 ANNOTATION_DIR = "bb_landmark"
 BOXES_PREFIX = "loose_bb_"
@@ -380,7 +380,7 @@ def _item(
     width = height = None
     if image is not None:
         name += image.suffix
-        width, height = _image_size(image, base)
+        width, height = image_size(image, image.name)
     return Item(
         name=name,
         subset=subset,
@@ -390,16 +390,6 @@ def _item(
         shapes=shapes,
         image=str(image) if image else None,
     )
-
-
-def _image_size(path: Path, base: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return int(image.size[0]), int(image.size[1])
-    except Exception as exc:  # PIL raises many types for unreadable files
-        raise FormatError(f"cannot read the image: {exc}", file=path.name) from None
 
 
 def detect_vggface2(root: Path) -> float:

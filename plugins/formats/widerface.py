@@ -22,8 +22,6 @@ label is known. Without ``labels.txt`` the labels are ``face`` and the image dir
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -34,7 +32,8 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import Dataset, Item, LabelSpec, Shape, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
-from annota.core.formats.source import first_file
+from annota.core.formats.source import first_file, image_size
+from annota.core.formats.spools import SubsetSpools
 
 SPLIT_DIR = "wider_face_split"
 LABELS_FILE = "labels.txt"
@@ -67,13 +66,9 @@ def export_widerface(dataset: Dataset, output: Output, options: ExportOptions) -
         stream.write("\n".join(labels))
     # a ZIP takes one open member at a time: each subset's records wait in a spooled file while
     # images are written
-    spools: dict[str, IO[str]] = {}
-    try:
+    with SubsetSpools() as spools:
         for item in dataset.items():
             spool = spools.get(item.subset)
-            if spool is None:
-                spool = tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+", encoding="utf-8")
-                spools[item.subset] = spool
             tag = next((tag.label for tag in item.tags), None)
             if tag is not None and tag not in index:
                 raise FormatError(f"label {tag!r} is not among the dataset's labels", item=item.name)
@@ -91,13 +86,7 @@ def export_widerface(dataset: Dataset, output: Output, options: ExportOptions) -
                 data = dataset.image(item)
                 if data is not None:
                     output.write(f"WIDER_{item.subset}/images/{path}", data)
-        for subset, spool in spools.items():
-            spool.seek(0)
-            with output.open_text(f"{SPLIT_DIR}/wider_face_{subset}_bbx_gt.txt") as stream:
-                shutil.copyfileobj(spool, stream)
-    finally:
-        for spool in spools.values():
-            spool.close()
+        spools.copy_to(output, lambda subset: f"{SPLIT_DIR}/wider_face_{subset}_bbx_gt.txt")
 
 
 def _box_line(shape: Shape, labels: dict[str, LabelSpec], item: str, number: int) -> str:
@@ -298,7 +287,7 @@ def _read_file(path: Path, base: Path, names: list[str]) -> Iterator[Item]:
             image = first_file(base, [images / image_path])
             width = height = None
             if image is not None:
-                width, height = _image_size(image, base)
+                width, height = image_size(image, image.relative_to(base).as_posix())
             yield Item(
                 name=item_name,
                 subset=subset,
@@ -308,16 +297,6 @@ def _read_file(path: Path, base: Path, names: list[str]) -> Iterator[Item]:
                 shapes=shapes,
                 image=str(image) if image else None,
             )
-
-
-def _image_size(path: Path, base: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return int(image.size[0]), int(image.size[1])
-    except Exception as exc:  # PIL raises many types for unreadable files
-        raise FormatError(f"cannot read the image: {exc}", file=path.relative_to(base).as_posix()) from None
 
 
 def detect_widerface(root: Path) -> float:

@@ -18,10 +18,13 @@ import pytest
 from sqlalchemy import func, select
 
 from annota.core.db.tables import Base
+from annota.runtime.settings import Settings, finalize
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "hostile"
 #: tables whose rows are history rather than content: requests and events are kept by design
 HISTORY = {"requests", "events", "sessions", "auth_tokens"}
+#: small enough for the corpus's zip bomb to trip it
+EXPANDED_LIMIT = 5_000_000
 
 
 def corpus(folder: str, suffixes: Iterable[str] | None = None) -> dict[str, bytes]:
@@ -31,6 +34,18 @@ def corpus(folder: str, suffixes: Iterable[str] | None = None) -> dict[str, byte
         for path in sorted((CORPUS / folder).iterdir())
         if wanted is None or path.suffix in wanted
     }
+
+
+def hostile_settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings whose archive limit the corpus's zip bomb trips."""
+    return finalize(
+        Settings(
+            data_dir=str(tmp_path / "data"),
+            database_url=database_url,
+            secret_key="test-secret",
+            max_archive_expanded_size=EXPANDED_LIMIT,
+        )
+    )
 
 
 def requests_corpus() -> dict[str, Any]:

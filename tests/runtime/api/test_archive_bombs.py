@@ -49,7 +49,10 @@ def _stored(client: Any, run_async: Callable[..., Any]) -> list[str]:
     return result
 
 
-def _check_refused(request: dict[str, Any], started: float, settings: Settings) -> None:
+def _check_refused(client: Any, response: Any, started: float, settings: Settings) -> None:
+    """The upload in ``response`` was accepted as a request that then failed on the bomb, fast."""
+    assert response.status_code == 202, response.text
+    request = wait_for_request(client, response.json()["rq_id"])
     assert request["status"] == "failed", request
     message = request["message"]
     assert "bomb.zip: " in message and "zeros.jpg" in message and RATIO_SETTING in message, message
@@ -72,8 +75,7 @@ def test_task_media(admin_client: Any, annota_settings: Settings, run_async: Any
         data={"image_quality": "70"},
         files={"client_files[0]": ("bomb.zip", bomb)},
     )
-    assert response.status_code == 202, response.text
-    _check_refused(wait_for_request(admin_client, response.json()["rq_id"]), started, annota_settings)
+    _check_refused(admin_client, response, started, annota_settings)
     assert _stored(admin_client, run_async) == []
     # the ratio applies per archive: a JPEG in an archive is fine
     response = admin_client.post(
@@ -102,8 +104,7 @@ def test_task_dataset_import(
         params={"format": "COCO 1.0"},
         files={"annotation_file": ("bomb.zip", bomb)},
     )
-    assert response.status_code == 202, response.text
-    _check_refused(wait_for_request(admin_client, response.json()["rq_id"]), started, annota_settings)
+    _check_refused(admin_client, response, started, annota_settings)
     assert _stored(admin_client, run_async) == []
 
 
@@ -118,8 +119,7 @@ def test_project_dataset_import(
         params={"format": "COCO 1.0"},
         files={"dataset_file": ("bomb.zip", bomb)},
     )
-    assert response.status_code == 202, response.text
-    _check_refused(wait_for_request(admin_client, response.json()["rq_id"]), started, annota_settings)
+    _check_refused(admin_client, response, started, annota_settings)
     assert admin_client.get("/api/tasks").json()["count"] == 0
     assert _stored(admin_client, run_async) == []
 
@@ -129,8 +129,7 @@ def test_task_backup_restore(
 ) -> None:
     started = time.monotonic()
     response = admin_client.post("/api/tasks/backup", files={"task_file": ("bomb.zip", bomb)})
-    assert response.status_code == 202, response.text
-    _check_refused(wait_for_request(admin_client, response.json()["rq_id"]), started, annota_settings)
+    _check_refused(admin_client, response, started, annota_settings)
     assert admin_client.get("/api/tasks").json()["count"] == 0
     assert _stored(admin_client, run_async) == []
 
@@ -140,8 +139,7 @@ def test_project_backup_restore(
 ) -> None:
     started = time.monotonic()
     response = admin_client.post("/api/projects/backup", files={"project_file": ("bomb.zip", bomb)})
-    assert response.status_code == 202, response.text
-    _check_refused(wait_for_request(admin_client, response.json()["rq_id"]), started, annota_settings)
+    _check_refused(admin_client, response, started, annota_settings)
     assert admin_client.get("/api/projects").json()["count"] == 0
     assert _stored(admin_client, run_async) == []
 

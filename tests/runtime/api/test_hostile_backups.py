@@ -13,28 +13,20 @@ from typing import Any
 
 import pytest
 
-from annota.runtime.settings import Settings, finalize
+from annota.runtime.settings import Settings
 from tests.media import make_jpeg, wait_for_request
-from tests.runtime.api.hostile import corpus, outcome, refused, snapshot, unexpected_errors
+from tests.runtime.api.hostile import corpus, hostile_settings, outcome, refused, snapshot, unexpected_errors
 
 ARCHIVES = corpus("archives")
 JSON = corpus("datasets", {".json"})
 IMAGES = corpus("media", {".jpg", ".png"})
 ON_POSTGRES = {"traversal.zip", "symlink.tar", "bomb.zip", "coco_wrong_types.json", "non_utf8.json",
                "truncated.jpg", "bomb.png"}  # fmt: skip
-EXPANDED_LIMIT = 5_000_000
 
 
 @pytest.fixture
 def annota_settings(tmp_path: Path, annota_database_url: str) -> Settings:
-    return finalize(
-        Settings(
-            data_dir=str(tmp_path / "data"),
-            database_url=annota_database_url,
-            secret_key="test-secret",
-            max_archive_expanded_size=EXPANDED_LIMIT,
-        )
-    )
+    return hostile_settings(tmp_path, annota_database_url)
 
 
 def backup(client: Any, kind: str, object_id: int) -> bytes:

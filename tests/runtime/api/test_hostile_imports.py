@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from annota.runtime.settings import Settings, finalize
+from annota.runtime.settings import Settings
 from annota.runtime.state import collect_formats, load_plugins
 from tests.media import make_jpeg, wait_for_request
-from tests.runtime.api.hostile import corpus, outcome, refused, snapshot, unexpected_errors
+from tests.runtime.api.hostile import corpus, hostile_settings, outcome, refused, snapshot, unexpected_errors
 
 FORMATS = sorted(fmt.display_name for fmt in collect_formats(load_plugins(Settings())).importers())
 #: importers without an exporter of the same name: the export their files come from
@@ -44,7 +44,6 @@ ON_POSTGRES_STAND_INS = INTO_PROJECTS | {
     "bomb.png",
 }
 ON_POSTGRES = {"CVAT 1.1", "YOLO 1.1"}
-EXPANDED_LIMIT = 5_000_000
 LABELS = [
     {"name": "car", "attributes": []},
     # the text formats (ICDAR) carry every text under this label
@@ -72,14 +71,7 @@ def params() -> list[Any]:
 
 @pytest.fixture
 def annota_settings(tmp_path: Path, annota_database_url: str) -> Settings:
-    return finalize(
-        Settings(
-            data_dir=str(tmp_path / "data"),
-            database_url=annota_database_url,
-            secret_key="test-secret",
-            max_archive_expanded_size=EXPANDED_LIMIT,
-        )
-    )
+    return hostile_settings(tmp_path, annota_database_url)
 
 
 def template(client: Any, make_media_task: Callable[..., int], export_format: str) -> tuple[int, bytes]:

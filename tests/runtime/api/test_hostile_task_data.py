@@ -10,26 +10,25 @@ from typing import Any
 
 import pytest
 
-from annota.runtime.settings import Settings, finalize
-from tests.runtime.api.hostile import corpus, outcome, refused, snapshot, tus_metadata, unexpected_errors
+from annota.runtime.settings import Settings
+from tests.runtime.api.hostile import (
+    corpus,
+    hostile_settings,
+    outcome,
+    refused,
+    snapshot,
+    tus_metadata,
+    unexpected_errors,
+)
 
 MEDIA = {**corpus("media"), **corpus("archives")}
 #: a few inputs of each kind for PostgreSQL; SQLite takes them all
 ON_POSTGRES = ("bomb.png", "not_a_video.mp4", "traversal.zip", "bomb.zip")
-#: small enough for the corpus's zip bomb to trip it
-EXPANDED_LIMIT = 5_000_000
 
 
 @pytest.fixture
 def annota_settings(tmp_path: Path, annota_database_url: str) -> Settings:
-    return finalize(
-        Settings(
-            data_dir=str(tmp_path / "data"),
-            database_url=annota_database_url,
-            secret_key="test-secret",
-            max_archive_expanded_size=EXPANDED_LIMIT,
-        )
-    )
+    return hostile_settings(tmp_path, annota_database_url)
 
 
 def new_task(client: Any) -> int:
