@@ -227,7 +227,8 @@ def _operation(
     responses: dict[int, Any] = dict(op.responses)
     # what the host itself answers, whatever the endpoint: errors are {"detail": ...}; any query
     # string may hold text no database stores (400), and credentials are checked where none are
-    # needed too (401), as is the organization a request names (403)
+    # needed too (401), as is the organization a request names (403); failed password logins,
+    # Basic auth on any request included, are throttled (429)
     if responses.get(400) in (None, Detail):
         responses[400] = FieldErrors
     if responses.get(202) is RqId:
@@ -235,6 +236,7 @@ def _operation(
         responses.setdefault(409, Detail)
     responses.setdefault(401, Detail)
     responses.setdefault(403, Detail)
+    responses.setdefault(429, Detail)
     if "{" in path or op.paginated:
         # no such object, or "Invalid page."
         responses.setdefault(404, Detail)

@@ -6,6 +6,8 @@ import datetime as dt
 
 import msgspec
 
+from annota.core.schemas.common import BigId, Id
+
 
 class ClientEvent(msgspec.Struct, kw_only=True):
     """One event as CVAT's ``EventSerializer`` knows it; ``payload`` is a JSON object as a string."""
@@ -13,18 +15,18 @@ class ClientEvent(msgspec.Struct, kw_only=True):
     scope: str
     timestamp: dt.datetime
     obj_name: str | None = None
-    obj_id: int | None = None
+    obj_id: Id | None = None
     obj_val: str | None = None
     source: str | None = None
-    count: int | None = None
-    duration: int = 0
-    project_id: int | None = None
-    task_id: int | None = None
-    job_id: int | None = None
-    user_id: int | None = None
+    count: BigId | None = None
+    duration: BigId = 0
+    project_id: Id | None = None
+    task_id: Id | None = None
+    job_id: Id | None = None
+    user_id: Id | None = None
     user_name: str | None = None
     user_email: str | None = None
-    org_id: int | None = None
+    org_id: Id | None = None
     org_slug: str | None = None
     payload: str | None = None
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-from annota.core.schemas.common import BasicUser
+from annota.core.schemas.common import BasicUser, Id
 
 #: a guide's markdown; CVAT sets no limit, annota one that no guide written by hand reaches
 Markdown = Annotated[str, msgspec.Meta(max_length=1024 * 1024)]
@@ -25,16 +25,16 @@ class AnnotationGuideRead(msgspec.Struct, kw_only=True):
 class AnnotationGuideWrite(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """POST: one of ``task_id`` and ``project_id``."""
 
-    task_id: int | None = None
-    project_id: int | None = None
+    task_id: Id | None = None
+    project_id: Id | None = None
     markdown: Markdown = ""
 
 
 class AnnotationGuideUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """PATCH: the markdown changes; ``task_id`` and ``project_id`` are write-once."""
 
-    task_id: int | None | msgspec.UnsetType = msgspec.UNSET
-    project_id: int | None | msgspec.UnsetType = msgspec.UNSET
+    task_id: Id | None | msgspec.UnsetType = msgspec.UNSET
+    project_id: Id | None | msgspec.UnsetType = msgspec.UNSET
     markdown: Markdown | msgspec.UnsetType = msgspec.UNSET
 
 

@@ -8,6 +8,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from annota.core.bounds import INT4_MAX
+from annota.core.schemas.common import Id
+
 Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
 TargetMetric = Literal["accuracy", "precision", "recall"]
 PointSizeBase = Literal["image_size", "group_bbox_size"]
@@ -44,13 +47,15 @@ class QualitySettingsRead(msgspec.Struct, kw_only=True):
 class QualitySettingsUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A PATCH: the fields given change. ``task_id`` and ``project_id`` are write-once."""
 
-    task_id: int | None | msgspec.UnsetType = msgspec.UNSET
-    project_id: int | None | msgspec.UnsetType = msgspec.UNSET
+    task_id: Id | None | msgspec.UnsetType = msgspec.UNSET
+    project_id: Id | None | msgspec.UnsetType = msgspec.UNSET
     job_filter: JobFilter | msgspec.UnsetType = msgspec.UNSET
     inherit: bool | msgspec.UnsetType = msgspec.UNSET
     target_metric: TargetMetric | msgspec.UnsetType = msgspec.UNSET
     target_metric_threshold: Share | msgspec.UnsetType = msgspec.UNSET
-    max_validations_per_job: Annotated[int, msgspec.Meta(ge=0)] | msgspec.UnsetType = msgspec.UNSET
+    max_validations_per_job: Annotated[int, msgspec.Meta(ge=0, le=INT4_MAX)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
     iou_threshold: Share | msgspec.UnsetType = msgspec.UNSET
     oks_sigma: Share | msgspec.UnsetType = msgspec.UNSET
     point_size_base: PointSizeBase | msgspec.UnsetType = msgspec.UNSET

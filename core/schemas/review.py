@@ -8,7 +8,7 @@ from typing import Annotated
 
 import msgspec
 
-from annota.core.schemas.common import BasicUser, UrlCount
+from annota.core.schemas.common import BasicUser, Id, UrlCount
 
 #: a frame number as CVAT's serializer bounds it
 FrameNumber = Annotated[int, msgspec.Meta(ge=0, le=2147483647)]
@@ -34,9 +34,9 @@ class IssueWrite(msgspec.Struct):
 
     frame: FrameNumber
     position: list[float]
-    job: int
+    job: Id
     message: Message
-    assignee: int | None = None
+    assignee: Id | None = None
     resolved: bool = False
 
 
@@ -44,7 +44,7 @@ class IssueUpdate(msgspec.Struct):
     """A PATCH: the frame, the job and the first message are written once."""
 
     position: list[float] | msgspec.UnsetType = msgspec.UNSET
-    assignee: int | None | msgspec.UnsetType = msgspec.UNSET
+    assignee: Id | None | msgspec.UnsetType = msgspec.UNSET
     resolved: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -58,7 +58,7 @@ class CommentRead(msgspec.Struct):
 
 
 class CommentWrite(msgspec.Struct):
-    issue: int
+    issue: Id
     message: Message
 
 

@@ -133,7 +133,7 @@ def test_plugin_routes_are_described_from_their_metadata(schema: dict[str, Any])
     ]
     body = replace["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/NoteWrite"}
-    assert set(replace["responses"]) == {"200", "400", "401", "403", "404"}
+    assert set(replace["responses"]) == {"200", "400", "401", "403", "404", "429"}
 
     download = schema["paths"]["/api/notes/{name}/file"]["get"]
     assert download["parameters"][0]["schema"] == {"type": "string"}
