@@ -47,7 +47,7 @@ class OpaPolicies:
             # rejects fails here rather than on the first decision
             self._engine.eval_document("__annota_compile_check__", {})
         except self._undefined:
-            pass
+            return  # the probe names no rule, so undefined is the answer of modules that compiled
         except self._error as exc:
             self._engine.close()
             raise ConfigError(f"OPA does not compile the authorization policies: {exc}") from exc
