@@ -206,6 +206,9 @@ class ObjectStoreStorage(StorageBackend):
             async for page in stream:
                 for meta in page:
                     key = meta["path"]
+                    if start_after is not None and key <= start_after:
+                        # Azure has no list offset: obstore (or Azurite) may ignore it
+                        continue
                     if key.startswith(prefix):
                         yield self._info(key, meta, None)
                     elif key > prefix:
