@@ -77,6 +77,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log_level: str = "info"
     #: the storage backend for media and results, by name (``local``: ``<data_dir>/storage``)
     storage: str = "local"
+    #: answer requests for chunks, previews and original image frames, once authorized, with a
+    #: redirect to the storage backend's presigned URL (s3, azure, gcs), so media bytes go from
+    #: the bucket to the client; the bucket must allow the web UI's origin (CORS)
+    serve_media_by_redirect: bool = False
     #: the directory ``server_files`` name files in (CVAT's share); empty: no share
     share_dir: str = ""
     #: largest file accepted through ``remote_files``, in bytes

@@ -88,6 +88,8 @@ class MemoryBody:
 
     content: bytes
     media_type: str
+    #: the stored object this is the whole content of, if any (a client may be sent there)
+    key: str | None = None
 
     @property
     def size(self) -> int:
@@ -120,7 +122,7 @@ async def _stored(storage: StorageBackend, key: str, media_type: str) -> Body:
     async with await storage.get(key) as stream:
         content = await stream.read()
         _checksums.put((key, stream.info.etag), checksum(content))
-    return MemoryBody(content, media_type)
+    return MemoryBody(content, media_type, key)
 
 
 def media_type_of(name: str) -> str:
@@ -246,6 +248,18 @@ async def frame(storage: StorageBackend, media: Media, quality: Quality, number:
     return MemoryBody(content, media_type_of(name))
 
 
+async def original_frame_key(session: AsyncSession, media: Media, number: int) -> str | None:
+    """The stored object that is frame ``number`` in ``original`` quality: the uploaded image
+    (``None`` for video, whose frames exist only inside chunks)."""
+    check_frame(media, number)
+    if media.data.media_kind != "images":
+        return None
+    path = await session.scalar(
+        select(Frame.path).where(Frame.data_id == media.data.id, Frame.frame == number)
+    )
+    return layout.raw_file(media.data.id, path) if path else None
+
+
 async def chunk(
     storage: StorageBackend, media: Media, quality: Quality, number: int, field: str = "number"
 ) -> Body:
@@ -270,7 +284,7 @@ async def chunk(
     built = await asyncio.to_thread(build_chunk, parts)
     stored = await storage.put(key, built.content, content_type=ZIP_MEDIA_TYPE)
     _checksums.put((key, stored.etag), checksum(built.content))
-    return MemoryBody(built.content, ZIP_MEDIA_TYPE)
+    return MemoryBody(built.content, ZIP_MEDIA_TYPE, key)
 
 
 def task_chunk_range(media: Media) -> tuple[int, int]:
@@ -380,7 +394,7 @@ async def job_preview(storage: StorageBackend, media: Media) -> Body:
     content = await asyncio.to_thread(thumbnail, first.content, f"frame {media.frames[0]} of {media.subject}")
     stored = await storage.put(key, content, content_type=JPEG_MEDIA_TYPE)
     _checksums.put((key, stored.etag), checksum(content))
-    return MemoryBody(content, JPEG_MEDIA_TYPE)
+    return MemoryBody(content, JPEG_MEDIA_TYPE, key)
 
 
 async def project_preview_data(session: AsyncSession, project_id: int) -> Data:
