@@ -115,7 +115,9 @@ def subject(name: str, concurrency: int, workdir: Path) -> Iterator[Subject]:
 
         binary = azurite_binary()
         if binary is None:
-            raise SystemExit("Azurite is not installed: npm install --prefix ~/.cache/annota-emulators azurite")
+            raise SystemExit(
+                "Azurite is not installed: npm install --prefix ~/.cache/annota-emulators azurite"
+            )
         azurite = Azurite(binary, workdir)
         try:
             config = azure.Config(**{**azurite.settings(azurite.create_container()), "max_retries": 3})
@@ -179,7 +181,10 @@ def main() -> None:
     names = ["s3", "azure", "gcs"] if args.backend == "all" else [args.backend]
     print(f"{args.count} objects x {args.size} bytes, {args.concurrency} in flight, best of {args.rounds}")
     for name in names:
-        with tempfile.TemporaryDirectory() as workdir, subject(name, args.concurrency, Path(workdir)) as bench:
+        with (
+            tempfile.TemporaryDirectory() as workdir,
+            subject(name, args.concurrency, Path(workdir)) as bench,
+        ):
             times = asyncio.run(measure(args, bench))
         best = {phase: min(values) for phase, values in times.items()}
         print(f"{name}:")

@@ -200,7 +200,9 @@ def azurite() -> Iterator[Azurite]:
     pytest.importorskip("obstore")
     binary = azurite_binary()
     if binary is None:
-        unavailable("Azurite is not installed (npm install --prefix ~/.cache/annota-emulators azurite@3.35.0)")
+        unavailable(
+            "Azurite is not installed (npm install --prefix ~/.cache/annota-emulators azurite@3.35.0)"
+        )
     with tempfile.TemporaryDirectory(prefix="annota-azurite-") as workdir:
         server = Azurite(str(binary), Path(workdir))
         try:

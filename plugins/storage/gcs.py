@@ -120,7 +120,11 @@ class GCSStorage(StorageBackend):
         return self.prefix + key
 
     def _error(self, exc: Exception, key: str, action: str) -> Exception:
-        if isinstance(exc, self.exceptions.NotFound) and action == "read" and "bucket" not in str(exc).lower():
+        if (
+            isinstance(exc, self.exceptions.NotFound)
+            and action == "read"
+            and "bucket" not in str(exc).lower()
+        ):
             return ObjectNotFound(f"no object {key!r}")
         return StorageError(f"gcs bucket {self.bucket_name!r}: cannot {action} {key!r}: {exc}")
 
@@ -194,7 +198,7 @@ class GCSStorage(StorageBackend):
             return
         try:
             await self._call(self.client._http.request, "DELETE", url, timeout=self.timeout)
-        except Exception:  # noqa: BLE001 - an abandoned session expires by itself within a week
+        except Exception:
             return
 
     # --- reading ----------------------------------------------------------------------------
@@ -250,7 +254,9 @@ class GCSStorage(StorageBackend):
                 try:
                     piece = await self._call(next, pieces, None)
                 except Exception as exc:
-                    raise StorageError(f"gcs bucket {self.bucket_name!r}: cannot read {key!r}: {exc}") from exc
+                    raise StorageError(
+                        f"gcs bucket {self.bucket_name!r}: cannot read {key!r}: {exc}"
+                    ) from exc
                 if piece is None:
                     return
                 yield piece
@@ -337,7 +343,15 @@ class GCSStorage(StorageBackend):
         # listing one key needs the bucket to exist and the credentials to be accepted
         try:
             await self._call(
-                lambda: list(self.client.list_blobs(self.bucket_name, prefix="health/", max_results=1, timeout=self.timeout, retry=self.retry))
+                lambda: list(
+                    self.client.list_blobs(
+                        self.bucket_name,
+                        prefix="health/",
+                        max_results=1,
+                        timeout=self.timeout,
+                        retry=self.retry,
+                    )
+                )
             )
         except self.exceptions.GoogleAPIError as exc:
             raise StorageError(f"gcs bucket {self.bucket_name!r} is not reachable: {exc}") from exc
@@ -398,8 +412,8 @@ def _credentials(config: Config) -> tuple[Any, str]:
     if len(given) > 1:
         raise ConfigError(f"plugins.gcs: give one of {', '.join(given)}, not several")
     if config.service_account_key.strip() or config.service_account_key_file:
-        from google.oauth2 import service_account
-
+        # google-auth is untyped: its modules are Any here
+        service_account: Any = importlib.import_module("google.oauth2.service_account")
         where = "service_account_key" if config.service_account_key.strip() else "service_account_key_file"
         try:
             if config.service_account_key.strip():
@@ -414,13 +428,11 @@ def _credentials(config: Config) -> tuple[Any, str]:
             raise ConfigError(f"plugins.gcs.{where}: not a usable service-account key: {exc}") from exc
         return credentials, str(info.get("project_id", ""))
     if config.bearer_token.strip():
-        from google.oauth2.credentials import Credentials
-
-        return Credentials(token=config.bearer_token.strip()), ""
+        oauth2: Any = importlib.import_module("google.oauth2.credentials")
+        return oauth2.Credentials(token=config.bearer_token.strip()), ""
     if config.anonymous:
-        from google.auth.credentials import AnonymousCredentials
-
-        return AnonymousCredentials(), ""
+        auth: Any = importlib.import_module("google.auth.credentials")
+        return auth.AnonymousCredentials(), ""
     return None, ""
 
 
@@ -431,11 +443,11 @@ def build_client(config: Config) -> Any:
         raise ConfigError("plugins.gcs.bucket: storage = 'gcs' needs a bucket name")
     if config.prefix:
         validate_prefix(config.prefix)
-    credentials, project = _credentials(config)
+    credentials, key_project = _credentials(config)
     options = {"api_endpoint": config.endpoint_url.rstrip("/")} if config.endpoint_url else None
     # a project is needed only to create or list buckets; naming one keeps the client from
     # asking the environment (or a metadata server) for it
-    project = config.project or project or ("annota" if credentials is not None else None)
+    project = config.project or key_project or ("annota" if credentials is not None else None)
     try:
         return storage.Client(project=project, credentials=credentials, client_options=options)
     except Exception as exc:  # google.auth's DefaultCredentialsError and friends

@@ -69,7 +69,9 @@ def test_two_servers_and_a_worker_share_one_data_directory(shared: tuple[LiveSer
     assert created.status_code == 201, created.text
     task_id = created.json()["id"]
     files = [(f"client_files[{i}]", (name, content)) for i, (name, content) in enumerate(FILES)]
-    upload = a.post(f"/api/tasks/{task_id}/data", data={"image_quality": "70", "chunk_size": "2"}, files=files)
+    upload = a.post(
+        f"/api/tasks/{task_id}/data", data={"image_quality": "70", "chunk_size": "2"}, files=files
+    )
     assert upload.status_code == 202, upload.text
     rq_id = upload.json()["rq_id"]
 

@@ -160,7 +160,10 @@ def test_the_configuration_is_validated() -> None:
 
 
 def test_connection_strings_of_the_portal_form_resolve() -> None:
-    text = f"DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={AZURITE_KEY};EndpointSuffix=core.windows.net"
+    text = (
+        f"DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={AZURITE_KEY};"
+        "EndpointSuffix=core.windows.net"
+    )
     credentials = resolve_credentials(Config(container="c", connection_string=text))
     assert (credentials.account_name, credentials.account_key) == ("acme", AZURITE_KEY)
     assert credentials.endpoint == "https://acme.blob.core.windows.net"

@@ -52,7 +52,7 @@ def test_the_key_prefix_keeps_objects_inside_it(fake_gcs: FakeGcs) -> None:
 class TokenEndpoint(BaseHTTPRequestHandler):
     """OAuth's token endpoint on loopback: any signed assertion gets a token."""
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         body = json.dumps({"access_token": "loopback-token", "expires_in": 3600, "token_type": "Bearer"})
         self.send_response(200)
@@ -148,7 +148,13 @@ def test_a_missing_bucket_fails_check_and_writes(fake_gcs: FakeGcs) -> None:
 
 
 def test_an_unreachable_endpoint_fails_check_quickly() -> None:
-    config = Config(bucket="b", endpoint_url=f"http://127.0.0.1:{free_port()}", bearer_token="t", max_retries=0, timeout=2.0)
+    config = Config(
+        bucket="b",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        bearer_token="t",
+        max_retries=0,
+        timeout=2.0,
+    )
     with pytest.raises(StorageError, match="not reachable"):
         run(create(config, None).check)
 

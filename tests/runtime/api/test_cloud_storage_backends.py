@@ -27,7 +27,9 @@ FILES = [(f"img_{i}.jpg", make_jpeg(48, 32, 40 * i)) for i in range(4)]
 class Cloud:
     """One backend's plugin settings for a fresh container, and a direct view of that container."""
 
-    def __init__(self, name: str, settings: dict[str, Any], create: Callable[..., StorageBackend], config: Any):
+    def __init__(
+        self, name: str, settings: dict[str, Any], create: Callable[..., StorageBackend], config: Any
+    ):
         self.name = name
         self.settings = settings
         self.create = create
