@@ -25,7 +25,7 @@ ENV_PREFIX = "ANNOTA_"
 MiB = 1024 * 1024
 
 #: Keys whose values ``annota config show`` masks.
-SECRET_WORDS = ("secret", "password", "token", "key")
+SECRET_WORDS = ("secret", "password", "token", "key", "connection_string")
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -199,3 +199,14 @@ def test_selecting_azure_without_obstore_names_the_extra(monkeypatch: pytest.Mon
     with pytest.raises(ConfigError, match=r"pip install 'annota\[azure\]'"):
         create(Config(container="media", account_name="acme"), None)
     assert "annota[azure]" in MISSING_EXTRA
+
+
+def test_config_show_masks_the_key_and_the_connection_string() -> None:
+    from annota.runtime.settings import Settings, masked
+
+    config = Config(container="c", account_name="acme", connection_string=f"AccountKey={AZURITE_KEY}")
+    shown = masked(Settings(data_dir="/tmp/x"), {"azure": config})["plugins"]["azure"]
+    assert shown["connection_string"] == "********" and shown["account_name"] == "acme"
+    assert AZURITE_KEY not in repr(
+        masked(Settings(data_dir="/tmp/x"), {"azure": Config(account_key=AZURITE_KEY)})
+    )
