@@ -325,9 +325,15 @@ class GCSStorage(StorageBackend):
             retry=self.retry,
         )
         pages = iter(listing.pages)
+
+        def next_page() -> list[Any] | None:
+            # a page may be empty while more follow: only the end of the pages ends the listing
+            page = next(pages, None)
+            return None if page is None else list(page)
+
         while True:
             try:
-                page = await self._call(lambda: list(next(pages, None) or []) or None)
+                page = await self._call(next_page)
             except self.exceptions.GoogleAPIError as exc:
                 raise self._error(exc, prefix, "list") from exc
             if page is None:
@@ -376,6 +382,7 @@ class GCSStorage(StorageBackend):
 
     async def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.client.close()  # its HTTP session's pooled connections
 
 
 def _http_date(value: str | None) -> dt.datetime:
