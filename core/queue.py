@@ -426,6 +426,7 @@ async def run_request(
                 message = _error_message(exc)
             if not isinstance(exc, AnnotaError | TimeoutError):
                 logger.exception("request %s: job %s raised", request_id, job_name)
+            metrics.count_storage_error(exc, getattr(context.settings, "storage", "unknown"), "job")
             logger.info("request %s: failed after %.2f s: %s", request_id, time.monotonic() - started, message)
             await _record_failure(context, message, request_ttl)
             _observe(queue, job_name, "failed", time.monotonic() - started)

@@ -227,3 +227,15 @@ def test_processes_sharing_the_multiprocess_dir_add_up(tmp_path: Path) -> None:
     }
     labels = {"queue": "import", "action": "a", "status": "finished"}
     assert value(samples, "annota_background_requests_total", **labels) == 5
+
+
+def test_storage_failures_of_jobs_are_counted(user_client: TestClient, local_client: TestClient) -> None:
+    series = {"backend": "local", "where": "job"}
+    before = value(scrape(local_client), "annota_storage_errors_total", **series)
+    failing = start(user_client, "jobs-test.storage-fail", 1, message="the volume is gone")
+    assert wait_for(user_client, failing, status_is("failed", "finished"))["status"] == "failed"
+    # an ordinary failure is not a storage error
+    other = start(user_client, "jobs-test.fail", 2, message="no such model")
+    assert wait_for(user_client, other, status_is("failed", "finished"))["status"] == "failed"
+    after = value(scrape(local_client), "annota_storage_errors_total", **series)
+    assert after - before == 1
