@@ -407,7 +407,9 @@ async def run_request(
             async with asyncio.timeout(timeout) as deadline:
                 outcome = await _run_leased(context, definition.function, kwargs, lease)
         except _LeaseLost:
-            logger.warning("request %s: attempt %d stopped, another worker has taken it up", request_id, attempt)
+            logger.warning(
+                "request %s: attempt %d stopped, another worker has taken it up", request_id, attempt
+            )
             return "skipped"
         except Exception as exc:
             if is_connection_loss(exc) and requeue is not None:
@@ -427,7 +429,9 @@ async def run_request(
             if not isinstance(exc, AnnotaError | TimeoutError):
                 logger.exception("request %s: job %s raised", request_id, job_name)
             metrics.count_storage_error(exc, getattr(context.settings, "storage", "unknown"), "job")
-            logger.info("request %s: failed after %.2f s: %s", request_id, time.monotonic() - started, message)
+            logger.info(
+                "request %s: failed after %.2f s: %s", request_id, time.monotonic() - started, message
+            )
             await _record_failure(context, message, request_ttl)
             _observe(queue, job_name, "failed", time.monotonic() - started)
             return "failed"

@@ -76,7 +76,11 @@ def test_panels_use_the_datasource_variable_and_do_not_overlap() -> None:
             assert all(target["datasource"]["uid"] == "${datasource}" for target in panel["targets"])
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24
-        mine = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+        mine = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
         assert not mine & cells, f"panel {panel['title']!r} overlaps another"
         cells |= mine
     assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from annota.core import request_ids
 from annota.runtime.logs import JsonFormatter, TextFormatter
 from tests.runtime import jobs_plugin
-from tests.runtime.background import start, status_is, wait_for
+from tests.runtime.background import status_is, wait_for
 
 
 @pytest.fixture
@@ -69,7 +69,9 @@ def test_a_request_and_its_job_log_the_same_id(user_client: TestClient, json_lin
     assert polls and all(entry["request_id"] != "upload-7f3a" for entry in polls)
 
 
-def test_ids_are_made_up_when_missing_or_malformed(annota_client: TestClient, json_lines: io.StringIO) -> None:
+def test_ids_are_made_up_when_missing_or_malformed(
+    annota_client: TestClient, json_lines: io.StringIO
+) -> None:
     first = annota_client.get("/api/server/about").headers["X-Request-ID"]
     second = annota_client.get("/api/server/about").headers["X-Request-ID"]
     assert len(first) == 32 and int(first, 16) >= 0 and first != second
