@@ -218,8 +218,10 @@ def test_every_setting_the_tasks_set_is_one_annota_reads() -> None:
                 continue
             if "EntryPoint" in annota:
                 assert "ANNOTA_CONFIG=/tmp/annota.toml" in annota["EntryPoint"][2]
-                assert {"SourceVolume": "tmp", "ContainerPath": "/tmp"} in annota["MountPoints"]
+            # a read-only image: what annota writes goes to the data volume, /tmp and HOME
             assert annota["ReadonlyRootFilesystem"] is True
+            mounts = {mount["ContainerPath"] for mount in annota["MountPoints"]}
+            assert mounts == {"/var/lib/annota", "/tmp", "/home/annota"}
             # the password reaches libpq as PGPASSWORD, never inside the URL
             secrets = {item["Name"] for item in annota["Secrets"]}
             assert {"PGPASSWORD", "ANNOTA_SECRET_KEY"} <= secrets
