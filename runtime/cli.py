@@ -250,9 +250,12 @@ def migrate(obj: Context) -> None:
     """Create or upgrade the database schema."""
     from annota.core.db import migrate as migrations
     from annota.core.db.engine import create_engine
+    from annota.runtime import logs
     from annota.runtime.settings import ensure_data_dir
 
     settings = obj.settings()
+    # each upgrade step is logged, in the format the servers use
+    logs.configure(settings)
     ensure_data_dir(settings)
 
     async def go() -> None:

@@ -13,7 +13,8 @@ import datetime as dt
 import json
 import logging
 import logging.config
-from typing import Any
+import sys
+from typing import Any, TextIO
 
 from annota.runtime.settings import Settings
 
@@ -65,6 +66,20 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record comes (not the stream of the moment the
+    logging was configured, which an embedding program or a test runner may have closed since)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        # StreamHandler.__init__ sets it; the current sys.stderr is always used
+        pass
+
+
 def logging_config(settings: Settings) -> dict[str, Any]:
     """A ``logging.config.dictConfig`` dictionary; uvicorn applies it in each of its processes."""
     level = settings.log_level.upper()
@@ -76,8 +91,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "formatters": {"annota": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
         "handlers": {
             "stderr": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://sys.stderr",
+                "class": f"{StderrHandler.__module__}.{StderrHandler.__qualname__}",
                 "formatter": "annota",
                 "filters": ["request_id"],
             }

@@ -106,3 +106,23 @@ def test_json_lines_carry_extra_fields_and_exceptions() -> None:
     assert entry["message"] == "failed 3" and entry["level"] == "ERROR" and entry["queue"] == "export"
     assert "ValueError: bad frame" in entry["exception"]
     assert "request_id" not in entry
+
+
+def test_configured_logging_writes_json_to_the_current_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    from annota.runtime import logs
+    from annota.runtime.settings import Settings
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        logs.configure(Settings(log_format="json", log_level="info"))
+        # stderr replaced after configuring (a daemon, a test runner): lines follow it
+        stream = io.StringIO()
+        monkeypatch.setattr("sys.stderr", stream)
+        with request_ids.bound("cli-9"):
+            logging.getLogger("annota.core.queue").info("request %s: finished in %.2f s", "r1", 0.5)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    (entry,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert entry["request_id"] == "cli-9" and entry["message"] == "request r1: finished in 0.50 s"
