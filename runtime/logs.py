@@ -52,7 +52,8 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """The classic line, with ``[request id]`` after the logger name when there is one."""
+    """The classic line, with ``[request id]`` before the logger name when there is one (so that
+    ``<logger>: <message>`` stays as it was for whoever searches the lines)."""
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
@@ -61,8 +62,8 @@ class TextFormatter(logging.Formatter):
         line = super().formatMessage(record)
         request_id = getattr(record, "request_id", None)
         if request_id:
-            prefix = f"{record.name}: "
-            line = line.replace(prefix, f"{record.name} [{request_id}]: ", 1)
+            head = f"{record.levelname} {record.name}: "
+            line = line.replace(head, f"{record.levelname} [{request_id}] {record.name}: ", 1)
         return line
 
 

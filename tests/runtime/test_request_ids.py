@@ -86,10 +86,10 @@ def test_ids_are_made_up_when_missing_or_malformed(
     assert line["status"] == 404 and line["path"] == "/api/no-such-route"
 
 
-def test_text_lines_show_the_id_after_the_logger() -> None:
+def test_text_lines_show_the_id_before_the_logger() -> None:
     record = logging.LogRecord("annota.core.queue", logging.INFO, __file__, 1, "job %s", ("x",), None)
     record.request_id = "abc-1"
-    assert TextFormatter().format(record).endswith(" INFO annota.core.queue [abc-1]: job x")
+    assert TextFormatter().format(record).endswith(" INFO [abc-1] annota.core.queue: job x")
     record.request_id = None
     assert TextFormatter().format(record).endswith(" INFO annota.core.queue: job x")
 
