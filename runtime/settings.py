@@ -12,7 +12,7 @@ import secrets
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import platformdirs
@@ -75,6 +75,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Redis job is missing: a killed worker's request runs again within ``request_lease`` plus this
     sweep_interval: Annotated[float, msgspec.Meta(gt=0)] = 15
     log_level: str = "info"
+    #: ``text`` (lines for people) or ``json`` (one object per line, for log stores); either way
+    #: each line carries the id of the HTTP request it belongs to, in the jobs that request started too
+    log_format: Literal["text", "json"] = "text"
     #: the storage backend for media and results, by name (``local``: ``<data_dir>/storage``)
     storage: str = "local"
     #: answer requests for chunks, previews and original image frames, once authorized, with a

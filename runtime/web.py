@@ -448,6 +448,7 @@ async def start_request(
     """
     import datetime as dt
 
+    from annota.core import request_ids
     from annota.core.errors import ConfigError, ServiceUnavailable
     from annota.core.queue import QUEUES
     from annota.core.services import requests as request_service
@@ -477,6 +478,7 @@ async def start_request(
             job_id=job_id,
             org_id=who.organization.id if who.organization else None,
             format=format,
+            origin_request_id=request_ids.current(),
         )
     try:
         await app.queue.enqueue(rq_id, queue)

@@ -438,6 +438,9 @@ class BackgroundRequest(Base):
     #: what the running attempt made that is not yet the result (JSON list of ``[kind, ref]``),
     #: removed when the attempt is retried or the request ends without it
     leftovers: Mapped[str] = mapped_column(Text, nullable=False, default="[]", server_default="[]")
+    #: the id of the HTTP request that started it (``X-Request-ID``), bound again where its job runs
+    #: so that the job's log lines carry it too
+    origin_request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 # --- events and webhooks -----------------------------------------------------------------------
