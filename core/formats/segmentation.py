@@ -105,6 +105,43 @@ def labels_of_colors(
     return labels
 
 
+# --- "r g b name" colour maps (label_colors.txt of CamVid, Cityscapes, KITTI) -----------------
+
+
+def write_color_names(output: Output, path: str, colors: Sequence[tuple[str, Color]]) -> None:
+    with output.open_text(path) as stream:
+        stream.writelines(f"{r} {g} {b} {name}\n" for name, (r, g, b) in colors)
+
+
+def read_color_names(path: Path, file: str) -> list[tuple[str, Color | None]]:
+    """``r g b name`` lines (or ``name`` alone: a class without a colour)."""
+    entries: list[tuple[str, Color | None]] = []
+    with open(path, encoding="utf-8-sig") as stream:
+        for lineno, line in enumerate(stream, 1):
+            fields = line.split()
+            if not fields or fields[0].startswith("#"):
+                continue
+            color: Color | None = None
+            if len(fields) == 1:
+                name = fields[0]
+            else:
+                try:
+                    r, g, b = (int(v) for v in fields[:3])
+                except ValueError:
+                    raise FormatError(
+                        f"expected 'r g b name', found {line.strip()!r}", file=file, line=lineno
+                    ) from None
+                if len(fields) < 4 or not all(0 <= v <= 255 for v in (r, g, b)):
+                    raise FormatError(
+                        f"expected 'r g b name', found {line.strip()!r}", file=file, line=lineno
+                    )
+                name, color = " ".join(fields[3:]), (r, g, b)
+            if any(name == known for known, _ in entries):
+                raise FormatError(f"label {name!r} is defined twice", file=file, line=lineno)
+            entries.append((name, color))
+    return entries
+
+
 # --- export ------------------------------------------------------------------------------------
 
 
@@ -201,7 +238,7 @@ def png(values: NDArray[np.integer], palette: Sequence[Color] | None = None) -> 
         flat = [channel for color in palette[:256] for channel in color]
         image.putpalette(flat + [0] * (768 - len(flat)))
     elif values.size and int(values.max()) > 255:
-        image = Image.fromarray(values.astype(np.uint16), mode="I;16")
+        image = Image.fromarray(values.astype(np.uint16))  # 16-bit grey
     else:
         image = Image.fromarray(values.astype(np.uint8), mode="L")
     buffer = io.BytesIO()
@@ -358,6 +395,7 @@ __all__ = [
     "outline",
     "paint",
     "png",
+    "read_color_names",
     "read_colors",
     "read_list",
     "read_values",
@@ -365,4 +403,5 @@ __all__ = [
     "rgb_png",
     "segments",
     "voc_color",
+    "write_color_names",
 ]
