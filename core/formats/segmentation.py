@@ -246,12 +246,12 @@ def png(values: NDArray[np.integer], palette: Sequence[Color] | None = None) -> 
     return buffer.getvalue()
 
 
-def rgb_png(values: NDArray[np.integer], colors: Sequence[Color]) -> bytes:
-    """An RGB PNG of an index map coloured with ``colors`` (by index)."""
+def rgb_png(values: NDArray[np.integer], colors: Sequence[Color], *, image_format: str = "PNG") -> bytes:
+    """An RGB PNG (or ``image_format``) of an index map coloured with ``colors`` (by index)."""
     table = np.zeros((max(len(colors), int(values.max(initial=0)) + 1), 3), dtype=np.uint8)
     table[: len(colors)] = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
     buffer = io.BytesIO()
-    Image.fromarray(table[values]).save(buffer, format="PNG")
+    Image.fromarray(table[values]).save(buffer, format=image_format)
     return buffer.getvalue()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from annota.core.errors import FormatError, ValidationError
@@ -60,9 +60,6 @@ def first_file(root: Path, candidates: Iterable[Path]) -> Path | None:
     return None
 
 
-__all__ = ["DEFAULT_LIMITS", "first_file", "inside", "prepare_input"]
-
-
 def image_size(path: Path, file: str) -> tuple[int, int]:
     """The (width, height) of the image at ``path``; an unreadable image is a ``FormatError`` naming
     ``file`` (the image as the dataset names it)."""
@@ -73,3 +70,17 @@ def image_size(path: Path, file: str) -> tuple[int, int]:
             return int(image.size[0]), int(image.size[1])
     except Exception as exc:  # PIL raises many types for unreadable files
         raise FormatError(f"cannot read the image: {exc}", file=file) from None
+
+
+def subset_dirs(root: Path, wanted: Callable[[Path], bool]) -> tuple[Path, list[Path]]:
+    """The dataset directory (``root``, or the first of its child directories that has any) and its
+    subset directories: the directories in it that are ``wanted``. An archive often wraps its
+    dataset in one top directory."""
+    for base in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
+        subsets = [p for p in sorted(base.iterdir()) if p.is_dir() and wanted(p)]
+        if subsets:
+            return base, subsets
+    return root, []
+
+
+__all__ = ["DEFAULT_LIMITS", "first_file", "image_size", "inside", "prepare_input", "subset_dirs"]
