@@ -145,16 +145,21 @@ def read_color_names(path: Path, file: str) -> list[tuple[str, Color | None]]:
 # --- export ------------------------------------------------------------------------------------
 
 
-def segments(item: Item, labels: Iterable[str] | None = None, *, rotated_boxes: bool = False) -> list[Shape]:
+def segments(item: Item, labels: Iterable[str] | None = None, *, rectangles: str = "") -> list[Shape]:
     """The shapes of an item that are painted, in painting order (``z_order``): polygons and masks
-    (and rotated rectangles with ``rotated_boxes``) not outside, of ``labels`` when given."""
+    not outside, of ``labels`` when given, and rectangles too: the rotated ones with
+    ``rectangles="rotated"``, all with ``rectangles="all"``."""
     wanted = set(labels) if labels is not None else None
+
+    def painted(shape: Shape) -> bool:
+        if shape.type == "rectangle":
+            return rectangles == "all" or rectangles == "rotated" and bool(shape.rotation)
+        return shape.type in SEGMENT_TYPES
+
     found = [
         shape
         for shape in item.shapes
-        if not shape.outside
-        and (shape.type in SEGMENT_TYPES or rotated_boxes and shape.type == "rectangle" and shape.rotation)
-        and (wanted is None or shape.label in wanted)
+        if not shape.outside and painted(shape) and (wanted is None or shape.label in wanted)
     ]
     found.sort(key=lambda s: s.z_order)
     return found

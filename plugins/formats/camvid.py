@@ -8,9 +8,10 @@ reads and writes it.
   left out for an image without one; paths with spaces are quoted).
 - ``<subset>annot/<id>.png``: the class of every pixel as its colour; ``<subset>/<image>``: the images.
 
-Classes only, no instances: on export the polygons and masks of a frame are painted in ``z_order``
-order into one map; on import each class present becomes one mask (or polygons with
-``conv_mask_to_poly``), the background left out. Nothing else is kept.
+Classes only, no instances: on export the polygons, masks and rectangles of a frame are painted in
+``z_order`` order into one map (CVAT turns boxes into masks for this format too); on import each
+class present becomes one mask (or polygons with ``conv_mask_to_poly``), the background left out.
+Nothing else is kept.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def export_camvid(dataset: Dataset, output: Output, options: ExportOptions) -> N
         for item in dataset.items():
             suffix = PurePosixPath(item.name).suffix or dataset.image_extension(item)
             image_path = f"{item.subset}/{item.id}{suffix}"
-            shapes = segmentation.segments(item, class_index)
+            shapes = segmentation.segments(item, class_index, rectangles="all")
             if shapes:
                 width, height = segmentation.canvas_size(item)
                 instances, owners = segmentation.paint(shapes, width, height, limit=1 << 30, item=item.name)

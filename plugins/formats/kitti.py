@@ -105,7 +105,7 @@ def export_kitti(dataset: Dataset, output: Output, options: ExportOptions) -> No
         if boxes:
             with output.open_text(f"{item.subset}/{LABELS_DIR}/{item.id}.txt") as stream:
                 stream.writelines(_box_line(shape) + "\n" for shape in boxes)
-        shapes = segmentation.segments(item, class_index, rotated_boxes=True)
+        shapes = segmentation.segments(item, class_index, rectangles="rotated")
         if shapes:
             width, height = segmentation.canvas_size(item)
             instances, owners = segmentation.paint(

@@ -70,7 +70,7 @@ def test_round_trip(formats: FormatRegistry, tmp_path: Path) -> None:
         Image.open(io.BytesIO(archive.read("defaultannot/0001TP_006690.png"))).convert("RGB")
     )
     assert painted[8, 3].tolist() == [0, 255, 0] and painted[3, 3].tolist() == [255, 0, 0]
-    assert painted[0, 0].tolist() == [0, 0, 0]
+    assert painted[0, 0].tolist() == [255, 0, 0] and painted[0, 5].tolist() == [0, 0, 0]
 
     result = load(formats, CAMVID, target, tmp_path / "work")
     assert [label.name for label in result.labels] == ["car", "road", "sky"]
@@ -80,7 +80,7 @@ def test_round_trip(formats: FormatRegistry, tmp_path: Path) -> None:
     found = {s.label: masks.cvat_to_bitmap(s.points, 20, 10) for s in first.shapes}
     assert set(found) == {"car", "road"}
     assert found["road"].tolist() == (_block(0, 6, 20, 10) & ~_block(2, 2, 7, 8)).tolist()
-    assert found["car"].sum() == 5 * 6
+    assert found["car"].sum() == 5 * 6 + 2 * 2  # the polygon and the rectangle
     empty = items["dir/empty"]
     assert (empty.name, empty.subset, empty.shapes, empty.width) == ("dir/empty.jpg", "val", [], None)
 
@@ -153,7 +153,7 @@ def test_datumaro_reads_the_export(formats: FormatRegistry, tmp_path: Path) -> N
     first = items[("default", "0001TP_006690")]
     assert first.media.data.shape[:2] == (10, 20)
     found = {names[a.label]: a.image for a in first.annotations}
-    assert found["car"].sum() == 30 and found["road"].sum() == 80 - 10
+    assert found["car"].sum() == 34 and found["road"].sum() == 80 - 10
     assert items[("val", "dir/empty")].annotations == []
 
 
