@@ -25,7 +25,7 @@ from annota.core import hookimpl
 from annota.core.errors import FormatError
 from annota.core.formats import segmentation
 from annota.core.formats.datasets import StreamedDataset
-from annota.core.formats.model import Dataset, Item
+from annota.core.formats.model import Dataset, Item, Shape
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
 from annota.core.formats.segmentation import BACKGROUND, Color
@@ -190,7 +190,7 @@ def _item(
     if not inside(base, image):
         raise FormatError(f"{image_name!r} is outside the dataset", file=file, line=lineno, item=item_id)
     size: tuple[int, int] | None = None
-    shapes = []
+    shapes: list[Shape] = []
     if mask_name is not None:
         mask_name = mask_name.replace("\\", "/").lstrip("/")
         mask = base / mask_name

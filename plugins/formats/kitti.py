@@ -152,7 +152,7 @@ def _dataset_root(root: Path) -> Path:
 
 
 def _read_boxes(path: Path, file: str, item: str) -> list[Shape]:
-    shapes = []
+    shapes: list[Shape] = []
     with open(path, encoding="utf-8-sig") as stream:
         for lineno, line in enumerate(stream, 1):
             fields = line.split()
