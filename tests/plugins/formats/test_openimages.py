@@ -126,22 +126,27 @@ def test_reads_open_images_files(formats: FormatRegistry, tmp_path: Path) -> Non
     assert items["gone"].shapes[0].points == [0, 0, 20, 5] and items["gone"].shapes[0].attributes == {}
 
 
-HEADER = "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,IsGroupOf,IsDepiction,IsInside\n"
+HEADER = (
+    "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,IsGroupOf,IsDepiction,"
+    "IsInside\n"
+)
+BOXES = "s-annotations-bbox.csv"
+SEGMENTS = "s-annotations-object-segmentation.csv"
 
 
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
-        ("s-annotations-bbox.csv", "ImageID,LabelName\nx,/m/a\n", r"s-annotations-bbox.csv:1: the header lacks the columns XMin"),
-        ("s-annotations-bbox.csv", HEADER + "x,,/m/a,1,0,1,0,1,0,0,0,0,0\n",
+        (BOXES, "ImageID,LabelName\nx,/m/a\n", r"s-annotations-bbox.csv:1: the header lacks the column"),
+        (BOXES, HEADER + "x,,/m/a,1,0,1,0,1,0,0,0,0,0\n",
          r"s-annotations-bbox.csv:2: item 'x': the image is not in the dataset nor in images.meta"),
-        ("s-annotations-bbox.csv", HEADER + "x,,/m/b,1,0,1,0,1,0,0,0,0,0\n", r"bbox.csv:2: item 'x': unknown label '/m/b'"),
-        ("s-annotations-bbox.csv", HEADER + "x,,/m/a,1,a,1,0,1,0,0,0,0,0\n", r"bbox.csv:2: item 'x': annotation 0: the coord"),
-        ("s-annotations-object-segmentation.csv", "MaskPath,ImageID,LabelName\n../m.png,x,/m/a\n",
+        (BOXES, HEADER + "x,,/m/b,1,0,1,0,1,0,0,0,0,0\n", r"bbox.csv:2: item 'x': unknown label '/m/b'"),
+        (BOXES, HEADER + "x,,/m/a,1,a,1,0,1,0,0,0,0,0\n", r"bbox.csv:2: item 'x': annotation 0: the coord"),
+        (SEGMENTS, "MaskPath,ImageID,LabelName\n../m.png,x,/m/a\n",
          r"segmentation.csv:2: item 'x': annotation 0: MaskPath '../m.png' is not a plain file name"),
-        ("s-annotations-object-segmentation.csv", "MaskPath,ImageID,LabelName\nm.png,x,/m/a\n",
+        (SEGMENTS, "MaskPath,ImageID,LabelName\nm.png,x,/m/a\n",
          r"segmentation.csv:2: item 'x': annotation 0: the mask masks/s/m.png does not exist"),
-        ("s-images-with-rotation.csv", "ImageID,Subset\nx,../up\n", r"rotation.csv:2: item 'x': the subset '../up'"),
+        ("s-images-with-rotation.csv", "ImageID,Subset\nx,../up\n", r"rotation.csv:2: item 'x': the subset"),
     ],
 )  # fmt: skip
 def test_bad_files(formats: FormatRegistry, tmp_path: Path, name: str, text: str, message: str) -> None:
