@@ -224,7 +224,14 @@ def _item(base: Path, directory: Path, path: Path, options: ImportOptions, group
         lookup = {WHITE: 0}
         for number, character in enumerate(characters, 1):
             lookup.setdefault(character.color, number)
-        classes = segmentation.read_colors(mask_path, file, lookup, "character")
+        try:
+            classes = segmentation.read_colors(mask_path, file, lookup, "character")
+        except FormatError as error:
+            # an unknown colour means the text file lacks a character: both are named
+            text = path.relative_to(base).as_posix()
+            raise FormatError(
+                f"{error.message} (the characters are in {text})", file=file, item=item_id
+            ) from None
         words: dict[int, int] = {}
         for number in np.unique(classes).tolist():
             if not number:

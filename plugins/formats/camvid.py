@@ -103,11 +103,8 @@ def _line(line: str, file: str, lineno: int) -> tuple[str, str | None]:
 
 
 def _lists(base: Path) -> list[Path]:
-    return [
-        p
-        for p in sorted(base.glob("*.txt"))
-        if p.is_file() and p.name != LABEL_COLORS and _looks_like_list(p)
-    ]
+    """The subset lists: every text file beside label_colors.txt."""
+    return [p for p in sorted(base.glob("*.txt")) if p.is_file() and p.name != LABEL_COLORS]
 
 
 def _looks_like_list(path: Path) -> bool:
@@ -116,12 +113,13 @@ def _looks_like_list(path: Path) -> bool:
             if line.strip():
                 first = line.strip().strip('"').split()[0]
                 return "/" in first
-    return True
+    return False
 
 
 def _dataset_root(root: Path) -> Path:
     for candidate in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
-        if _lists(candidate):
+        lists = _lists(candidate)
+        if lists and ((candidate / LABEL_COLORS).is_file() or any(_looks_like_list(p) for p in lists)):
             return candidate
     raise FormatError("no <subset>.txt list of images and masks", file=root.name or ".")
 
