@@ -92,7 +92,9 @@ _FALSE = {"false", "0", "no"}
 
 
 def _number(value: float) -> str:
-    return f"{value:.10f}".rstrip("0").rstrip(".")
+    # the shortest text that reads back as the same float: normalised coordinates lose nothing
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _file_name(text: str) -> str:
@@ -410,7 +412,7 @@ class _Reader:
                     label=label,
                     score=score,
                     occluded=flags["IsOccluded"] == 1,
-                    points=[x_min * width, y_min * height, x_max * width, y_max * height],
+                    points=_pixels((x_min * width, y_min * height, x_max * width, y_max * height)),
                     attributes=attributes,
                 )
                 item.shapes.append(shape)
@@ -459,6 +461,12 @@ class _Reader:
                     for shape in shapes:
                         shape.group = box.group
                 item.shapes.extend(shapes)
+
+
+def _pixels(values: tuple[float, ...]) -> list[float]:
+    """Pixel coordinates of normalised ones: ``x / w * w`` may miss ``x`` by a rounding error,
+    which a millionth of a pixel hides."""
+    return [round(v, 6) + 0.0 for v in values]
 
 
 def _box(
