@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -140,6 +140,49 @@ def read_color_names(path: Path, file: str) -> list[tuple[str, Color | None]]:
                 raise FormatError(f"label {name!r} is defined twice", file=file, line=lineno)
             entries.append((name, color))
     return entries
+
+
+#: the Cityscapes classes (an id is a position), which KITTI's segmentation benchmark uses too
+CITYSCAPES_CLASSES: tuple[tuple[str, Color], ...] = (
+    ("unlabeled", (0, 0, 0)), ("egovehicle", (0, 0, 0)), ("rectificationborder", (0, 0, 0)),
+    ("outofroi", (0, 0, 0)), ("static", (0, 0, 0)), ("dynamic", (111, 74, 0)), ("ground", (81, 0, 81)),
+    ("road", (128, 64, 128)), ("sidewalk", (244, 35, 232)), ("parking", (250, 170, 160)),
+    ("railtrack", (230, 150, 140)), ("building", (70, 70, 70)), ("wall", (102, 102, 156)),
+    ("fence", (190, 153, 153)), ("guardrail", (180, 165, 180)), ("bridge", (150, 100, 100)),
+    ("tunnel", (150, 120, 90)), ("pole", (153, 153, 153)), ("polegroup", (153, 153, 153)),
+    ("trafficlight", (250, 170, 30)), ("trafficsign", (220, 220, 0)), ("vegetation", (107, 142, 35)),
+    ("terrain", (152, 251, 152)), ("sky", (70, 130, 180)), ("person", (220, 20, 60)), ("rider", (255, 0, 0)),
+    ("car", (0, 0, 142)), ("truck", (0, 0, 70)), ("bus", (0, 60, 100)), ("caravan", (0, 0, 90)),
+    ("trailer", (0, 0, 110)), ("train", (0, 80, 100)), ("motorcycle", (0, 0, 230)),
+    ("bicycle", (119, 11, 32)), ("licenseplate", (0, 0, 142)),
+)  # fmt: skip
+
+
+def dataset_classes(
+    path: Path,
+    file: str,
+    labels: Sequence[LabelSpec],
+    default: Sequence[tuple[str, Color]],
+    *,
+    background: Callable[[list[tuple[str, Color | None]]], None] | None = None,
+) -> list[tuple[str, Color]]:
+    """The classes of a dataset with an ``r g b name`` colour map at ``path``: the map's, else (as
+    CVAT writes the task's map in) the task's ``labels`` with background first, else ``default``.
+    ``background`` may reorder or extend the entries; classes without a colour get the VOC colour
+    of their index."""
+    entries: list[tuple[str, Color | None]]
+    if path.is_file():
+        entries = list(read_color_names(path, file))
+    elif labels:
+        entries = list(class_colors(labels))
+    else:
+        entries = list(default)
+    if background is not None:
+        background(entries)
+    return [
+        (name, color if color is not None else voc_color(index))
+        for index, (name, color) in enumerate(entries)
+    ]
 
 
 # --- export ------------------------------------------------------------------------------------
@@ -387,12 +430,14 @@ def read_list(path: Path) -> list[str]:
 
 __all__ = [
     "BACKGROUND",
+    "CITYSCAPES_CLASSES",
     "SEGMENT_TYPES",
     "Color",
     "SubsetLists",
     "bitmap",
     "canvas_size",
     "class_colors",
+    "dataset_classes",
     "has_segments",
     "hex_color",
     "label_color",

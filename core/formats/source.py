@@ -83,4 +83,26 @@ def subset_dirs(root: Path, wanted: Callable[[Path], bool]) -> tuple[Path, list[
     return root, []
 
 
-__all__ = ["DEFAULT_LIMITS", "first_file", "image_size", "inside", "prepare_input", "subset_dirs"]
+#: the image file extensions looked for beside a dataset's annotations
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".JPG", ".JPEG", ".PNG")
+
+
+def find_image(base: Path, *stems: Path) -> tuple[Path | None, tuple[int, int] | None]:
+    """The first image ``<stem>.<extension>`` inside the dataset ``base`` (resolved) and its
+    ``(width, height)``, or ``(None, None)`` when the dataset lacks it."""
+    image = first_file(base, [Path(f"{stem}{ext}") for stem in stems for ext in IMAGE_EXTENSIONS])
+    if image is None:
+        return None, None
+    return image, image_size(image, image.relative_to(base.resolve()).as_posix())
+
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "IMAGE_EXTENSIONS",
+    "find_image",
+    "first_file",
+    "image_size",
+    "inside",
+    "prepare_input",
+    "subset_dirs",
+]

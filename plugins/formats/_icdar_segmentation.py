@@ -30,7 +30,7 @@ from annota.core.formats.model import AttributeSpec, Dataset, Item, LabelSpec, S
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, ImportOptions
 from annota.core.formats.segmentation import Color
-from annota.core.formats.source import first_file, image_size, subset_dirs
+from annota.core.formats.source import find_image, subset_dirs
 
 LABEL = "icdar"
 IMAGES_DIR = "images"
@@ -38,7 +38,6 @@ SUFFIX = "_GT"
 MASK_EXT = ".bmp"
 WHITE: Color = (255, 255, 255)
 ATTRIBUTES = ("index", "color", "center", "text")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".JPG", ".PNG")
 PAINTED = frozenset({"polygon", "mask", "rectangle"})
 
 
@@ -255,9 +254,8 @@ def _item(base: Path, directory: Path, path: Path, options: ImportOptions, group
             shapes.extend(region)
         size = (int(classes.shape[1]), int(classes.shape[0]))
     images = directory / IMAGES_DIR
-    image = first_file(base, [images / f"{item_id}{ext}" for ext in IMAGE_EXTENSIONS])
-    if image is not None:
-        size = image_size(image, image.relative_to(base.resolve()).as_posix())
+    image, found = find_image(base, images / item_id)
+    size = found or size
     item = Item(
         name=item_id + (image.suffix if image else ""),
         subset=directory.name,

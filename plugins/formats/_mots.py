@@ -28,7 +28,7 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import Dataset, Item, LabelSpec, Shape
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, ImportOptions
-from annota.core.formats.source import first_file, image_size
+from annota.core.formats.source import IMAGE_EXTENSIONS, find_image
 
 INSTANCES_DIR = "instances"
 IMAGES_DIR = "images"
@@ -39,7 +39,6 @@ IGNORED_CLASS = 10
 IGNORED = "ignored"
 #: the classes of MOTS (KITTI MOTS and MOTSChallenge), used without labels.txt
 MOTS_CLASSES = {1: "car", 2: "pedestrian", IGNORED_CLASS: IGNORED}
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".JPG", ".PNG")
 
 
 class TrackIds:
@@ -241,9 +240,8 @@ def _subset_items(
                 )
         previous = present
         images = directory / IMAGES_DIR
-        image = first_file(base, [images / f"{item_id}{ext}" for ext in IMAGE_EXTENSIONS])
-        if image is not None:
-            size = image_size(image, image.relative_to(base.resolve()).as_posix())
+        image, found = find_image(base, images / item_id)
+        size = found or size
         yield Item(
             name=item_id + (image.suffix if image else ""),
             subset=subset,

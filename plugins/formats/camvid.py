@@ -124,34 +124,19 @@ def _dataset_root(root: Path) -> Path:
     raise FormatError("no <subset>.txt list of images and masks", file=root.name or ".")
 
 
-def _classes(base: Path, options: ImportOptions) -> list[tuple[str, Color]]:
-    path = base / LABEL_COLORS
-    entries: list[tuple[str, Color | None]]
-    if path.is_file():
-        entries = list(segmentation.read_color_names(path, LABEL_COLORS))
-    elif options.labels:
-        entries = list(segmentation.class_colors(options.labels))
-    else:
-        entries = list(CAMVID_CLASSES)
-    # the class coloured black is the background, first; without one a background class is added
+def _background(entries: list[tuple[str, Color | None]]) -> None:
+    """The class coloured black (else one named background, else a new one) first."""
     black = next((i for i, (_, color) in enumerate(entries) if color == _BLACK), None)
     if black is None:
-        named = next((i for i, (name, _) in enumerate(entries) if name == BACKGROUND), None)
-        if named is None:
-            entries.insert(0, (BACKGROUND, _BLACK))
-        else:
-            entries.insert(0, entries.pop(named))
-    else:
-        entries.insert(0, entries.pop(black))
-    return [
-        (name, color if color is not None else segmentation.voc_color(index))
-        for index, (name, color) in enumerate(entries)
-    ]
+        black = next((i for i, (name, _) in enumerate(entries) if name == BACKGROUND), None)
+    entries.insert(0, entries.pop(black) if black is not None else (BACKGROUND, _BLACK))
 
 
 def import_camvid(root: Path, options: ImportOptions) -> Dataset:
     base = _dataset_root(root)
-    colors = _classes(base, options)
+    colors = segmentation.dataset_classes(
+        base / LABEL_COLORS, LABEL_COLORS, options.labels, CAMVID_CLASSES, background=_background
+    )
     labels = segmentation.labels_of_colors(colors[1:], options.labels)
     lookup = {color: index for index, (_, color) in reversed(list(enumerate(colors)))}
 

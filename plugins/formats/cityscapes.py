@@ -30,7 +30,7 @@ from annota.core.formats.model import Dataset, Item, Shape
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
 from annota.core.formats.segmentation import BACKGROUND, Color
-from annota.core.formats.source import first_file, image_size
+from annota.core.formats.source import IMAGE_EXTENSIONS, find_image
 
 LABEL_COLORS = "label_colors.txt"
 GT_DIR = "gtFine"
@@ -42,21 +42,6 @@ COLOR_SUFFIX = "_gtFine_color.png"
 IS_CROWD = "is_crowd"
 #: instance values are ``class * INSTANCE_BASE + number``
 INSTANCE_BASE = 1000
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".PNG", ".JPG")
-#: Cityscapes' classes (their ids are their positions)
-CITYSCAPES_CLASSES: tuple[tuple[str, Color], ...] = (
-    ("unlabeled", (0, 0, 0)), ("egovehicle", (0, 0, 0)), ("rectificationborder", (0, 0, 0)),
-    ("outofroi", (0, 0, 0)), ("static", (0, 0, 0)), ("dynamic", (111, 74, 0)), ("ground", (81, 0, 81)),
-    ("road", (128, 64, 128)), ("sidewalk", (244, 35, 232)), ("parking", (250, 170, 160)),
-    ("railtrack", (230, 150, 140)), ("building", (70, 70, 70)), ("wall", (102, 102, 156)),
-    ("fence", (190, 153, 153)), ("guardrail", (180, 165, 180)), ("bridge", (150, 100, 100)),
-    ("tunnel", (150, 120, 90)), ("pole", (153, 153, 153)), ("polegroup", (153, 153, 153)),
-    ("trafficlight", (250, 170, 30)), ("trafficsign", (220, 220, 0)), ("vegetation", (107, 142, 35)),
-    ("terrain", (152, 251, 152)), ("sky", (70, 130, 180)), ("person", (220, 20, 60)), ("rider", (255, 0, 0)),
-    ("car", (0, 0, 142)), ("truck", (0, 0, 70)), ("bus", (0, 60, 100)), ("caravan", (0, 0, 90)),
-    ("trailer", (0, 0, 110)), ("train", (0, 80, 100)), ("motorcycle", (0, 0, 230)),
-    ("bicycle", (119, 11, 32)), ("licenseplate", (0, 0, 142)),
-)  # fmt: skip
 _FALSE = {"false", "0", "no"}
 
 
@@ -110,21 +95,10 @@ def _dataset_root(root: Path) -> Path:
     raise FormatError(f"no {GT_DIR} or {IMAGES_DIR} directory", file=root.name or ".")
 
 
-def _classes(base: Path, options: ImportOptions) -> list[tuple[str, Color]]:
-    path = base / LABEL_COLORS
-    entries: list[tuple[str, Color | None]]
-    if path.is_file():
-        entries = list(segmentation.read_color_names(path, LABEL_COLORS))
-        if not any(color == (0, 0, 0) for _, color in entries) and all(n != BACKGROUND for n, _ in entries):
-            entries.insert(0, (BACKGROUND, (0, 0, 0)))
-    elif options.labels:
-        entries = list(segmentation.class_colors(options.labels))
-    else:
-        entries = list(CITYSCAPES_CLASSES)
-    return [
-        (name, color if color is not None else segmentation.voc_color(index))
-        for index, (name, color) in enumerate(entries)
-    ]
+def _background(entries: list[tuple[str, Color | None]]) -> None:
+    """A map without a black class gets a ``background`` class first."""
+    if not any(color == (0, 0, 0) for _, color in entries) and all(n != BACKGROUND for n, _ in entries):
+        entries.insert(0, (BACKGROUND, (0, 0, 0)))
 
 
 def _subsets(base: Path) -> list[str]:
@@ -152,7 +126,13 @@ def _ids(base: Path, subset: str) -> list[str]:
 
 def import_cityscapes(root: Path, options: ImportOptions) -> Dataset:
     base = _dataset_root(root)
-    colors = _classes(base, options)
+    colors = segmentation.dataset_classes(
+        base / LABEL_COLORS,
+        LABEL_COLORS,
+        options.labels,
+        segmentation.CITYSCAPES_CLASSES,
+        background=_background,
+    )
     labels = segmentation.labels_of_colors(colors[1:], options.labels)
 
     def items() -> Iterator[Item]:
@@ -204,9 +184,8 @@ def _item(
         file = instances.relative_to(base).as_posix()
         shapes, size, group = _regions(instances, file, colors, options, group)
     images = base / IMAGES_DIR / subset
-    image = first_file(base, [images / f"{item_id}{IMAGE_SUFFIX}{ext}" for ext in IMAGE_EXTENSIONS])
-    if image is not None:
-        size = image_size(image, image.relative_to(base.resolve()).as_posix())
+    image, found = find_image(base, images / f"{item_id}{IMAGE_SUFFIX}")
+    size = found or size
     item = Item(
         name=item_id + (image.suffix if image else ""),
         subset=subset,

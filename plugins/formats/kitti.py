@@ -3,7 +3,7 @@ and writes them (one format for both).
 
 - ``label_colors.txt``: ``r g b name`` per class, ``background`` first; its order gives the class
   indices. Without it the task's labels are the classes (background first), as CVAT does, else
-  KITTI's own classes.
+  Cityscapes' classes (KITTI's).
 - ``<subset>/label_2/<id>.txt``: one box per line, ``type truncated occluded alpha x1 y1 x2 y2 h w l
   x y z rotation_y [score]`` (15 or 16 values; only the type, the flags and the box are used).
   ``truncated`` becomes an attribute (``true`` when not 0), ``occluded`` the shape's flag.
@@ -33,7 +33,7 @@ from annota.core.formats.model import Dataset, Item, LabelSpec, Shape
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
 from annota.core.formats.segmentation import BACKGROUND, Color
-from annota.core.formats.source import first_file, image_size
+from annota.core.formats.source import IMAGE_EXTENSIONS, find_image
 
 LABEL_COLORS = "label_colors.txt"
 IMAGES_DIR = "image_2"
@@ -42,40 +42,11 @@ INSTANCES_DIR = "instance"
 SEMANTIC_DIR = "semantic"
 SEMANTIC_RGB_DIR = "semantic_rgb"
 TRUNCATED = "truncated"
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".PNG", ".JPG")
-#: the classes of KITTI's segmentation benchmark (Cityscapes' colours), used without label_colors.txt
-KITTI_CLASSES: tuple[tuple[str, Color], ...] = (
-    ("unlabeled", (0, 0, 0)), ("egovehicle", (0, 0, 0)), ("rectificationborder", (0, 0, 0)),
-    ("outofroi", (0, 0, 0)), ("static", (0, 0, 0)), ("dynamic", (111, 74, 0)), ("ground", (81, 0, 81)),
-    ("road", (128, 64, 128)), ("sidewalk", (244, 35, 232)), ("parking", (250, 170, 160)),
-    ("railtrack", (230, 150, 140)), ("building", (70, 70, 70)), ("wall", (102, 102, 156)),
-    ("fence", (190, 153, 153)), ("guardrail", (180, 165, 180)), ("bridge", (150, 100, 100)),
-    ("tunnel", (150, 120, 90)), ("pole", (153, 153, 153)), ("polegroup", (153, 153, 153)),
-    ("trafficlight", (250, 170, 30)), ("trafficsign", (220, 220, 0)), ("vegetation", (107, 142, 35)),
-    ("terrain", (152, 251, 152)), ("sky", (70, 130, 180)), ("person", (220, 20, 60)), ("rider", (255, 0, 0)),
-    ("car", (0, 0, 142)), ("truck", (0, 0, 70)), ("bus", (0, 60, 100)), ("caravan", (0, 0, 90)),
-    ("trailer", (0, 0, 110)), ("train", (0, 80, 100)), ("motorcycle", (0, 0, 230)),
-    ("bicycle", (119, 11, 32)), ("licenseplate", (0, 0, 142)),
-)  # fmt: skip
 _TRUE = {"true", "1", "yes"}
 
 
 def _number(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
-
-
-def _classes(root: Path, options: ImportOptions) -> list[tuple[str, Color]]:
-    path = root / LABEL_COLORS
-    if path.is_file():
-        entries = segmentation.read_color_names(path, LABEL_COLORS)
-    elif options.labels:
-        entries = [(name, color) for name, color in segmentation.class_colors(options.labels)]
-    else:
-        entries = list(KITTI_CLASSES)
-    return [
-        (name, color if color is not None else segmentation.voc_color(index))
-        for index, (name, color) in enumerate(entries)
-    ]
 
 
 # --- export ------------------------------------------------------------------------------------
@@ -223,7 +194,9 @@ def _read_instances(
 
 def import_kitti(root: Path, options: ImportOptions) -> Dataset:
     base = _dataset_root(root)
-    colors = _classes(base, options)
+    colors = segmentation.dataset_classes(
+        base / LABEL_COLORS, LABEL_COLORS, options.labels, segmentation.CITYSCAPES_CLASSES
+    )
     names: dict[str, None] = dict.fromkeys(name for name, _ in colors if name != BACKGROUND)
     subsets = _subsets(base)
     # the detection files may name labels the colour map lacks: they are read before the labels are known
@@ -288,9 +261,8 @@ def _item(
             instances, instances.relative_to(base).as_posix(), colors, options, group
         )
         shapes += masks
-    image = first_file(base, [directory / IMAGES_DIR / f"{item_id}{ext}" for ext in IMAGE_EXTENSIONS])
-    if image is not None:
-        size = image_size(image, image.relative_to(base.resolve()).as_posix())
+    image, found = find_image(base, directory / IMAGES_DIR / item_id)
+    size = found or size
     return (
         Item(
             name=item_id + (image.suffix if image else ""),

@@ -30,7 +30,7 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import DEFAULT_SUBSET, AttributeSpec, Dataset, Item, LabelSpec, Shape, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
-from annota.core.formats.source import first_file, image_size, inside
+from annota.core.formats.source import find_image, inside
 from annota.core.formats.spools import SubsetSpools
 
 ANNOTATIONS_DIR = "annotations"
@@ -40,7 +40,6 @@ PEOPLE_FILE = "people.txt"
 LANDMARKS_FILE = "landmarks.txt"
 POSITIVE = "positive_pairs"
 NEGATIVE = "negative_pairs"
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".JPG", ".PNG")
 #: an image of a person as LFW names it: ``<person>_<number>``
 _NUMBERED = re.compile(r"^(.+)_(-?\d+)$")
 
@@ -266,8 +265,8 @@ def _item(base: Path, subset: str, directory: Path, image: str, entry: _Entry) -
     images = directory.parent / IMAGES_DIR
     stems = [images / entry.person / image] if entry.person else []
     stems.append(images / image)
-    path = first_file(base, [Path(f"{stem}{ext}") for stem in stems for ext in IMAGE_EXTENSIONS])
-    width, height = image_size(path, path.relative_to(base.resolve()).as_posix()) if path else (None, None)
+    path, size = find_image(base, *stems)
+    width, height = size if size else (None, None)
     tags = []
     if entry.person is not None:
         attributes = {}

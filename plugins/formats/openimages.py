@@ -49,7 +49,7 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import AttributeSpec, Dataset, Item, LabelSpec, Shape, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
-from annota.core.formats.source import first_file, image_size
+from annota.core.formats.source import find_image
 
 ANNOTATIONS_DIR = "annotations"
 IMAGES_DIR = "images"
@@ -82,7 +82,6 @@ FLAGS = (
     ("IsDepiction", "is_depiction"),
     ("IsInside", "is_inside"),
 )
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".JPG", ".PNG")
 #: a subset, mask path or box id must be one plain path component
 _PLAIN = re.compile(r"^(?!\.\.?$)[^/\\\0]+$")
 #: the attributes of labels the task does not already have
@@ -320,12 +319,8 @@ class _Reader:
             raise FormatError(
                 f"the subset {subset!r} is not a directory name", file=file, line=line, item=image_id
             )
-        image = first_file(
-            self.base, [self.base / IMAGES_DIR / subset / f"{image_id}{ext}" for ext in IMAGE_EXTENSIONS]
-        )
-        size = self.sizes.get(image_id)
-        if image is not None:
-            size = image_size(image, image.relative_to(self.base.resolve()).as_posix())
+        image, size = find_image(self.base, self.base / IMAGES_DIR / subset / image_id)
+        size = size or self.sizes.get(image_id)
         width, height = size if size else (None, None)
         found = Item(
             name=image_id + (image.suffix if image else ""),

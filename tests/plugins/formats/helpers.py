@@ -33,6 +33,13 @@ def make_image(path: Path, width: int = 64, height: int = 48, seed: int = 0) -> 
     return path
 
 
+def block(left: int, top: int, right: int, bottom: int, width: int = 20, height: int = 10) -> np.ndarray:
+    """A ``height x width`` bitmap true in ``[top:bottom, left:right]``."""
+    bitmap = np.zeros((height, width), dtype=bool)
+    bitmap[top:bottom, left:right] = True
+    return bitmap
+
+
 def dataset(
     items: Sequence[Item],
     labels: Sequence[LabelSpec],
@@ -80,4 +87,4 @@ def items_by_name(source: Dataset) -> dict[str, Item]:
     return {item.id: item for item in source.items()}
 
 
-__all__ = ["dataset", "export", "installed_formats", "items_by_name", "load", "make_image"]
+__all__ = ["block", "dataset", "export", "installed_formats", "items_by_name", "load", "make_image"]

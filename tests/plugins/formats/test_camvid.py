@@ -14,7 +14,7 @@ from annota.core.errors import FormatError
 from annota.core.formats import masks
 from annota.core.formats.model import Item, LabelSpec, Shape
 from annota.core.formats.registry import FormatRegistry
-from tests.plugins.formats.helpers import dataset, export, items_by_name, load, make_image
+from tests.plugins.formats.helpers import block, dataset, export, items_by_name, load, make_image
 
 CAMVID = "CamVid 1.0"
 LABELS = [
@@ -24,14 +24,8 @@ LABELS = [
 ]
 
 
-def _block(left: int, top: int, right: int, bottom: int, width: int = 20, height: int = 10) -> np.ndarray:
-    bitmap = np.zeros((height, width), dtype=bool)
-    bitmap[top:bottom, left:right] = True
-    return bitmap
-
-
 def _items(tmp_path: Path) -> list[Item]:
-    road = Shape(type="mask", label="road", points=masks.bitmap_to_cvat(_block(0, 6, 20, 10)))
+    road = Shape(type="mask", label="road", points=masks.bitmap_to_cvat(block(0, 6, 20, 10)))
     car = Shape(type="polygon", label="car", points=[2, 2, 6, 2, 6, 7, 2, 7], z_order=1)
     return [
         Item(
@@ -79,7 +73,7 @@ def test_round_trip(formats: FormatRegistry, tmp_path: Path) -> None:
     assert (first.name, first.width, first.height, first.subset) == ("0001TP_006690.png", 20, 10, "default")
     found = {s.label: masks.cvat_to_bitmap(s.points, 20, 10) for s in first.shapes}
     assert set(found) == {"car", "road"}
-    assert found["road"].tolist() == (_block(0, 6, 20, 10) & ~_block(2, 2, 7, 8)).tolist()
+    assert found["road"].tolist() == (block(0, 6, 20, 10) & ~block(2, 2, 7, 8)).tolist()
     assert found["car"].sum() == 5 * 6 + 2 * 2  # the polygon and the rectangle
     empty = items["dir/empty"]
     assert (empty.name, empty.subset, empty.shapes, empty.width) == ("dir/empty.jpg", "val", [], None)
@@ -167,8 +161,8 @@ def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> No
                 subset="train",
                 media=image,
                 annotations=[
-                    dm.Mask(image=_block(0, 0, 5, 5), label=1),
-                    dm.Mask(image=_block(10, 5, 20, 10), label=0),
+                    dm.Mask(image=block(0, 0, 5, 5), label=1),
+                    dm.Mask(image=block(10, 5, 20, 10), label=0),
                 ],
             ),
             dm.DatasetItem(id="b", subset="train", media=image),
@@ -182,6 +176,6 @@ def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> No
     a = items["a"]
     assert (a.subset, a.name, a.width) == ("train", "a.jpg", 20)
     found = {s.label: masks.cvat_to_bitmap(s.points, 20, 10) for s in a.shapes}
-    assert found["road"].tolist() == _block(0, 0, 5, 5).tolist()
-    assert found["car"].tolist() == _block(10, 5, 20, 10).tolist()
+    assert found["road"].tolist() == block(0, 0, 5, 5).tolist()
+    assert found["car"].tolist() == block(10, 5, 20, 10).tolist()
     assert items["b"].shapes == []

@@ -14,16 +14,10 @@ from annota.core.errors import FormatError
 from annota.core.formats import masks
 from annota.core.formats.model import Item, LabelSpec, Shape
 from annota.core.formats.registry import FormatRegistry
-from tests.plugins.formats.helpers import dataset, export, items_by_name, load, make_image
+from tests.plugins.formats.helpers import block, dataset, export, items_by_name, load, make_image
 
 CITYSCAPES = "Cityscapes 1.0"
 LABELS = [LabelSpec(name="car", color="#ff0000"), LabelSpec(name="road", color="#00ff00")]
-
-
-def _block(left: int, top: int, right: int, bottom: int, width: int = 20, height: int = 10) -> np.ndarray:
-    bitmap = np.zeros((height, width), dtype=bool)
-    bitmap[top:bottom, left:right] = True
-    return bitmap
 
 
 def _bitmap(shape: Shape) -> np.ndarray:
@@ -31,7 +25,7 @@ def _bitmap(shape: Shape) -> np.ndarray:
 
 
 def _items(tmp_path: Path) -> list[Item]:
-    road = Shape(type="mask", label="road", points=masks.bitmap_to_cvat(_block(0, 6, 20, 10)))
+    road = Shape(type="mask", label="road", points=masks.bitmap_to_cvat(block(0, 6, 20, 10)))
     crowd = Shape(type="rectangle", label="car", points=[0, 0, 3, 3])
     car = Shape(
         type="polygon", label="car", points=[10, 0, 14, 0, 14, 4, 10, 4], attributes={"is_crowd": "false"}
@@ -156,8 +150,8 @@ def test_datumaro_reads_the_export(formats: FormatRegistry, tmp_path: Path) -> N
     (item,) = list(imported)
     assert (item.id, item.subset, item.media.data.shape[:2]) == ("city/a", "default", (10, 20))
     found = {names[a.label]: a.image for a in item.annotations}
-    assert found["road"].tolist() == _block(0, 6, 20, 10).tolist()
-    assert found["car"].tolist() == _block(0, 0, 4, 4).tolist()
+    assert found["road"].tolist() == block(0, 6, 20, 10).tolist()
+    assert found["car"].tolist() == block(0, 0, 4, 4).tolist()
 
 
 def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> None:
@@ -170,8 +164,8 @@ def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> No
                 subset="train",
                 media=image,
                 annotations=[
-                    dm.Mask(image=_block(0, 0, 5, 5), label=1),
-                    dm.Mask(image=_block(10, 5, 20, 10), label=0),
+                    dm.Mask(image=block(0, 0, 5, 5), label=1),
+                    dm.Mask(image=block(10, 5, 20, 10), label=0),
                 ],
             ),
         ],
@@ -183,5 +177,5 @@ def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> No
     a = items_by_name(result)["c/a"]
     assert (a.subset, a.name, a.width) == ("train", "c/a.png", 20)
     found = {s.label: _bitmap(s) for s in a.shapes}
-    assert found["road"].tolist() == _block(0, 0, 5, 5).tolist()
-    assert found["car"].tolist() == _block(10, 5, 20, 10).tolist()
+    assert found["road"].tolist() == block(0, 0, 5, 5).tolist()
+    assert found["car"].tolist() == block(10, 5, 20, 10).tolist()

@@ -14,21 +14,15 @@ from annota.core.errors import FormatError
 from annota.core.formats import masks
 from annota.core.formats.model import Item, LabelSpec, Shape
 from annota.core.formats.registry import FormatRegistry
-from tests.plugins.formats.helpers import dataset, export, items_by_name, load, make_image
+from tests.plugins.formats.helpers import block, dataset, export, items_by_name, load, make_image
 
 SEGMENTATION = "ICDAR Segmentation 1.0"
 LABELS = [LabelSpec(name="icdar")]
 
 
-def _block(left: int, top: int, right: int, bottom: int, width: int = 20, height: int = 10) -> np.ndarray:
-    bitmap = np.zeros((height, width), dtype=bool)
-    bitmap[top:bottom, left:right] = True
-    return bitmap
-
-
 def _items(tmp_path: Path) -> list[Item]:
     def char(left: int, text: str, group: int, **attributes: str) -> Shape:
-        points = masks.bitmap_to_cvat(_block(left, 2, left + 3, 8))
+        points = masks.bitmap_to_cvat(block(left, 2, left + 3, 8))
         return Shape(
             type="mask", label="icdar", points=points, group=group, attributes={"text": text, **attributes}
         )
@@ -85,7 +79,7 @@ def test_round_trip(formats: FormatRegistry, tmp_path: Path) -> None:
     assert [s.attributes["index"] for s in shapes] == ["0", "1", "2", "3"]
     assert shapes[0].attributes["color"] == "10 20 30" and shapes[0].attributes["center"] == "1 5"
     assert shapes[0].group == shapes[1].group != 0 and shapes[2].group == 0 and shapes[3].group == 0
-    assert masks.cvat_to_bitmap(shapes[3].points, 20, 10).tolist() == _block(12, 2, 16, 9).tolist()
+    assert masks.cvat_to_bitmap(shapes[3].points, 20, 10).tolist() == block(12, 2, 16, 9).tolist()
     assert items["img_2"].shapes == [] and items["img_2"].subset == "test"
 
     polygons = items_by_name(load(formats, SEGMENTATION, target, tmp_path / "w2", conv_mask_to_poly=True))
@@ -162,7 +156,7 @@ def test_datumaro_reads_the_export(formats: FormatRegistry, tmp_path: Path) -> N
     assert [a.attributes["text"] for a in anns] == ["H", "i", " ", '"']
     assert [a.attributes["color"] for a in anns][0] == "10 20 30"
     assert anns[0].group == anns[1].group != 0 and anns[2].group == 0
-    assert anns[0].image.tolist() == _block(0, 2, 3, 8).tolist()
+    assert anns[0].image.tolist() == block(0, 2, 3, 8).tolist()
     assert imported[("default", "img_1")].media.data.shape[:2] == (10, 20)
 
 
@@ -177,12 +171,12 @@ def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> No
                 media=image,
                 annotations=[
                     dm.Mask(
-                        image=_block(0, 0, 5, 5),
+                        image=block(0, 0, 5, 5),
                         group=1,
                         attributes={"index": 0, "color": "82 174 214", "text": "j", "center": "0 1"},
                     ),
-                    dm.Mask(image=_block(5, 0, 10, 5), group=1, attributes={"index": 1, "text": "u"}),
-                    dm.Mask(image=_block(12, 0, 15, 5), attributes={"index": 2, "text": " "}),
+                    dm.Mask(image=block(5, 0, 10, 5), group=1, attributes={"index": 1, "text": "u"}),
+                    dm.Mask(image=block(12, 0, 15, 5), attributes={"index": 2, "text": " "}),
                 ],  # fmt: skip
             ),
         ],
@@ -198,4 +192,4 @@ def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> No
     ]
     assert a.shapes[0].attributes["color"] == "82 174 214" and a.shapes[0].attributes["center"] == "0 1"
     assert a.shapes[0].group == a.shapes[1].group != 0 and a.shapes[2].group == 0
-    assert masks.cvat_to_bitmap(a.shapes[1].points, 20, 10).tolist() == _block(5, 0, 10, 5).tolist()
+    assert masks.cvat_to_bitmap(a.shapes[1].points, 20, 10).tolist() == block(5, 0, 10, 5).tolist()

@@ -14,7 +14,7 @@ from annota.core.errors import FormatError
 from annota.core.formats import masks
 from annota.core.formats.model import Item, LabelSpec, Shape
 from annota.core.formats.registry import FormatRegistry
-from tests.plugins.formats.helpers import dataset, export, items_by_name, load, make_image
+from tests.plugins.formats.helpers import block, dataset, export, items_by_name, load, make_image
 
 KITTI = "KITTI 1.0"
 LABELS = [LabelSpec(name="car", color="#ff0000"), LabelSpec(name="road", color="#00ff00")]
@@ -24,14 +24,8 @@ def _bitmap(shape: Shape, width: int = 20, height: int = 10) -> np.ndarray:
     return masks.cvat_to_bitmap(shape.points, width, height)
 
 
-def _block(left: int, top: int, right: int, bottom: int, width: int = 20, height: int = 10) -> np.ndarray:
-    bitmap = np.zeros((height, width), dtype=bool)
-    bitmap[top:bottom, left:right] = True
-    return bitmap
-
-
 def _items(tmp_path: Path) -> list[Item]:
-    road = Shape(type="mask", label="road", points=masks.bitmap_to_cvat(_block(0, 6, 20, 10)))
+    road = Shape(type="mask", label="road", points=masks.bitmap_to_cvat(block(0, 6, 20, 10)))
     return [
         Item(
             name="000001.png",
@@ -88,7 +82,7 @@ def test_round_trip(formats: FormatRegistry, tmp_path: Path) -> None:
         ([10, 1, 12, 3], False, 0.5, {"truncated": "false"}),
     ]
     segments = {s.label: _bitmap(s) for s in first.shapes if s.type == "mask"}
-    assert segments["road"].tolist() == _block(0, 6, 20, 10).tolist()
+    assert segments["road"].tolist() == block(0, 6, 20, 10).tolist()
     assert segments["car"].sum() == 5 * 4
 
 
@@ -182,7 +176,7 @@ def test_datumaro_reads_the_export(formats: FormatRegistry, tmp_path: Path) -> N
     assert names == ["background", "car", "road"]
     (item,) = list(segmented)
     found = {names[a.label]: a.image for a in item.annotations if names[a.label] != "background"}
-    assert found["road"].tolist() == _block(0, 6, 20, 10).tolist()
+    assert found["road"].tolist() == block(0, 6, 20, 10).tolist()
     assert found["car"].sum() == 20
 
 
@@ -197,8 +191,8 @@ def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> No
                 media=image,
                 annotations=[
                     dm.Bbox(1, 2, 3, 4, label=0, attributes={"truncated": True, "occluded": False}),
-                    dm.Mask(image=_block(0, 0, 5, 5), label=1, id=1),
-                    dm.Mask(image=_block(10, 5, 20, 10), label=0, id=2),
+                    dm.Mask(image=block(0, 0, 5, 5), label=1, id=1),
+                    dm.Mask(image=block(10, 5, 20, 10), label=0, id=2),
                 ],
             )
         ],
@@ -216,5 +210,5 @@ def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> No
     assert [label.name for label in result.labels][:2] == ["car", "road"]
     item = items_by_name(result)["a"]
     found = {s.label: _bitmap(s) for s in item.shapes}
-    assert found["road"].tolist() == _block(0, 0, 5, 5).tolist()
-    assert found["car"].tolist() == _block(10, 5, 20, 10).tolist()
+    assert found["road"].tolist() == block(0, 0, 5, 5).tolist()
+    assert found["car"].tolist() == block(10, 5, 20, 10).tolist()

@@ -16,20 +16,14 @@ from annota.core.formats import masks
 from annota.core.formats.model import Item, LabelSpec, Shape, Track, TrackShape
 from annota.core.formats.registry import FormatRegistry
 from annota.core.formats.tracks import gather_tracks
-from tests.plugins.formats.helpers import dataset, export, load, make_image
+from tests.plugins.formats.helpers import block, dataset, export, load, make_image
 
 MOTS = "MOTS PNG 1.0"
 LABELS = [LabelSpec(name="car"), LabelSpec(name="person")]
 
 
-def _block(left: int, top: int, right: int, bottom: int, width: int = 20, height: int = 10) -> np.ndarray:
-    bitmap = np.zeros((height, width), dtype=bool)
-    bitmap[top:bottom, left:right] = True
-    return bitmap
-
-
 def _mask(left: int, top: int, right: int, bottom: int) -> list[float]:
-    return masks.bitmap_to_cvat(_block(left, top, right, bottom))
+    return masks.bitmap_to_cvat(block(left, top, right, bottom))
 
 
 def _source(tmp_path: Path) -> tuple[list[Item], list[Track]]:
@@ -79,7 +73,7 @@ def test_round_trip(formats: FormatRegistry, tmp_path: Path) -> None:
     car = by_id[3]
     assert car.label == "car"
     assert [(s.frame, s.outside) for s in car.shapes] == [(0, False), (1, False), (2, True), (3, False)]
-    assert masks.cvat_to_bitmap(car.shapes[1].points, 20, 10).tolist() == _block(1, 1, 5, 5).tolist()
+    assert masks.cvat_to_bitmap(car.shapes[1].points, 20, 10).tolist() == block(1, 1, 5, 5).tolist()
     person = by_id[4]
     assert [(s.frame, s.outside) for s in person.shapes] == [(1, False), (2, True)]
     assert masks.cvat_to_bitmap(person.shapes[0].points, 20, 10).sum() == 25
@@ -166,7 +160,7 @@ def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> No
                 subset="train",
                 media=image,
                 annotations=[
-                    dm.Mask(image=_block(frame, 0, frame + 3, 3), label=1, attributes={"track_id": 2})
+                    dm.Mask(image=block(frame, 0, frame + 3, 3), label=1, attributes={"track_id": 2})
                 ],
             )
             for frame in range(2)
@@ -183,4 +177,4 @@ def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> No
     ]
     shapes = [s for i in loaded for s in i.shapes]
     assert [(s.label, s.track_id) for s in shapes] == [("person", 2), ("person", 2)]
-    assert masks.cvat_to_bitmap(shapes[1].points, 20, 10).tolist() == _block(1, 0, 4, 3).tolist()
+    assert masks.cvat_to_bitmap(shapes[1].points, 20, 10).tolist() == block(1, 0, 4, 3).tolist()

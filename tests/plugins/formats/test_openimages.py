@@ -13,22 +13,16 @@ from annota.core.errors import FormatError
 from annota.core.formats import masks
 from annota.core.formats.model import Item, LabelSpec, Shape, Tag
 from annota.core.formats.registry import FormatRegistry
-from tests.plugins.formats.helpers import dataset, export, items_by_name, load, make_image
+from tests.plugins.formats.helpers import block, dataset, export, items_by_name, load, make_image
 
 OPEN_IMAGES = "Open Images V6 1.0"
 LABELS = [LabelSpec(name="/m/cat"), LabelSpec(name="/m/dog")]
 
 
-def _block(left: int, top: int, right: int, bottom: int, width: int = 20, height: int = 10) -> np.ndarray:
-    bitmap = np.zeros((height, width), dtype=bool)
-    bitmap[top:bottom, left:right] = True
-    return bitmap
-
-
 def _items(tmp_path: Path) -> list[Item]:
     box = Shape(type="rectangle", label="/m/cat", points=[2, 1, 12, 6], group=3, occluded=True, score=0.75,
                 attributes={"is_group_of": "true", "truncated": "false"})  # fmt: skip
-    mask = Shape(type="mask", label="/m/cat", points=masks.bitmap_to_cvat(_block(3, 2, 8, 5)), group=3,
+    mask = Shape(type="mask", label="/m/cat", points=masks.bitmap_to_cvat(block(3, 2, 8, 5)), group=3,
                  attributes={"predicted_iou": "0.5"})  # fmt: skip
     polygon = Shape(type="polygon", label="/m/dog", points=[14, 0, 18, 0, 18, 4, 14, 4])
     return [
@@ -83,7 +77,7 @@ def test_round_trip(formats: FormatRegistry, tmp_path: Path) -> None:
     assert box.attributes == {"truncated": "false", "is_group_of": "true"}
     assert mask.type == "mask" and mask.group == box.group != 0
     assert mask.attributes == {"box_id": "00000000", "predicted_iou": "0.5"}
-    assert masks.cvat_to_bitmap(mask.points, 20, 10).tolist() == _block(3, 2, 8, 5).tolist()
+    assert masks.cvat_to_bitmap(mask.points, 20, 10).tolist() == block(3, 2, 8, 5).tolist()
     assert (polygon.label, polygon.group, int(masks.cvat_to_bitmap(polygon.points, 20, 10).sum())) == (
         "/m/dog",
         0,
@@ -188,7 +182,7 @@ def test_datumaro_reads_the_export(formats: FormatRegistry, tmp_path: Path) -> N
     assert box.get_bbox() == pytest.approx([2, 1, 10, 5])
     assert box.attributes == {"score": 0.75, "occluded": True, "truncated": False, "is_group_of": True}
     assert mask.group == box.group and mask.attributes == {"box_id": "00000000", "predicted_iou": 0.5}
-    assert mask.image.tolist() == _block(3, 2, 8, 5).tolist()
+    assert mask.image.tolist() == block(3, 2, 8, 5).tolist()
     assert names[polygon.label] == "/m/dog" and polygon.image.sum() == 25
 
 
@@ -204,7 +198,7 @@ def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> No
                 annotations=[
                     dm.Label(1),
                     dm.Bbox(1, 2, 4, 4, label=0, group=1, attributes={"occluded": True, "is_inside": False}),
-                    dm.Mask(image=_block(1, 2, 5, 6), label=0, group=1),
+                    dm.Mask(image=block(1, 2, 5, 6), label=0, group=1),
                 ],
             ),
         ],
@@ -219,4 +213,4 @@ def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> No
     box, mask = a.shapes
     assert (box.points, box.occluded, box.attributes) == ([1, 2, 5, 6], True, {"is_inside": "false"})
     assert mask.group == box.group != 0
-    assert masks.cvat_to_bitmap(mask.points, 20, 10).tolist() == _block(1, 2, 5, 6).tolist()
+    assert masks.cvat_to_bitmap(mask.points, 20, 10).tolist() == block(1, 2, 5, 6).tolist()

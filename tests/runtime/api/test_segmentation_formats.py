@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from annota.core.formats import masks
-from tests.media import make_jpeg, wait_for_request
+from tests.media import make_jpeg
+from tests.runtime.api.round_trips import round_trip, spec
 
 WIDTH, HEIGHT = 64, 48
 
@@ -58,31 +59,6 @@ def _bitmap(shape: dict[str, Any]) -> list[list[bool]]:
     return masks.cvat_to_bitmap(shape["points"], WIDTH, HEIGHT).tolist()
 
 
-def _spec(label: dict[str, Any], name: str) -> int:
-    return next(int(a["id"]) for a in label["attributes"] if a["name"] == name)
-
-
-def _round_trip(client: Any, task_id: int, body: dict[str, Any], format_name: str) -> dict[str, Any]:
-    response = client.put(f"/api/tasks/{task_id}/annotations", json=body)
-    assert response.status_code == 200, response.text
-    path = f"/api/tasks/{task_id}"
-    response = client.post(f"{path}/dataset/export", params={"format": format_name, "location": "local"})
-    assert response.status_code == 202, response.text
-    request = wait_for_request(client, response.json()["rq_id"])
-    assert request["status"] == "finished", request["message"]
-    content = client.get(request["result_url"]).content
-    client.delete(f"{path}/annotations")
-    response = client.post(
-        f"{path}/annotations",
-        params={"format": format_name, "conv_mask_to_poly": "false"},
-        files={"annotation_file": ("dataset.zip", content)},
-    )
-    assert response.status_code == 202, response.text
-    request = wait_for_request(client, response.json()["rq_id"])
-    assert request["status"] == "finished", request["message"]
-    return dict(client.get(f"{path}/annotations").json())
-
-
 @pytest.mark.parametrize("format_name", ["CamVid 1.0", "Cityscapes 1.0", "KITTI 1.0"])
 def test_class_maps(admin_client: Any, task: Any, format_name: str) -> None:
     task_id, labels = task
@@ -100,7 +76,7 @@ def test_class_maps(admin_client: Any, task: Any, format_name: str) -> None:
             _mask(car, 2, _block(40, 0, 50, 10)),
         ]
     }
-    after = _round_trip(admin_client, task_id, body, format_name)
+    after = round_trip(admin_client, task_id, body, format_name)
     found = sorted((s["frame"], s["label_id"], s["type"]) for s in after["shapes"])
     assert found == [(0, car, "mask"), (0, road, "mask"), (2, car, "mask")]
     by_key = {(s["frame"], s["label_id"]): s for s in after["shapes"]}
@@ -112,18 +88,18 @@ def test_class_maps(admin_client: Any, task: Any, format_name: str) -> None:
 def test_icdar_segmentation(admin_client: Any, task: Any) -> None:
     task_id, labels = task
     icdar = labels["icdar"]
-    text = _spec(icdar, "text")
+    text = spec(icdar, "text")
     body = {
         "shapes": [
             _mask(icdar["id"], 1, _block(0, 0, 5, 8), group=1, attributes=[{"spec_id": text, "value": "O"}]),
             _mask(icdar["id"], 1, _block(6, 0, 10, 8), group=1, attributes=[{"spec_id": text, "value": "K"}]),
         ]
     }
-    after = _round_trip(admin_client, task_id, body, "ICDAR Segmentation 1.0")
+    after = round_trip(admin_client, task_id, body, "ICDAR Segmentation 1.0")
     shapes = sorted(after["shapes"], key=lambda s: s["points"][-4])
     values = [{a["spec_id"]: a["value"] for a in s["attributes"]} for s in shapes]
     assert [v[text] for v in values] == ["O", "K"]
-    assert [v[_spec(icdar, "index")] for v in values] == ["0", "1"]
+    assert [v[spec(icdar, "index")] for v in values] == ["0", "1"]
     assert shapes[0]["group"] == shapes[1]["group"] != 0
     assert _bitmap(shapes[1]) == _block(6, 0, 10, 8).tolist()
 
@@ -131,7 +107,7 @@ def test_icdar_segmentation(admin_client: Any, task: Any) -> None:
 def test_lfw(admin_client: Any, task: Any) -> None:
     task_id, labels = task
     car = labels["car"]
-    pairs = _spec(car, "positive_pairs")
+    pairs = spec(car, "positive_pairs")
     body = {
         "tags": [
             {"label_id": car["id"], "frame": 0, "attributes": [{"spec_id": pairs, "value": "img2"}]},
@@ -139,7 +115,7 @@ def test_lfw(admin_client: Any, task: Any) -> None:
         ],
         "shapes": [{"type": "points", "label_id": car["id"], "frame": 0, "points": [1, 2, 3, 4]}],
     }
-    after = _round_trip(admin_client, task_id, body, "LFW 1.0")
+    after = round_trip(admin_client, task_id, body, "LFW 1.0")
     tags = sorted(after["tags"], key=lambda t: t["frame"])
     assert [(t["frame"], t["label_id"]) for t in tags] == [(0, car["id"]), (2, car["id"])]
     assert [a["value"] for a in tags[0]["attributes"] if a["spec_id"] == pairs] == ["img2"]
@@ -157,7 +133,7 @@ def test_open_images(admin_client: Any, task: Any) -> None:
             _mask(car, 0, _block(10, 6, 30, 20), group=5),
         ],
     }  # fmt: skip
-    after = _round_trip(admin_client, task_id, body, "Open Images V6 1.0")
+    after = round_trip(admin_client, task_id, body, "Open Images V6 1.0")
     assert [(t["frame"], t["label_id"]) for t in after["tags"]] == [(1, road)]
     box, mask = sorted(after["shapes"], key=lambda s: s["type"], reverse=True)
     assert (box["type"], box["points"], box["occluded"]) == ("rectangle", [8, 4, 32, 24], True)
@@ -178,7 +154,7 @@ def test_mots(admin_client: Any, task: Any) -> None:
             ]},
         ]
     }  # fmt: skip
-    after = _round_trip(admin_client, task_id, body, "MOTS PNG 1.0")
+    after = round_trip(admin_client, task_id, body, "MOTS PNG 1.0")
     (track,) = after["tracks"]
     assert track["label_id"] == car
     shapes = sorted(track["shapes"], key=lambda s: s["frame"])
