@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from annota.core.errors import FormatError, ValidationError
+from annota.core.formats.model import Item, Shape
 from annota.core.media.archives import ArchiveLimits, extract_archive, is_archive_name
 
 #: used when the caller sets no limits (``annota convert``): generous, but not unbounded
@@ -96,6 +97,28 @@ def find_image(base: Path, *stems: Path) -> tuple[Path | None, tuple[int, int] |
     return image, image_size(image, image.relative_to(base.resolve()).as_posix())
 
 
+def item_with_image(
+    base: Path,
+    stem: Path,
+    item_id: str,
+    subset: str,
+    shapes: list[Shape],
+    size: tuple[int, int] | None = None,
+) -> Item:
+    """The item ``item_id`` of a dataset whose image, if there, is ``<stem>.<extension>``: named
+    with the image's extension and sized by the image, else by ``size`` (its annotation maps)."""
+    image, found = find_image(base, stem)
+    size = found or size
+    return Item(
+        name=item_id + (image.suffix if image else ""),
+        subset=subset,
+        width=size[0] if size else None,
+        height=size[1] if size else None,
+        shapes=shapes,
+        image=str(image) if image else None,
+    )
+
+
 __all__ = [
     "DEFAULT_LIMITS",
     "IMAGE_EXTENSIONS",
@@ -103,6 +126,7 @@ __all__ = [
     "first_file",
     "image_size",
     "inside",
+    "item_with_image",
     "prepare_input",
     "subset_dirs",
 ]

@@ -30,7 +30,7 @@ from annota.core.formats.model import AttributeSpec, Dataset, Item, LabelSpec, S
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, ImportOptions
 from annota.core.formats.segmentation import Color
-from annota.core.formats.source import find_image, subset_dirs
+from annota.core.formats.source import item_with_image, subset_dirs
 
 LABEL = "icdar"
 IMAGES_DIR = "images"
@@ -254,17 +254,7 @@ def _item(base: Path, directory: Path, path: Path, options: ImportOptions, group
             shapes.extend(region)
         size = (int(classes.shape[1]), int(classes.shape[0]))
     images = directory / IMAGES_DIR
-    image, found = find_image(base, images / item_id)
-    size = found or size
-    item = Item(
-        name=item_id + (image.suffix if image else ""),
-        subset=directory.name,
-        width=size[0] if size else None,
-        height=size[1] if size else None,
-        shapes=shapes,
-        image=str(image) if image else None,
-    )
-    return item, group
+    return item_with_image(base, images / item_id, item_id, directory.name, shapes, size), group
 
 
 def detect_segmentation(root: Path) -> float:

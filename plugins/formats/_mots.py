@@ -28,7 +28,7 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import Dataset, Item, LabelSpec, Shape
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, ImportOptions
-from annota.core.formats.source import IMAGE_EXTENSIONS, find_image
+from annota.core.formats.source import IMAGE_EXTENSIONS, item_with_image
 
 INSTANCES_DIR = "instances"
 IMAGES_DIR = "images"
@@ -240,16 +240,7 @@ def _subset_items(
                 )
         previous = present
         images = directory / IMAGES_DIR
-        image, found = find_image(base, images / item_id)
-        size = found or size
-        yield Item(
-            name=item_id + (image.suffix if image else ""),
-            subset=subset,
-            width=size[0] if size else None,
-            height=size[1] if size else None,
-            shapes=shapes,
-            image=str(image) if image else None,
-        )
+        yield item_with_image(base, images / item_id, item_id, subset, shapes, size)
 
 
 def detect_mots(root: Path) -> float:

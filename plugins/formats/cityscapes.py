@@ -30,7 +30,7 @@ from annota.core.formats.model import Dataset, Item, Shape
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
 from annota.core.formats.segmentation import BACKGROUND, Color
-from annota.core.formats.source import IMAGE_EXTENSIONS, find_image
+from annota.core.formats.source import IMAGE_EXTENSIONS, item_with_image
 
 LABEL_COLORS = "label_colors.txt"
 GT_DIR = "gtFine"
@@ -184,17 +184,7 @@ def _item(
         file = instances.relative_to(base).as_posix()
         shapes, size, group = _regions(instances, file, colors, options, group)
     images = base / IMAGES_DIR / subset
-    image, found = find_image(base, images / f"{item_id}{IMAGE_SUFFIX}")
-    size = found or size
-    item = Item(
-        name=item_id + (image.suffix if image else ""),
-        subset=subset,
-        width=size[0] if size else None,
-        height=size[1] if size else None,
-        shapes=shapes,
-        image=str(image) if image else None,
-    )
-    return item, group
+    return item_with_image(base, images / f"{item_id}{IMAGE_SUFFIX}", item_id, subset, shapes, size), group
 
 
 def detect_cityscapes(root: Path) -> float:

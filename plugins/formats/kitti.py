@@ -33,7 +33,7 @@ from annota.core.formats.model import Dataset, Item, LabelSpec, Shape
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
 from annota.core.formats.segmentation import BACKGROUND, Color
-from annota.core.formats.source import IMAGE_EXTENSIONS, find_image
+from annota.core.formats.source import IMAGE_EXTENSIONS, item_with_image
 
 LABEL_COLORS = "label_colors.txt"
 IMAGES_DIR = "image_2"
@@ -261,19 +261,9 @@ def _item(
             instances, instances.relative_to(base).as_posix(), colors, options, group
         )
         shapes += masks
-    image, found = find_image(base, directory / IMAGES_DIR / item_id)
-    size = found or size
-    return (
-        Item(
-            name=item_id + (image.suffix if image else ""),
-            subset=directory.name,
-            width=size[0] if size else None,
-            height=size[1] if size else None,
-            shapes=shapes,
-            image=str(image) if image else None,
-        ),
-        group,
-    )
+    return item_with_image(
+        base, directory / IMAGES_DIR / item_id, item_id, directory.name, shapes, size
+    ), group
 
 
 def detect_kitti(root: Path) -> float:
