@@ -14,7 +14,15 @@ from annota.core.errors import FormatError
 from annota.core.formats import masks
 from annota.core.formats.model import Item, LabelSpec, Shape
 from annota.core.formats.registry import FormatRegistry
-from tests.plugins.formats.helpers import block, dataset, export, items_by_name, load, make_image
+from tests.plugins.formats.helpers import (
+    assert_detected,
+    block,
+    dataset,
+    export,
+    items_by_name,
+    load,
+    make_image,
+)
 
 CITYSCAPES = "Cityscapes 1.0"
 LABELS = [LabelSpec(name="car", color="#ff0000"), LabelSpec(name="road", color="#00ff00")]
@@ -131,11 +139,8 @@ def test_bad_files(formats: FormatRegistry, tmp_path: Path) -> None:
 
 
 def test_detect(formats: FormatRegistry, tmp_path: Path) -> None:
-    fmt = formats.find(CITYSCAPES)
-    assert fmt is not None and fmt.detect is not None
     exported = export(formats, CITYSCAPES, dataset(_items(tmp_path), LABELS), tmp_path / "out")
-    assert formats.detect(exported)[0][1] is fmt
-    assert fmt.detect(tmp_path / "src") == 0.0
+    assert_detected(formats, CITYSCAPES, exported, tmp_path / "src")
 
 
 def test_datumaro_reads_the_export(formats: FormatRegistry, tmp_path: Path) -> None:

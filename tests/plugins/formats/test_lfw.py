@@ -11,7 +11,7 @@ import pytest
 from annota.core.errors import FormatError
 from annota.core.formats.model import Item, LabelSpec, Shape, Tag
 from annota.core.formats.registry import FormatRegistry
-from tests.plugins.formats.helpers import dataset, export, items_by_name, load, make_image
+from tests.plugins.formats.helpers import assert_detected, dataset, export, items_by_name, load, make_image
 
 LFW = "LFW 1.0"
 LABELS = [LabelSpec(name="alice"), LabelSpec(name="bob"), LabelSpec(name="carol")]
@@ -130,11 +130,8 @@ def test_bad_lines(formats: FormatRegistry, tmp_path: Path, file: str, text: str
 
 
 def test_detect(formats: FormatRegistry, tmp_path: Path) -> None:
-    fmt = formats.find(LFW)
-    assert fmt is not None and fmt.detect is not None
     exported = export(formats, LFW, dataset(_items(tmp_path), LABELS), tmp_path / "out")
-    assert formats.detect(exported)[0][1] is fmt
-    assert fmt.detect(tmp_path / "src") == 0.0
+    assert_detected(formats, LFW, exported, tmp_path / "src")
 
 
 def test_datumaro_reads_the_export(formats: FormatRegistry, tmp_path: Path) -> None:

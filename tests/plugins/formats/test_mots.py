@@ -16,7 +16,7 @@ from annota.core.formats import masks
 from annota.core.formats.model import Item, LabelSpec, Shape, Track, TrackShape
 from annota.core.formats.registry import FormatRegistry
 from annota.core.formats.tracks import gather_tracks
-from tests.plugins.formats.helpers import block, dataset, export, load, make_image
+from tests.plugins.formats.helpers import assert_detected, block, dataset, export, load, make_image
 
 MOTS = "MOTS PNG 1.0"
 LABELS = [LabelSpec(name="car"), LabelSpec(name="person")]
@@ -126,12 +126,9 @@ def test_refuses_too_many_tracks(formats: FormatRegistry, tmp_path: Path) -> Non
 
 
 def test_detect(formats: FormatRegistry, tmp_path: Path) -> None:
-    fmt = formats.find(MOTS)
-    assert fmt is not None and fmt.detect is not None
     items, tracks = _source(tmp_path)
     exported = export(formats, MOTS, dataset(items, LABELS, tracks), tmp_path / "out")
-    assert formats.detect(exported)[0][1] is fmt
-    assert fmt.detect(tmp_path / "src") == 0.0
+    assert_detected(formats, MOTS, exported, tmp_path / "src")
 
 
 def test_datumaro_reads_the_export(formats: FormatRegistry, tmp_path: Path) -> None:

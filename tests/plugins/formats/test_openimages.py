@@ -13,7 +13,15 @@ from annota.core.errors import FormatError
 from annota.core.formats import masks
 from annota.core.formats.model import Item, LabelSpec, Shape, Tag
 from annota.core.formats.registry import FormatRegistry
-from tests.plugins.formats.helpers import block, dataset, export, items_by_name, load, make_image
+from tests.plugins.formats.helpers import (
+    assert_detected,
+    block,
+    dataset,
+    export,
+    items_by_name,
+    load,
+    make_image,
+)
 
 OPEN_IMAGES = "Open Images V6 1.0"
 LABELS = [LabelSpec(name="/m/cat"), LabelSpec(name="/m/dog")]
@@ -159,11 +167,8 @@ def test_refuses_boxes_without_a_size(formats: FormatRegistry, tmp_path: Path) -
 
 
 def test_detect(formats: FormatRegistry, tmp_path: Path) -> None:
-    fmt = formats.find(OPEN_IMAGES)
-    assert fmt is not None and fmt.detect is not None
     exported = export(formats, OPEN_IMAGES, dataset(_items(tmp_path), LABELS), tmp_path / "out")
-    assert formats.detect(exported)[0][1] is fmt
-    assert fmt.detect(tmp_path / "src") == 0.0
+    assert_detected(formats, OPEN_IMAGES, exported, tmp_path / "src")
 
 
 def test_datumaro_reads_the_export(formats: FormatRegistry, tmp_path: Path) -> None:
