@@ -68,7 +68,9 @@ def export_lfw(dataset: Dataset, output: Output, options: ExportOptions) -> None
     with SubsetSpools() as positive, SubsetSpools() as negative, SubsetSpools() as alone:
         with SubsetSpools() as landmarks:
             for item in dataset.items():
-                counts = people.setdefault(item.subset, dict.fromkeys((lb.name for lb in dataset.labels), 0))
+                if item.subset not in people:
+                    people[item.subset] = dict.fromkeys((label.name for label in dataset.labels), 0)
+                counts = people[item.subset]
                 _export_item(dataset, item, output, options, counts, positive, negative, alone, landmarks)
             for subset, counts in people.items():
                 base = f"{subset}/{ANNOTATIONS_DIR}"
