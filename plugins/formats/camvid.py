@@ -152,6 +152,18 @@ def import_camvid(root: Path, options: ImportOptions) -> Dataset:
     return StreamedDataset(base.name or root.name, labels, items)
 
 
+def _within(base: Path, listed: str) -> str:
+    """A listed path relative to the dataset: as it is, or (SegNet's lists name their files from
+    a root like ``/SegNet/CamVid/``) its shortest ending that names a file of the dataset."""
+    path = listed.replace("\\", "/").lstrip("/")
+    parts = PurePosixPath(path).parts
+    for start in range(len(parts)):
+        candidate = "/".join(parts[start:])
+        if (base / candidate).is_file() and inside(base, base / candidate):
+            return candidate
+    return path
+
+
 def _item(
     base: Path,
     listing: Path,
@@ -164,7 +176,7 @@ def _item(
 ) -> tuple[Item, int]:
     file = listing.name
     image_name, mask_name = _line(line, file, lineno)
-    image_name = image_name.replace("\\", "/").lstrip("/")
+    image_name = _within(base, image_name)
     parts = PurePosixPath(image_name).parts
     # the item id is the image path without its subset directory
     inner = PurePosixPath(*parts[1:]) if len(parts) > 1 else PurePosixPath(image_name)
@@ -175,7 +187,7 @@ def _item(
     size: tuple[int, int] | None = None
     shapes: list[Shape] = []
     if mask_name is not None:
-        mask_name = mask_name.replace("\\", "/").lstrip("/")
+        mask_name = _within(base, mask_name)
         mask = base / mask_name
         if not inside(base, mask):
             raise FormatError(f"{mask_name!r} is outside the dataset", file=file, line=lineno, item=item_id)
@@ -215,7 +227,7 @@ def detect_camvid(root: Path) -> float:
                     except FormatError:
                         return 0.0
                     if mask is not None:
-                        return 0.8 if (base / mask.lstrip("/")).is_file() else 0.2
+                        return 0.8 if (base / _within(base, mask)).is_file() else 0.2
     return 0.3 if (base / LABEL_COLORS).is_file() else 0.0
 
 

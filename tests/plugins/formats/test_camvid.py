@@ -92,7 +92,7 @@ def test_round_trip(formats: FormatRegistry, tmp_path: Path) -> None:
 
 
 def test_reads_camvid_files(formats: FormatRegistry, tmp_path: Path) -> None:
-    """CamVid's own lists (no label_colors.txt: its 32 classes, Void the background)."""
+    """CamVid's own lists (SegNet's paths; no label_colors.txt: its 32 classes, Void the background)."""
     root = tmp_path / "in"
     make_image(root / "train" / "a.png", 4, 3)
     pixels = np.zeros((3, 4, 3), dtype=np.uint8)
@@ -100,7 +100,8 @@ def test_reads_camvid_files(formats: FormatRegistry, tmp_path: Path) -> None:
     pixels[1, :2] = (64, 0, 128)  # Car
     (root / "trainannot").mkdir()
     Image.fromarray(pixels).save(root / "trainannot" / "a.png")
-    (root / "train.txt").write_text("/train/a.png /trainannot/a.png\n")
+    # SegNet's lists name the files from its own root
+    (root / "train.txt").write_text("/SegNet/CamVid/train/a.png /SegNet/CamVid/trainannot/a.png\n")
     fmt = formats.find(CAMVID)
     assert fmt is not None and fmt.detect is not None and fmt.detect(root) > 0.5
     result = load(formats, CAMVID, root, tmp_path / "work")
