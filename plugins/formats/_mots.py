@@ -11,8 +11,8 @@ the classes are MOTS': 1 ``car``, 2 ``pedestrian``, 10 ``ignored``.
 Export: the polygons, masks and rectangles of tracks are painted in ``z_order`` order with their
 track id (below 1000); a plain shape gets an id no track uses. Every item gets a map. Import:
 every value of a map is a mask carrying its track id, so the masks of a track come back as one
-track (a track with the same id in another class or subset gets another id); as for MOT, a track
-gets an ``outside`` mask on the item after each run of items it appears on.
+track (a track with the same id in another class, subset or directory of maps gets another id); as
+for MOT, a track gets an ``outside`` mask on the item after each run of items it appears on.
 """
 
 from __future__ import annotations
@@ -136,16 +136,16 @@ def _classes(directory: Path, base: Path) -> dict[int, str]:
 
 
 class _Tracks:
-    """Track ids of the imported (subset, class, track) triples: the file's track id when no
-    other triple holds it."""
+    """Track ids of the imported (sequence, class, track) triples: the file's track id when no
+    other triple holds it. A sequence is a subset, or a directory of maps in it."""
 
     def __init__(self) -> None:
-        self.ids: dict[tuple[str, int, int], int] = {}
+        self.ids: dict[tuple[tuple[str, str], int, int], int] = {}
         self.taken: set[int] = set()
         self.next = MAX_INSTANCES
 
-    def of(self, subset: str, label: int, track: int) -> int:
-        key = (subset, label, track)
+    def of(self, sequence: tuple[str, str], label: int, track: int) -> int:
+        key = (sequence, label, track)
         found = self.ids.get(key)
         if found is None:
             if track in self.taken:
@@ -200,7 +200,12 @@ def _subset_items(
 ) -> Iterator[Item]:
     # the shape each track had on the item before, to close its run with an outside copy
     previous: dict[int, Shape] = {}
+    sequence = (subset, "")
     for item_id in _ids(directory):
+        # KITTI MOTS keeps a sequence per directory (instances/0000/000000.png): its own tracks
+        if str(PurePosixPath(item_id).parent) != sequence[1]:
+            sequence = (subset, str(PurePosixPath(item_id).parent))
+            previous = {}
         shapes: list[Shape] = []
         size: tuple[int, int] | None = None
         path = directory / INSTANCES_DIR / f"{item_id}.png"
@@ -218,7 +223,7 @@ def _subset_items(
                         file=file,
                         annotation=value,
                     )
-                track_id = tracks.of(subset, label, track)
+                track_id = tracks.of(sequence, label, track)
                 points = masks.bitmap_to_cvat(values == value)
                 z_order = 1 if label == IGNORED_CLASS and classes[label] == IGNORED else 0
                 shapes.append(

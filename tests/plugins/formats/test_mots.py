@@ -89,12 +89,16 @@ def test_reads_mots_files(formats: FormatRegistry, tmp_path: Path) -> None:
     values[1] = 2001
     values[2] = 10000
     Image.fromarray(values).save(root / "000000.png")
+    # a sequence in a directory of its own: its track 1 is another track
+    (root / "0005").mkdir()
+    Image.fromarray(np.full((3, 4), 1001, dtype=np.uint16)).save(root / "0005" / "000000.png")
     fmt = formats.find(MOTS)
     assert fmt is not None and fmt.detect is not None and fmt.detect(tmp_path / "in") > 0.5
     result = load(formats, MOTS, tmp_path / "in", tmp_path / "work")
     assert [label.name for label in result.labels] == ["car", "pedestrian", "ignored"]
-    (item,) = list(result.items(tracks=True))
+    item, other = list(result.items(tracks=True))
     assert (item.name, item.subset, item.width) == ("000000", "0002", 4)
+    assert other.name == "0005/000000" and [s.track_id for s in other.shapes] == [1001]
     assert [(s.label, s.track_id, s.z_order) for s in item.shapes] == [
         ("car", 1, 0),
         ("pedestrian", 1000, 0),
