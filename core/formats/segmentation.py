@@ -341,12 +341,18 @@ def _packed(rgb: NDArray[np.uint8]) -> NDArray[np.int64]:
     return packed
 
 
+#: the PNG modes of index maps: 1, 8 or 16 bits of grey, or palette indices
+_SINGLE_CHANNEL = frozenset({"1", "L", "P", "I", "I;16", "I;16B", "I;16L"})
+
+
 def read_values(path: Path, file: str, what: str) -> NDArray[np.int64]:
     """The values of a single-channel PNG (8 or 16 bits; a palette PNG gives its indices)."""
     try:
         with Image.open(path) as image:
-            if image.mode in ("RGB", "RGBA"):
-                raise FormatError(f"the {what} PNG is in colour, a single channel is expected", file=file)
+            if image.mode not in _SINGLE_CHANNEL:
+                raise FormatError(
+                    f"the {what} PNG is in {image.mode}, a single channel of values is expected", file=file
+                )
             return np.asarray(image, dtype=np.int64)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise FormatError(f"cannot read the {what} PNG: {exc}", file=file) from None

@@ -134,7 +134,9 @@ def test_bad_files(formats: FormatRegistry, tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"gtFine/s/x_gtFine_instanceIds.png: annotation 5: class id 5"):
         list(load(formats, CITYSCAPES, root, tmp_path / "w2").items())
     Image.fromarray(np.zeros((2, 2, 3), dtype=np.uint8)).save(target)
-    with pytest.raises(FormatError, match=r"x_gtFine_instanceIds.png: the instance PNG is in colour"):
+    with pytest.raises(
+        FormatError, match=r"x_gtFine_instanceIds.png: the instance PNG is in RGB, a single channel"
+    ):
         list(load(formats, CITYSCAPES, root, tmp_path / "w3").items())
 
 

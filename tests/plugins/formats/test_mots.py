@@ -114,7 +114,7 @@ def test_bad_files(formats: FormatRegistry, tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"instances/x.png: annotation 3001: class 3 \(pixel value 3001\)"):
         list(load(formats, MOTS, tmp_path / "in", tmp_path / "w1").items())
     Image.fromarray(np.zeros((2, 2, 3), dtype=np.uint8)).save(root / "x.png")
-    with pytest.raises(FormatError, match=r"instances/x.png: the instance PNG is in colour"):
+    with pytest.raises(FormatError, match=r"instances/x.png: the instance PNG is in RGB, a single channel"):
         list(load(formats, MOTS, tmp_path / "in", tmp_path / "w2").items())
     (root / "labels.txt").write_text("car\ncar\n")
     with pytest.raises(FormatError, match=r"instances/labels.txt: label 'car' is listed twice"):
