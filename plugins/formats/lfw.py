@@ -13,8 +13,10 @@ directory) is the ``default`` subset.
 
 In annota the person is a tag whose label is the person's name, with the text attributes
 ``positive_pairs`` and ``negative_pairs`` (image names separated by commas), and landmarks are a
-points shape of the person's label. On export an item's first tag names its person; items without
-a tag are listed alone; points shapes are written as landmarks, everything else is left out.
+points shape labelled by their directory (the person's, or for an image without a person the
+shape's own label). On export an item's first tag names its person; items without a tag are listed
+alone; points shapes are written as landmarks, everything else is left out. Only pairs.txt gives
+an image its person.
 """
 
 from __future__ import annotations
@@ -114,8 +116,10 @@ def _export_item(
     prefix = f"{person}/" if person is not None else ""
     for shape in item.shapes:
         if shape.type == "points" and not shape.outside:
+            # the directory names the landmarks' label: the person's, or the shape's own
             values = "\t".join(_number(v) for v in shape.points)
-            landmarks.get(item.subset).write(f"{prefix}{item.id}{extension}\t{values}\n")
+            name = f"{prefix or shape.label + '/'}{item.id}{extension}"
+            landmarks.get(item.subset).write(f"{name}\t{values}\n")
     if options.save_images:
         data = dataset.image(item)
         if data is not None:
@@ -130,6 +134,8 @@ class _Entry:
     """What the annotation files say about one image."""
 
     person: str | None = None
+    #: the directory under images/ the landmarks name (the person's, when known from pairs.txt)
+    folder: str | None = None
     positive: list[str] = field(default_factory=list)
     negative: list[str] = field(default_factory=list)
     points: list[Shape] = field(default_factory=list)
@@ -236,7 +242,8 @@ def _read_landmarks(path: Path, file: str, entries: dict[str, _Entry], known: di
             name = str(PurePosixPath(fields[0].replace("\\", "/")).with_suffix(""))
             person, image = _split_person(name, known)
             found = entries.setdefault(image, _Entry())
-            found.person = found.person or person
+            # landmarks give their points a label; only pairs.txt gives an image its person
+            found.folder = found.folder or person
             label = person or found.person
             try:
                 values = [float(v) for v in fields[1:]]
@@ -265,7 +272,7 @@ def _read_landmarks(path: Path, file: str, entries: dict[str, _Entry], known: di
 
 def _item(base: Path, subset: str, directory: Path, image: str, entry: _Entry) -> Item:
     images = directory.parent / IMAGES_DIR
-    stems = [images / entry.person / image] if entry.person else []
+    stems = [images / folder / image for folder in (entry.person, entry.folder) if folder]
     stems.append(images / image)
     path, size = find_image(base, *stems)
     width, height = size if size else (None, None)

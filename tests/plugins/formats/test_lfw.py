@@ -33,7 +33,12 @@ def _items(tmp_path: Path) -> list[Item]:
         ),
         Item(name="alice_0002.jpg", image=image("a2.jpg", 1), tags=[Tag(label="alice")]),
         Item(name="bob_0001.jpg", image=image("b1.jpg", 2), tags=[Tag(label="bob")]),
-        Item(name="nobody.jpg", subset="test", image=image("n.jpg", 3)),
+        Item(
+            name="nobody.jpg",
+            subset="test",
+            image=image("n.jpg", 3),
+            shapes=[Shape(type="points", label="carol", points=[7, 8])],
+        ),
     ]
 
 
@@ -47,6 +52,7 @@ def test_round_trip(formats: FormatRegistry, tmp_path: Path) -> None:
         "default/annotations/landmarks.txt",
         "test/annotations/pairs.txt",
         "test/annotations/people.txt",
+        "test/annotations/landmarks.txt",
         "default/images/alice/alice_0001.jpg",
         "default/images/alice/alice_0002.jpg",
         "default/images/bob/bob_0001.jpg",
@@ -75,7 +81,10 @@ def test_round_trip(formats: FormatRegistry, tmp_path: Path) -> None:
     ]
     assert [(s.type, s.label, s.points) for s in first.shapes] == [("points", "alice", [1, 2, 3.5, 4, 5, 6])]
     assert [(t.label, t.attributes) for t in items["bob_0001"].tags] == [("bob", {})]
-    assert (items["nobody"].subset, items["nobody"].tags, items["nobody"].width) == ("test", [], 20)
+    assert archive.read("test/annotations/landmarks.txt").decode() == "carol/nobody.jpg\t7\t8\n"
+    nobody = items["nobody"]
+    assert (nobody.subset, nobody.tags, nobody.width) == ("test", [], 20)
+    assert [(s.label, s.points) for s in nobody.shapes] == [("carol", [7, 8])]
 
 
 def test_reads_the_lfw_files(formats: FormatRegistry, tmp_path: Path) -> None:
@@ -149,7 +158,8 @@ def test_datumaro_reads_the_export(formats: FormatRegistry, tmp_path: Path) -> N
     points = next(a for a in first.annotations if a.type == dm.AnnotationType.points)
     assert points.points == [1, 2, 3.5, 4, 5, 6]
     assert first.media.data.shape == (16, 20, 3)
-    assert items[("test", "nobody")].annotations == []
+    (landmarks,) = items[("test", "nobody")].annotations
+    assert (names[landmarks.label], landmarks.points) == ("carol", [7, 8])
 
 
 def test_imports_datumaro_exports(formats: FormatRegistry, tmp_path: Path) -> None:
