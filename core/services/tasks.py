@@ -22,7 +22,7 @@ from annota.core.schemas.tasks import JobsSummary, TaskRead, TaskUpdate, TaskWri
 from annota.core.services import labels as label_service
 from annota.core.services import projects as project_service
 from annota.core.services import storages as storage_service
-from annota.core.services import task_moves
+from annota.core.services import task_moves, workspace_moves
 from annota.core.services import users as user_service
 from annota.core.services.guides import guides
 from annota.core.services.listing import ListSpec
@@ -188,13 +188,14 @@ def _update_description(task: Task, data: TaskUpdate) -> None:
         task.subset = data.subset
 
 
-async def update(session: AsyncSession, task: Task, data: TaskUpdate) -> Task:
+async def update(session: AsyncSession, task: Task, data: TaskUpdate, mover_id: int | None = None) -> Task:
     """Apply a PATCH. Write-once fields (``overlap``, ``segment_size``, ``consensus_replicas``) are not
-    part of ``TaskUpdate``, so like DRF's read-only fields they are ignored."""
-    if data.organization_id is not _UNSET:
-        raise ValidationError.for_field(
-            "organization_id", "Moving tasks between organizations is not supported."
-        )
+    part of ``TaskUpdate``, so like DRF's read-only fields they are ignored. A new ``organization_id``
+    moves the task there (``workspace_moves.check_request`` has kept other changes out), handed
+    over to ``mover_id``."""
+    if data.organization_id is not _UNSET and data.organization_id != task.organization_id:
+        assert mover_id is not None
+        await workspace_moves.move_task(session, task, data.organization_id, mover_id)
     target = await target_project(session, project_move(task, data.project_id))
     if data.labels and (task.project_id is not None or target is not None):
         raise ValidationError.for_field("labels", "A task in a project uses the project's labels.")

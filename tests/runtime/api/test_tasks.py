@@ -177,7 +177,7 @@ def test_write_once_fields_are_ignored_on_patch(user_client):
         ({"owner_id": 9999}, "owner_id"),
         ({"assignee_id": 9999}, "assignee_id"),
         ({"project_id": 9999}, "project_id"),
-        ({"organization_id": 1}, "organization_id"),
+        ({"organization_id": "acme"}, "organization_id"),
         ({"name": ""}, "name"),
     ],
 )
