@@ -159,7 +159,7 @@ class _Planner:
         assert change.id is not None
         target = self.labels.get(change.id)
         if target is None:
-            raise invalid(f"Label #{change.id} does not exist in this {self.owner}.")
+            raise NotFound(f"Not found label with id #{change.id} to change")
         if skeleton is not None and target.parent_id != skeleton.id:
             raise invalid(f"Label #{change.id} is not a sublabel of '{skeleton.name}'.")
         if target.id in self.targeted:
@@ -195,10 +195,9 @@ class _Planner:
 
     @staticmethod
     def updated_type(where: str, target: Label, change: LabelWrite) -> str:
-        if change.type is msgspec.UNSET or change.type == target.type:
+        # as in CVAT, a label never becomes or stops being a skeleton: such a type is not taken
+        if change.type is msgspec.UNSET or change.type == target.type or SKELETON in (change.type, target.type):
             return target.type
-        if SKELETON in (change.type, target.type):
-            raise invalid(f"{where}: the type cannot be changed to or from '{SKELETON}'.")
         if target.parent_id is not None:
             raise invalid(f"{where}: skeleton sublabels must have the type '{SUBLABEL_TYPE}'.")
         return change.type
@@ -230,7 +229,7 @@ class _Planner:
         for group in groups.values():
             duplicate = first_duplicate(group)
             if duplicate is not None:
-                raise invalid(f"Label '{duplicate}' is duplicated: label names must be unique.")
+                raise invalid(f"All label names must be unique: '{duplicate}' is used twice.")
         for plan in plans:
             if plan.target is None or plan.type != SKELETON:
                 continue

@@ -112,9 +112,8 @@ async def create(session: AsyncSession, who: Identity, data: TaskWrite) -> Task:
     organization_id = who.organization.id if who.organization else None
     if project is not None:
         if data.labels:
-            raise ValidationError.for_field(
-                "labels", "A task in a project uses the project's labels: send either labels or project_id."
-            )
+            # CVAT's answer, from its serializer's create()
+            raise ValidationError(["Task must have only one of Label set or project_id"])
         if project.organization_id != organization_id:
             raise ValidationError.for_field(
                 "project_id", "The task and its project should be in the same organization."
