@@ -240,9 +240,7 @@ async def remove(session: AsyncSession, task: Task) -> list[str]:
 # --- reading --------------------------------------------------------------------------------
 
 
-async def _jobs_summaries(
-    session: AsyncSession, task_ids: list[int]
-) -> dict[int, tuple[int, int, int, int]]:
+async def _jobs_summaries(session: AsyncSession, task_ids: list[int]) -> dict[int, tuple[int, int, int, int]]:
     """Per task: (jobs, completed jobs, jobs in validation, ground-truth jobs), counted the way
     CVAT does."""
     if not task_ids:

@@ -79,7 +79,12 @@ async def update_job(request: Request) -> Response:
 
 
 def _ids(task: Task, job_id: int) -> dict[str, int | None]:
-    return {"org_id": task.organization_id, "project_id": task.project_id, "task_id": task.id, "job_id": job_id}
+    return {
+        "org_id": task.organization_id,
+        "project_id": task.project_id,
+        "task_id": task.id,
+        "job_id": job_id,
+    }
 
 
 @web.operation("Create a ground-truth job", tags=TAGS, request=JobWrite, response=JobRead, status=201)
@@ -93,7 +98,9 @@ async def create_job(request: Request) -> Response:
             raise ValidationError.for_field("task_id", "This field is required.")
         task = await ground_truth.task_of_request(session, task_id)
         project = await task_service.project_of(session, task)
-        await web.authorize(request, "create", Resource("jobs", ground_truth.creation_resource(task, project)))
+        await web.authorize(
+            request, "create", Resource("jobs", ground_truth.creation_resource(task, project))
+        )
         data = body.decode(JobWrite)
         ground_truth.check_request(data)
         job = await ground_truth.create(session, task, data)

@@ -22,7 +22,9 @@ def test_sdk_makes_and_removes_a_ground_truth_job(live_server: LiveServer, tmp_p
         images.append(str(path))
     with make_client("http://127.0.0.1", port=live_server.port, credentials=ADMIN) as client:
         task = client.tasks.create_from_data(
-            models.TaskWriteRequest(name="gt", segment_size=3, labels=[models.PatchedLabelRequest(name="car")]),
+            models.TaskWriteRequest(
+                name="gt", segment_size=3, labels=[models.PatchedLabelRequest(name="car")]
+            ),
             resources=images,
         )
         jobs_api = client.api_client.jobs_api

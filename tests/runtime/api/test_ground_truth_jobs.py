@@ -35,7 +35,11 @@ def test_manual_ground_truth_job_serves_its_frames_and_keeps_its_annotations(ali
     assert job["type"] == "ground_truth" and job["task_id"] == media_task
     assert (job["start_frame"], job["stop_frame"], job["frame_count"]) == (0, 9, 3)
     assert job["assignee"]["id"] == alice.user_id and job["assignee_updated_date"] is not None
-    assert (job["stage"], job["state"], job["data_compressed_chunk_type"]) == ("annotation", "new", "imageset")
+    assert (job["stage"], job["state"], job["data_compressed_chunk_type"]) == (
+        "annotation",
+        "new",
+        "imageset",
+    )
     job_id = job["id"]
 
     meta = alice.get(f"/api/jobs/{job_id}/data/meta").json()
@@ -46,7 +50,9 @@ def test_manual_ground_truth_job_serves_its_frames_and_keeps_its_annotations(ali
     assert chunk.status_code == 200, chunk.text
     with zipfile.ZipFile(io.BytesIO(chunk.content)) as archive:
         assert len(archive.infolist()) == 3
-    frame = alice.get(f"/api/jobs/{job_id}/data", params={"type": "frame", "number": 5, "quality": "original"})
+    frame = alice.get(
+        f"/api/jobs/{job_id}/data", params={"type": "frame", "number": 5, "quality": "original"}
+    )
     assert frame.status_code == 200
     assert alice.get(f"/api/jobs/{job_id}/data", params={"type": "frame", "number": 4}).status_code == 400
 
@@ -104,12 +110,18 @@ def test_random_frame_selection_is_cvats(alice, media_task):
     assert shared.status_code == 201 and shared.json()["frame_count"] == 2
     assert alice.delete(f"/api/jobs/{shared.json()['id']}").status_code == 204
 
-    per_job = gt(alice, media_task, frame_selection_method="random_per_job", frames_per_job_count=2, random_seed=7)
+    per_job = gt(
+        alice, media_task, frame_selection_method="random_per_job", frames_per_job_count=2, random_seed=7
+    )
     assert per_job.status_code == 201, per_job.text
     frames = alice.get(f"/api/jobs/{per_job.json()['id']}/data/meta").json()["included_frames"]
     # two frames from each job of four (0-3, 4-7) and both frames of the last (8-9)
     assert len(frames) == 6
-    assert [sum(1 for f in frames if start <= f <= stop) for start, stop in ((0, 3), (4, 7), (8, 9))] == [2, 2, 2]
+    assert [sum(1 for f in frames if start <= f <= stop) for start, stop in ((0, 3), (4, 7), (8, 9))] == [
+        2,
+        2,
+        2,
+    ]
     assert alice.delete(f"/api/jobs/{per_job.json()['id']}").status_code == 204
 
     per_share = gt(alice, media_task, frame_selection_method="random_per_job", frames_per_job_share=0.5)

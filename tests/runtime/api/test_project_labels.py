@@ -316,7 +316,7 @@ def test_refused_update_writes_nothing(user_client, project):
 
 
 def _update_rule_cases(labels):
-    car, person, face = labels["car"], labels["person"], labels["face"]
+    car, face = labels["car"], labels["face"]
     attributes = by_name(car["attributes"])
     kind, speed, parked = attributes["kind"], attributes["speed"], attributes["parked"]
     return [
@@ -395,7 +395,10 @@ def test_update_rules(user_client, project):
 def test_a_label_does_not_become_or_stop_being_a_skeleton(user_client, project):
     # CVAT keeps the type of such a change and answers the label as it is
     labels = by_name(project_labels(user_client, project))
-    for change in ({"id": labels["person"]["id"], "type": "skeleton"}, {"id": labels["face"]["id"], "type": "any"}):
+    for change in (
+        {"id": labels["person"]["id"], "type": "skeleton"},
+        {"id": labels["face"]["id"], "type": "any"},
+    ):
         response = user_client.patch(f"/api/projects/{project}", json={"labels": [change]})
         assert response.status_code == 200, response.text
     after = by_name(project_labels(user_client, project))

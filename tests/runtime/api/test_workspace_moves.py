@@ -41,9 +41,9 @@ def test_a_task_moves_into_an_organization_and_back(make_user, add_jobs):
     job = alice.get(f"/api/jobs/{job_id}").json()
     assert job["organization"] == org_id and job["assignee"] is None
     # its labels and annotations came along
-    assert [label["id"] for label in alice.get("/api/labels", params={"task_id": task["id"]}).json()["results"]] == [
-        label_id
-    ]
+    assert [
+        label["id"] for label in alice.get("/api/labels", params={"task_id": task["id"]}).json()["results"]
+    ] == [label_id]
     assert [s["frame"] for s in alice.get(f"/api/jobs/{job_id}/annotations").json()["shapes"]] == [1]
     assert names(alice, "/api/tasks", ACME) == ["mine"]
     assert names(alice, "/api/tasks", {"X-Organization": ""}) == []
@@ -111,7 +111,9 @@ def test_what_a_move_refuses(make_user):
     }
     with_project = move({"organization_id": org_id, "project_id": project_id})
     assert with_project.json() == {
-        "non_field_errors": ["A task cannot be moved into a project and into an organization at the same time"]
+        "non_field_errors": [
+            "A task cannot be moved into a project and into an organization at the same time"
+        ]
     }
     unknown = move({"organization_id": 99999})
     assert unknown.status_code == 400 and unknown.json() == ["Invalid organization id"]
