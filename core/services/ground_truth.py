@@ -33,6 +33,8 @@ GROUND_TRUTH = "ground_truth"
 VALIDATION_MODE = "gt"
 
 _UNSET = msgspec.UNSET
+#: how many wrong frames a message names
+_LISTED = 10
 _frames = msgspec.json.Decoder(list[int])
 
 
@@ -179,9 +181,9 @@ def _manual(data: JobWrite, size: int) -> list[int]:
         raise _refuse("Frames must not repeat")
     missing = sorted(set(frames).difference(range(size)))
     if missing:
-        raise _refuse(
-            "The following frames do not exist in the task: " + ", ".join(str(frame) for frame in missing)
-        )
+        listed = ", ".join(str(frame) for frame in missing[:_LISTED])
+        more = f" (and {len(missing) - _LISTED} more)" if len(missing) > _LISTED else ""
+        raise _refuse(f"The following frames do not exist in the task: {listed}{more}")
     return frames
 
 

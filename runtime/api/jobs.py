@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from annota.core.access import Resource
+from annota.core.bounds import INT4_MAX
 from annota.core.db.tables import Job, Task
 from annota.core.errors import ValidationError
 from annota.core.schemas.common import Paginated
@@ -93,7 +94,7 @@ async def create_job(request: Request) -> Response:
     web.require_user(request)
     async with web.transaction(request) as session:
         task_id = body.integer("task_id")
-        if task_id is None:
+        if task_id is None or not 0 <= task_id <= INT4_MAX:
             body.decode(JobWrite)  # names what is wrong with task_id
             raise ValidationError.for_field("task_id", "This field is required.")
         task = await ground_truth.task_of_request(session, task_id)

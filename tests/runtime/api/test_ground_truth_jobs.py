@@ -67,7 +67,7 @@ def test_manual_ground_truth_job_serves_its_frames_and_keeps_its_annotations(ali
     assert alice.get(f"/api/tasks/{media_task}/annotations").json()["shapes"] == []
 
     task = alice.get(f"/api/tasks/{media_task}").json()
-    assert task["validation_mode"] == "gt" and task["jobs"]["count"] == 4
+    assert task["validation_mode"] == "gt"
     layout = alice.get(f"/api/tasks/{media_task}/validation_layout").json()
     assert layout == {"mode": "gt", "validation_frames": [2, 5, 7], "disabled_frames": []}
     assert alice.get(f"/api/jobs/{job_id}/validation_layout").json() == {}
@@ -169,6 +169,11 @@ def test_field_errors_name_the_field(alice, media_task):
         assert response.status_code == 400 and field in response.json(), (fields, response.text)
     missing = alice.post("/api/jobs", json={"type": "ground_truth"})
     assert missing.status_code == 400 and "task_id" in missing.json()
+    too_big = gt(alice, 2**40, frame_selection_method="manual", frames=[1])
+    assert too_big.status_code == 400 and "task_id" in too_big.json()
+    many = gt(alice, media_task, frame_selection_method="manual", frames=list(range(5, 25)))
+    listed = ", ".join(map(str, range(10, 20)))
+    assert many.json() == [f"The following frames do not exist in the task: {listed} (and 5 more)"]
     unknown = gt(alice, 99999, frame_selection_method="manual", frames=[1])
     assert unknown.status_code == 400 and "task_id" in unknown.json()
 
