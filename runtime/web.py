@@ -115,9 +115,10 @@ async def remove_objects(request: Request, prefixes: Sequence[str]) -> None:
 # --- authorization --------------------------------------------------------------------------
 
 
-async def authorize(request: Request, scope: str, resource: Resource) -> None:
-    """Ask the ``authorize`` hook; raise 401 for anonymous callers and 403 when refused."""
-    who = identity(request)
+async def authorize(request: Request, scope: str, resource: Resource, who: Identity | None = None) -> None:
+    """Ask the ``authorize`` hook; raise 401 for anonymous callers and 403 when refused. ``who``
+    judges the caller in another context than the request's (where a move goes)."""
+    who = who or identity(request)
     answer = await state(request).plugins.first_result(
         "authorize", identity=who, scope=scope, resource=resource, app=state(request)
     )

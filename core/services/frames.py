@@ -145,6 +145,8 @@ class Media:
     segment_id: int | None = None
     #: "task 3" or "job 7", for messages
     subject: str = ""
+    #: the frames were picked one by one (a ground-truth job), not a range of the task
+    picked: bool = False
 
     @property
     def chunk_size(self) -> int:
@@ -183,7 +185,8 @@ async def job_media(session: AsyncSession, job: Job) -> Media:
     if task is None or segment is None:
         raise NotFound(f"Job {job.id} not found.")
     data = await task_data(session, task)
-    return Media(data, segment_frames(segment), segment.id, f"job {job.id}")
+    picked = segment.type == "specific_frames"
+    return Media(data, segment_frames(segment), segment.id, f"job {job.id}", picked)
 
 
 def check_frame(media: Media, number: int, field: str = "number") -> None:

@@ -23,6 +23,7 @@ from annota.core.services import tasks as service
 from annota.runtime import web
 from annota.runtime.api import labels as labels_api
 from annota.runtime.api import request_body
+from annota.runtime.api import workspace_moves as moves
 
 TAGS = ["tasks"]
 
@@ -103,17 +104,25 @@ async def update_task(request: Request) -> Response:
         for scope in service.update_scopes(task, body.fields):
             await web.authorize(request, scope, resource)
         await _target_project(request, session, service.project_move(task, body.fields.get("project_id")))
+        await moves.authorize_destination(
+            request, session, body, lambda there: service.creation_resource(there, None)
+        )
         data = body.decode(TaskUpdate)
+        moving = moves.check_request(body, TaskUpdate, task)
+        old_org = task.organization_id
         (before,) = await service.read_many(session, [task], web.base_url(request))
         # the task's own labels change with a new label set or a move into a project (which drops them)
         own_labels = task.project_id is None and bool(
             data.labels or service.project_move(task, data.project_id)
         )
         labels_before = await labels_api.snapshot(session, task_id=task.id) if own_labels else {}
-        task = await service.update(session, task, data)
+        task = await service.update(session, task, data, web.identity(request).user_id)
         (result,) = await service.read_many(session, [task], web.base_url(request))
+        if moving and task.organization_id != old_org:
+            await moves.record(request, session, "task", task.id, before, result, old_org=old_org,
+                               new_org=task.organization_id, task_id=task.id)  # fmt: skip
         # a PATCH that only touched the labels changes nothing of the task itself
-        if event_service.changes(before, result):
+        elif event_service.changes(before, result):
             await _event(request, session, "update:task", task, result, before)
         if own_labels:
             labels_after = await labels_api.snapshot(session, task_id=task.id)
