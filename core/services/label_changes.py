@@ -194,13 +194,12 @@ class _Planner:
 
     @staticmethod
     def updated_type(where: str, target: Label, change: LabelWrite) -> str:
-        # as in CVAT, a label never becomes or stops being a skeleton: such a type is not taken
-        if (
-            change.type is msgspec.UNSET
-            or change.type == target.type
-            or SKELETON in (change.type, target.type)
-        ):
+        if change.type is msgspec.UNSET or change.type == target.type:
             return target.type
+        # CVAT answers 200 and silently keeps the old type; a refusal tells the client its change
+        # was not made
+        if SKELETON in (change.type, target.type):
+            raise invalid(f"{where}: the type cannot be changed to or from '{SKELETON}'.")
         if target.parent_id is not None:
             raise invalid(f"{where}: skeleton sublabels must have the type '{SUBLABEL_TYPE}'.")
         return change.type

@@ -225,9 +225,9 @@ def test_patch_refuses_invalid_changes(user_client, make_task):
     before = labels_of(user_client, task_id=task_id)
     cat, dog = before[0], before[1]
     assert user_client.patch(f"/api/labels/{cat['id']}", json={"name": "dog"}).status_code == 400
-    # as in CVAT, a label does not become a skeleton: the type is not taken
-    kept = user_client.patch(f"/api/labels/{dog['id']}", json={"type": "skeleton"})
-    assert kept.status_code == 200 and kept.json()["type"] == dog["type"]
+    # a label does not become a skeleton: refused, where CVAT silently keeps the old type
+    refused = user_client.patch(f"/api/labels/{dog['id']}", json={"type": "skeleton"})
+    assert refused.status_code == 400 and "skeleton" in refused.json()[0]
     deleted = user_client.patch(f"/api/labels/{dog['id']}", json={"deleted": True})
     assert deleted.status_code == 400
     assert deleted.json() == {
