@@ -438,6 +438,7 @@ async def start_request(
     task_id: int | None = None,
     job_id: int | None = None,
     format: str | None = None,
+    function_id: str | None = None,
 ) -> str:
     """Start a background request for the caller and return its ``rq_id`` (answer 202 ``{"rq_id"}``).
 
@@ -477,6 +478,7 @@ async def start_request(
             job_id=job_id,
             org_id=who.organization.id if who.organization else None,
             format=format,
+            function_id=function_id,
         )
     try:
         await app.queue.enqueue(rq_id, queue)
