@@ -95,8 +95,11 @@ class HaarModel(LoadedModel):
             path = Path(cv2.data.haarcascades) / options.cascade  # type: ignore[attr-defined]
         if not path.is_file():
             raise ModelError(f"Model {declaration.name!r}: no cascade file {str(path)!r}")
-        classifier = cv2.CascadeClassifier(str(path))
-        if classifier.empty():
+        try:
+            classifier = cv2.CascadeClassifier(str(path))
+        except Exception:  # OpenCV raises (SystemError wrapping cv2.error) on a malformed file
+            classifier = None
+        if classifier is None or classifier.empty():
             raise ModelError(
                 f"Model {declaration.name!r}: {str(path)!r} is not a Haar cascade OpenCV can read"
             )
