@@ -10,7 +10,7 @@ deleted) stops at the next batch and writes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,6 +176,47 @@ async def _still_held(context: JobContext) -> bool:
     return found is not None and found[0] == "started" and found[1] == context.attempt
 
 
+async def detect_all(
+    host: ModelHost,
+    storage: StorageBackend,
+    model: str,
+    where: Target,
+    labels: LabelMap,
+    options: DetectOptions,
+    after_step: Callable[[int, int], Awaitable[None]] | None = None,
+) -> LabeledData:
+    """Every frame of ``where`` through ``model``, mapped; ``after_step(done, total)`` follows
+    each step (progress, cancellation)."""
+    minimum = (await host.load(model)).threshold(options)
+    data = LabeledData()
+    numbers = where.frames()
+    for start in range(0, len(numbers), STEP):
+        step = numbers[start : start + STEP]
+        results = await run_on(host, storage, model, where.media, step, options)
+        for number, detections in zip(step, results, strict=True):
+            labels.apply(detections, number, minimum, data)
+        if after_step is not None:
+            await after_step(start + len(step), len(numbers))
+    return data
+
+
+async def write(session: AsyncSession, where: Target, data: LabeledData, *, cleanup: bool) -> None:
+    """Add ``data`` to the task's or job's annotations (replace them all with ``cleanup``)."""
+    task = await session.get(Task, where.task.id)
+    job = await session.get(Job, where.job.id) if where.job is not None else None
+    if task is None or (where.job is not None and job is None):
+        raise NotFound(f"{where.subject.capitalize()} was deleted while the model ran.")
+    if job is not None:
+        if cleanup:
+            await annotation_service.store_job(session, job, data)
+        else:
+            await annotation_service.patch_job(session, job, data, "create")
+    elif cleanup:
+        await annotation_service.store_task(session, task, data)
+    else:
+        await annotation_service.patch_task(session, task, data, "create")
+
+
 async def annotate(
     context: JobContext,
     *,
@@ -192,34 +233,18 @@ async def annotate(
     async with context.sessionmaker() as session:
         where = await target(session, task, job)
     labels = await label_map(host, function, where, parse_mapping(mapping), conv_mask_to_poly)
-    options = DetectOptions(conf_threshold=threshold, conv_mask_to_poly=conv_mask_to_poly)
-    minimum = (await host.load(function)).threshold(options)
-    data = LabeledData()
-    numbers = where.frames()
-    for start in range(0, len(numbers), STEP):
-        step = numbers[start : start + STEP]
-        results = await run_on(host, context.storage, function, where.media, step, options)
-        for number, detections in zip(step, results, strict=True):
-            labels.apply(detections, number, minimum, data)
+
+    async def after_step(done: int, total: int) -> None:
         if not await _still_held(context):
-            raise _Cancelled(f"The request was cancelled after {start + len(step)} of {len(numbers)} frames.")
-        await context.set_progress((start + len(step)) / max(len(numbers), 1))
+            raise _Cancelled(f"The request was cancelled after {done} of {total} frames.")
+        await context.set_progress(done / max(total, 1))
+
+    options = DetectOptions(conf_threshold=threshold, conv_mask_to_poly=conv_mask_to_poly)
+    data = await detect_all(host, context.storage, function, where, labels, options, after_step)
     async with context.sessionmaker.begin() as session:
         if not await context.finish_in(session):
             raise _Cancelled("The request was cancelled; no annotations were written.")
-        task_row = await session.get(Task, where.task.id)
-        job_row = await session.get(Job, where.job.id) if where.job is not None else None
-        if task_row is None or (where.job is not None and job_row is None):
-            raise NotFound(f"{where.subject.capitalize()} was deleted while the model ran.")
-        if job_row is not None:
-            if cleanup:
-                await annotation_service.store_job(session, job_row, data)
-            else:
-                await annotation_service.patch_job(session, job_row, data, "create")
-        elif cleanup:
-            await annotation_service.store_task(session, task_row, data)
-        else:
-            await annotation_service.patch_task(session, task_row, data, "create")
+        await write(session, where, data, cleanup=cleanup)
     logger.info(
         "request %s: %s wrote %d shapes and %d tags on %s",
         context.request_id, function, len(data.shapes), len(data.tags), where.subject,
@@ -230,4 +255,15 @@ def register(registry: JobRegistry) -> None:
     registry.register("annota", JOB_NAME, annotate, queue="annotation", timeout=24 * 3600, max_tries=3)
 
 
-__all__ = ["JOB_NAME", "Target", "annotate", "online", "parse_mapping", "register", "target"]
+__all__ = [
+    "JOB_NAME",
+    "Target",
+    "annotate",
+    "detect_all",
+    "label_map",
+    "online",
+    "parse_mapping",
+    "register",
+    "target",
+    "write",
+]

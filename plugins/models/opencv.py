@@ -134,13 +134,20 @@ class HogModel(LoadedModel):
             )
         self.options = _options(declaration, HogOptions)
         super().__init__(declaration, [_label(declaration, "person")])
+        # kept here: the descriptor keeps pointing at this array's memory (freed, it crashes detect)
+        self.detector = cv2.HOGDescriptor_getDefaultPeopleDetector()  # type: ignore[attr-defined]
         self.hog = cv2.HOGDescriptor()
-        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())  # type: ignore[attr-defined]
+        self.hog.setSVMDetector(self.detector)
 
     def detect(self, frames: Sequence[Image], options: DetectOptions) -> list[list[Tag | Shape]]:
         stride, pad = self.options.win_stride, self.options.padding
         results: list[list[Tag | Shape]] = []
+        window_width, window_height = self.hog.winSize
         for frame in frames:
+            if frame.shape[0] < window_height or frame.shape[1] < window_width:
+                # no person fits; and OpenCV 4 crashes on a frame smaller than the window
+                results.append([])
+                continue
             rectangles, weights = self.hog.detectMultiScale(
                 frame,
                 hitThreshold=self.options.hit_threshold,

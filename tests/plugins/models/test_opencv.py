@@ -75,12 +75,13 @@ def test_hog_finds_a_standing_person_and_nothing_in_a_photo_without_one() -> Non
     model = HogModel(ModelDeclaration(name="people", kind="opencv-hog"))
     assert [label.name for label in model.labels] == ["person"]
     coffee = cv2.imread(str(skimage_photo("coffee.png")))
-    person, nobody = model.detect([standing_person(), coffee], DetectOptions())
+    small = np.zeros((96, 128, 3), dtype=np.uint8)  # smaller than the detector's 64 × 128 window
+    person, nobody, too_small = model.detect([standing_person(), coffee, small], DetectOptions())
     (found,) = person
     assert isinstance(found, Shape) and found.label == "person" and found.score > 0.5
     # the box holds the figure (x 86-154, y 54-277)
     x1, y1, x2, y2 = found.points
     assert x1 <= 86 and y1 <= 54 and x2 >= 154 and y2 >= 270
-    assert nobody == []
+    assert nobody == [] and too_small == []
     with pytest.raises(ModelError, match="path"):
         HogModel(ModelDeclaration(name="p", kind="opencv-hog", path="/x.xml"))
