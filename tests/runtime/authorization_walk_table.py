@@ -380,7 +380,9 @@ def _other_routes() -> dict[str, tuple[Probe, ...]]:
         ),
         "POST /api/lambda/requests": (
             denied("/api/lambda/requests", json=body({"function": "faces", "task": "{task}"})),
-            denied("/api/lambda/requests", json=body({"function": "faces", "task": "{task}", "job": "{job}"})),
+            denied(
+                "/api/lambda/requests", json=body({"function": "faces", "task": "{task}", "job": "{job}"})
+            ),
         ),
         "GET /api/lambda/requests": (listed("/api/lambda/requests", ("lambda_rq",)),),
         "GET /api/lambda/requests/{rq_id:path}": (denied("/api/lambda/requests/{lambda_rq_quoted}"),),
