@@ -75,7 +75,8 @@ class FunctionCallParams(msgspec.Struct):
     id: str | None
     task: int | None
     threshold: float | None
-    job: int | None = None
+    #: left out for a task's request (CVAT's clients refuse a null)
+    job: int | msgspec.UnsetType = msgspec.UNSET
 
 
 class FunctionCall(msgspec.Struct):

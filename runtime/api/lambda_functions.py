@@ -150,7 +150,10 @@ def _call(row: BackgroundRequest) -> FunctionCall:
     return FunctionCall(
         id=row.id,
         function=FunctionCallParams(
-            id=row.function_id, task=row.task_id, threshold=kwargs.get("threshold"), job=row.job_id
+            id=row.function_id,
+            task=row.task_id,
+            threshold=kwargs.get("threshold"),
+            job=row.job_id if row.job_id is not None else msgspec.UNSET,
         ),
         status=row.status,
         progress=round((row.progress or 0) * 100),

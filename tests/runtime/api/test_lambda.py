@@ -11,6 +11,9 @@ from urllib.parse import quote
 import cv2
 import numpy as np
 import pytest
+from cvat_sdk.api_client import Configuration
+from cvat_sdk.api_client.model.function_call import FunctionCall
+from cvat_sdk.api_client.model_utils import validate_and_convert_types
 from starlette.testclient import TestClient
 
 from annota.core import hookimpl
@@ -117,7 +120,7 @@ def test_a_request_annotates_every_frame_once(user_client: TestClient, task_id: 
     response = user_client.post("/api/lambda/requests", json=body)
     assert response.status_code == 200, response.text
     call = response.json()
-    assert call["function"] == {"id": "faces", "task": task_id, "threshold": None, "job": None}
+    assert call["function"] == {"id": "faces", "task": task_id, "threshold": None}
     request = wait_for_request(user_client, call["id"])
     assert request["status"] == "finished", request["message"]
     assert request["operation"]["type"] == "autoannotate:task"
@@ -127,7 +130,13 @@ def test_a_request_annotates_every_frame_once(user_client: TestClient, task_id: 
     assert all(shape["source"] == "auto" and iou(shape["points"], FACE) > 0.5 for shape in shapes)
     done = user_client.get(f"/api/lambda/requests/{quote(call['id'], safe='')}").json()
     assert done["status"] == "finished" and done["progress"] == 100 and done["exc_info"] is None
-    assert [item["id"] for item in user_client.get("/api/lambda/requests").json()] == [call["id"]]
+    listed = user_client.get("/api/lambda/requests").json()
+    assert [item["id"] for item in listed] == [call["id"]]
+    # what cvat-sdk makes of the answers, with its type checks
+    (sdk_call,) = validate_and_convert_types(
+        listed, ([FunctionCall],), ["calls"], True, True, Configuration()
+    )
+    assert sdk_call.function.task == task_id and sdk_call.progress == 100
     # again, without cleanup: the shapes are added to those there
     again = user_client.post("/api/lambda/requests", json={**body, "cleanup": False}).json()
     assert wait_for_request(user_client, again["id"])["status"] == "finished"
@@ -212,3 +221,20 @@ def test_a_request_on_a_200_frame_video_completes(
     assert request["status"] == "finished", request["message"]
     assert request["progress"] == 1.0
     assert _shapes(user_client, video_task) == []
+
+
+def test_a_job_is_annotated_on_its_own(user_client: TestClient, task_id: int) -> None:
+    (job,) = user_client.get("/api/jobs", params={"task_id": task_id}).json()["results"]
+    mapping = {"face": {"name": "person"}}
+    online = user_client.post(
+        "/api/lambda/functions/faces", json={"job": job["id"], "frame": 2, "mapping": mapping}
+    )
+    assert online.status_code == 200 and [found["label"] for found in online.json()] == ["person"]
+    body = {"function": "faces", "task": task_id, "job": job["id"], "mapping": mapping}
+    call = user_client.post("/api/lambda/requests", json=body).json()
+    assert call["function"]["job"] == job["id"]
+    assert wait_for_request(user_client, call["id"])["status"] == "finished"
+    shapes = user_client.get(f"/api/jobs/{job['id']}/annotations").json()["shapes"]
+    assert sorted(shape["frame"] for shape in shapes) == [0, 2]
+    elsewhere = user_client.post("/api/lambda/requests", json={**body, "task": task_id + 1000})
+    assert elsewhere.status_code == 400 and "is not a job of task" in elsewhere.text
