@@ -18,6 +18,7 @@ import msgspec
 from annota.core.errors import ValidationError
 from annota.core.formats import masks
 from annota.core.formats.model import LabelSpec, Shape, Tag
+from annota.core.models.runner import ModelError
 from annota.core.schemas.annotations import (
     AttributeVal,
     LabeledData,
@@ -177,12 +178,16 @@ class LabelMap:
             occluded=shape.occluded, z_order=shape.z_order, attributes=attributes,
         )  # fmt: skip
         if shape.type == "mask" and self.conv_mask_to_poly:
-            crop, left, top = masks.cvat_crop(shape.points)
-            polygons = masks.bitmap_to_polygons(crop)
+            try:
+                polygons = masks.cvat_to_polygons(shape.points)
+            except ValueError as exc:
+                raise ModelError(
+                    f"Model {self.model!r} gave a malformed mask on frame {frame}: {exc}"
+                ) from None
             return [
                 LabeledShape(
-                    type="polygon", group=group if len(polygons) > 1 else shape.group,
-                    points=[v + (left if i % 2 == 0 else top) for i, v in enumerate(polygon)], **common,  # type: ignore[arg-type]
+                    type="polygon", group=group if len(polygons) > 1 else shape.group, points=polygon,
+                    **common,  # type: ignore[arg-type]
                 )
                 for polygon in polygons
             ]  # fmt: skip

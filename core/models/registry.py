@@ -14,10 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from annota.core.errors import ConfigError, NotFound
 from annota.core.models.runner import ModelDeclaration, RunnerFactory
+from annota.core.plugins import convert_config
 
 #: who declared a model written in the configuration file rather than by a plugin
 CONFIG_SOURCE = "annota.toml"
@@ -95,15 +94,7 @@ class ModelRegistry:
                 if isinstance(name, str)
                 else f"{CONFIG_SOURCE}: models[{index}]"
             )
-            try:
-                declaration = msgspec.convert(dict(table), ModelDeclaration, strict=False)
-            except msgspec.ValidationError as exc:
-                message = str(exc)
-                key = ""
-                if " - at `$." in message:
-                    message, _, path = message.rpartition(" - at `$.")
-                    key = "." + path.rstrip("`")
-                raise ConfigError(f"{where}{key}: {message}") from exc
+            declaration = convert_config(ModelDeclaration, table, where)
             self.register_model(CONFIG_SOURCE, declaration)
 
     def check(self) -> None:
