@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from annota.core.models.mapping import LabelMappingEntry
+from annota.core.schemas.common import Id, Int32
 
-#: what ``threshold`` may be (a confidence)
-Threshold = msgspec.Meta(ge=0, le=1)
+#: a confidence
+Threshold = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 
 class FunctionAttribute(msgspec.Struct):
@@ -47,10 +48,10 @@ class OnlineFunctionCall(msgspec.Struct, kw_only=True):
     """``POST /api/lambda/functions/{id}``: one frame of a task or job (other fields CVAT's UI
     sends for other kinds of functions are ignored)."""
 
-    task: int | None = None
-    job: int | None = None
-    frame: int
-    threshold: float | None = None
+    task: Id | None = None
+    job: Id | None = None
+    frame: Int32
+    threshold: Threshold | None = None
     mapping: dict[str, LabelMappingEntry] | None = None
     conv_mask_to_poly: bool = False
     cleanup: bool = False
@@ -59,16 +60,16 @@ class OnlineFunctionCall(msgspec.Struct, kw_only=True):
 class FunctionCallRequest(msgspec.Struct, kw_only=True):
     """``POST /api/lambda/requests``: every frame of a task or job."""
 
-    function: str
-    task: int
-    job: int | None = None
-    threshold: float | None = None
+    function: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    task: Id
+    job: Id | None = None
+    threshold: Threshold | None = None
     cleanup: bool = False
     conv_mask_to_poly: bool = False
     mapping: dict[str, LabelMappingEntry] | None = None
     #: for re-identification functions in CVAT; detectors ignore it
-    max_distance: int | None = None
-    roi: list[int] | None = None
+    max_distance: Int32 | None = None
+    roi: list[Int32] | None = None
 
 
 class FunctionCallParams(msgspec.Struct):

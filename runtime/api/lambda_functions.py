@@ -114,11 +114,6 @@ async def _authorized_target(
     return await annotate.target(session, task_id, job_id)
 
 
-def _check_threshold(value: float | None) -> None:
-    if value is not None and not 0 <= value <= 1:
-        raise ValidationError.for_field("threshold", f"Must be between 0 and 1, got {value}.")
-
-
 @web.operation(
     "Run a model on one frame of a task or job",
     tags=TAGS,
@@ -129,7 +124,6 @@ def _check_threshold(value: float | None) -> None:
 async def call_function(request: Request) -> Response:
     name = request.path_params["func_id"]
     data = await web.read_json(request, OnlineFunctionCall)
-    _check_threshold(data.threshold)
     host = _host(request)
     host.registry.get(name)
     await web.authorize(request, "call:online", _resource(name))
@@ -173,7 +167,6 @@ def _call(row: BackgroundRequest) -> FunctionCall:
 )
 async def create_request(request: Request) -> Response:
     data = await web.read_json(request, FunctionCallRequest)
-    _check_threshold(data.threshold)
     if data.roi is not None:
         raise ValidationError.for_field(
             "roi", "A region of interest is not supported: annotate whole frames."

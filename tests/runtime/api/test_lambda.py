@@ -238,3 +238,21 @@ def test_a_job_is_annotated_on_its_own(user_client: TestClient, task_id: int) ->
     assert sorted(shape["frame"] for shape in shapes) == [0, 2]
     elsewhere = user_client.post("/api/lambda/requests", json={**body, "task": task_id + 1000})
     assert elsewhere.status_code == 400 and "is not a job of task" in elsewhere.text
+
+
+def test_bad_bodies_are_refused_naming_the_field(user_client: TestClient, task_id: int) -> None:
+    cases = [
+        ("/api/lambda/requests", {"function": "faces", "task": task_id, "threshold": 1.5}, "threshold"),
+        ("/api/lambda/requests", {"function": "faces", "task": 2**40}, "task"),
+        ("/api/lambda/requests", {"function": "faces", "task": task_id, "roi": [0, 0, 5, 5]}, "roi"),
+        ("/api/lambda/requests", {"function": "faces", "task": task_id, "mapping": {"face": {}}}, "mapping"),
+        ("/api/lambda/functions/faces", {"task": task_id}, "frame"),
+        ("/api/lambda/functions/faces", {"frame": 0}, "task"),
+    ]
+    for path, body, field in cases:
+        response = user_client.post(path, json=body)
+        assert response.status_code == 400, (body, response.text)
+        assert field in response.text
+    assert (
+        user_client.post("/api/lambda/requests", json={"function": "faces", "task": 999}).status_code == 404
+    )
