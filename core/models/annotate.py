@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import annota.core.services.annotations as annotation_service
-from annota.core.db.tables import BackgroundRequest, Job, Task
+from annota.core.db.tables import BackgroundRequest, Frame, Job, Task
 from annota.core.errors import AnnotaError, NotFound, ValidationError
 from annota.core.models.host import ModelHost
 from annota.core.models.mapping import LabelMap, LabelMappingEntry
@@ -50,6 +50,8 @@ class Target:
     job: Job | None
     media: frame_service.Media
     catalog: LabelCatalog
+    #: each frame's file (the uploaded path), for messages
+    paths: dict[int, str]
 
     @property
     def subject(self) -> str:
@@ -83,7 +85,8 @@ async def target(session: AsyncSession, task_id: int | None, job_id: int | None)
     )
     project_id, owner_task_id = task_labels_owner(task)
     catalog = await load_catalog(session, project_id=project_id, task_id=owner_task_id)
-    return Target(task, job, media, catalog)
+    rows = await session.execute(select(Frame.frame, Frame.path).where(Frame.data_id == media.data.id))
+    return Target(task, job, media, catalog, {number: path for number, path in rows})
 
 
 def parse_mapping(raw: Any) -> dict[str, LabelMappingEntry] | None:
@@ -97,10 +100,10 @@ def parse_mapping(raw: Any) -> dict[str, LabelMappingEntry] | None:
         raise ValidationError.for_field("mapping" + path.rstrip("`"), message or str(exc)) from None
 
 
-def decode_frame(model: str, number: int, name: str, content: bytes) -> Image:
+def decode_frame(model: str, frame: str, content: bytes) -> Image:
     image = cv2.imdecode(np.frombuffer(content, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise ModelError(f"Model {model!r} cannot read frame {number} ({name}): it is not a decodable image.")
+        raise ModelError(f"Model {model!r} cannot read frame {frame}: it is not a decodable image.")
     return np.asarray(image, dtype=np.uint8)
 
 
@@ -108,14 +111,16 @@ async def run_on(
     host: ModelHost,
     storage: StorageBackend,
     model: str,
-    media: frame_service.Media,
+    where: Target,
     numbers: Sequence[int],
     options: DetectOptions,
 ) -> list[list[Any]]:
     """The model's detections on ``numbers`` (original quality), one list per frame."""
-    contents = await frame_service.frames_content(storage, media, "original", numbers)
-    images = [decode_frame(model, number, name, content) for number, name, content in contents]
-    names = [f"{number} ({name})" for number, name, _ in contents]
+    contents = await frame_service.frames_content(storage, where.media, "original", numbers)
+    names = [f"{number} ({where.paths.get(number, name)})" for number, name, _ in contents]
+    images = [
+        decode_frame(model, name, content) for name, (_, _, content) in zip(names, contents, strict=True)
+    ]
     return await host.detect(model, images, options, names)
 
 
@@ -152,7 +157,7 @@ async def online(
     labels = await label_map(host, model, where, mapping, conv_mask_to_poly)
     frame_service.check_frame(where.media, frame, "frame")
     options = DetectOptions(conf_threshold=threshold, conv_mask_to_poly=conv_mask_to_poly)
-    (detections,) = await run_on(host, storage, model, where.media, [frame], options)
+    (detections,) = await run_on(host, storage, model, where, [frame], options)
     data = LabeledData()
     labels.apply(detections, frame, (await host.load(model)).threshold(options), data)
     return labels.describe(data)
@@ -192,7 +197,7 @@ async def detect_all(
     numbers = where.frames()
     for start in range(0, len(numbers), STEP):
         step = numbers[start : start + STEP]
-        results = await run_on(host, storage, model, where.media, step, options)
+        results = await run_on(host, storage, model, where, step, options)
         for number, detections in zip(step, results, strict=True):
             labels.apply(detections, number, minimum, data)
         if after_step is not None:

@@ -27,6 +27,8 @@ FACE = [173.0, 66.0, 274.0, 181.0]
 MODELS = [
     {"name": "faces", "kind": "opencv-haar", "description": "OpenCV's frontal face cascade"},
     {"name": "gate", "kind": "gate"},
+    {"name": "picky", "kind": "picky"},
+    {"name": "broken", "kind": "opencv-haar", "labels": ["face"], "options": {"cascade": "nope.xml"}},
 ]
 
 
@@ -43,12 +45,20 @@ class Gate:
             assert Gate.opened.wait(30)
             return [[Shape(type="rectangle", label="face", points=[0, 0, 5, 5], score=1.0)] for _ in frames]
 
+    class Picky(LoadedModel):
+        """Finds a face on every frame but light ones, which it cannot take."""
+
+        def detect(self, frames: Sequence[Image], options: DetectOptions) -> list[list[Tag | Shape]]:
+            if any(frame.mean() > 150 for frame in frames):
+                raise ValueError("the input is overexposed")
+            return [[Shape(type="rectangle", label="face", points=[1, 1, 9, 9], score=1.0)] for _ in frames]
+
     @staticmethod
     @hookimpl
     def register_model_runners(register: Any) -> None:
-        register(
-            "gate", lambda declaration: Gate.Model(declaration, [LabelSpec(name="face", type="rectangle")])
-        )
+        face = [LabelSpec(name="face", type="rectangle")]
+        register("gate", lambda declaration: Gate.Model(declaration, face))
+        register("picky", lambda declaration: Gate.Picky(declaration, face))
 
 
 @pytest.fixture
@@ -89,7 +99,7 @@ def _shapes(client: TestClient, task_id: int) -> list[dict[str, Any]]:
 def test_functions_are_listed_and_described(user_client: TestClient) -> None:
     listed = user_client.get("/api/lambda/functions")
     assert listed.status_code == 200, listed.text
-    assert [function["id"] for function in listed.json()] == ["faces", "gate"]
+    assert [function["id"] for function in listed.json()] == ["faces", "gate", "picky", "broken"]
     assert user_client.head("/api/lambda/functions").status_code == 200
     face = user_client.get("/api/lambda/functions/faces").json()
     assert face["kind"] == "detector"
@@ -97,6 +107,10 @@ def test_functions_are_listed_and_described(user_client: TestClient) -> None:
     assert face["labels_v2"] == [{"id": 0, "name": "face", "type": "rectangle", "attributes": []}]
     assert isinstance(face["version"], int)
     assert user_client.get("/api/lambda/functions/nope").status_code == 404
+    # a model that cannot load is listed with its declared labels; using it says why it fails
+    assert listed.json()[3]["labels_v2"] == [{"id": 0, "name": "face", "type": "any", "attributes": []}]
+    broken = user_client.get("/api/lambda/functions/broken")
+    assert broken.status_code == 400 and "Model 'broken': no cascade file" in broken.text
     assert user_client.get("/api/server/plugins").json()["MODELS"] is True
 
 
@@ -161,6 +175,10 @@ def test_mapping_errors_name_the_label(user_client: TestClient, task_id: int) ->
     assert user_client.get("/api/lambda/requests").json() == []
     unknown = user_client.post("/api/lambda/requests", json={"function": "nope", "task": task_id})
     assert unknown.status_code == 400 and "'nope'" in unknown.text
+    broken = user_client.post("/api/lambda/requests", json={"function": "broken", "task": task_id})
+    assert broken.status_code == 400 and "Model 'broken'" in broken.text
+    online = user_client.post("/api/lambda/functions/broken", json={"task": task_id, "frame": 0})
+    assert online.status_code == 400 and "Model 'broken'" in online.text
 
 
 def test_a_cancelled_request_writes_nothing(user_client: TestClient, task_id: int) -> None:
@@ -256,3 +274,19 @@ def test_bad_bodies_are_refused_naming_the_field(user_client: TestClient, task_i
     assert (
         user_client.post("/api/lambda/requests", json={"function": "faces", "task": 999}).status_code == 404
     )
+
+
+def test_a_frame_the_model_fails_on_fails_the_request_and_writes_nothing(
+    user_client: TestClient, task_id: int
+) -> None:
+    body = {"function": "picky", "task": task_id, "mapping": {"face": {"name": "person"}}}
+    call = user_client.post("/api/lambda/requests", json=body).json()
+    request = wait_for_request(user_client, call["id"])
+    assert request["status"] == "failed"
+    assert (
+        "Model 'picky' failed on frame 1 (b.png): ValueError: the input is overexposed" in request["message"]
+    )
+    failed = user_client.get(f"/api/lambda/requests/{quote(call['id'], safe='')}").json()
+    assert failed["status"] == "failed" and "frame 1 (b.png)" in failed["exc_info"]
+    # frame 0 was done before frame 1 failed: nothing of it is written either
+    assert _shapes(user_client, task_id) == []
