@@ -16,9 +16,13 @@ Three kinds of hooks:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from annota.core import hookspec
+
+if TYPE_CHECKING:
+    from annota.core.models.runner import ModelDeclaration, RunnerFactory
 
 
 @hookspec
@@ -91,6 +95,35 @@ def register_formats(register: Any) -> None:
     items are bound to frames by name, or by index where the format has no names. Errors are
     ``annota.core.errors.FormatError`` naming the file, line or JSON pointer and the annotation.
     The same formats serve the API's import/export and ``annota convert``.
+    """
+
+
+@hookspec
+def register_model_runners(register: Callable[[str, RunnerFactory], None]) -> None:
+    """Add auto-annotation model runner kinds (``onnx-yolo``, ``opencv-haar``, ``http`` …).
+
+    Call ``register(kind, factory)``. ``factory(declaration)`` receives an
+    ``annota.core.models.runner.ModelDeclaration`` of that kind and returns a
+    ``annota.core.models.runner.LoadedModel``: the labels it may return (``LabelSpec``, skeletons with
+    their ``points`` sublabels) and a blocking ``detect(frames, options)`` giving one list of
+    ``Tag``/``Shape`` (labels by name, ``score`` set) per BGR frame. The host calls the factory once
+    per process, the first time the model is used, and ``detect`` in a worker thread, one call at a
+    time per model, with at most ``batch_size`` frames; ``close()`` at shutdown. Raise
+    ``annota.core.models.runner.ModelError`` naming the model when it cannot load or answer. Kinds are
+    unique across plugins; the declaration's ``options`` are the kind's own settings, validated by
+    the factory.
+    """
+
+
+@hookspec
+def register_models(register: Callable[[ModelDeclaration], None]) -> None:
+    """Contribute models, as a pip-installed model package does.
+
+    Call ``register(ModelDeclaration(name=..., kind=..., path=..., labels=[...], ...))`` once per
+    model; ``path`` is usually a file inside the package. Such models join the ``[[models]]`` tables
+    of ``annota.toml``: names are unique across both (a duplicate is a start-up error naming both
+    sources), and the kind must be registered by some plugin through ``register_model_runners``.
+    A model's name is its function id in CVAT's lambda API.
     """
 
 

@@ -129,7 +129,35 @@ class JobContext:
     storage: Any = None
     #: the dataset formats (``annota.core.formats.registry.FormatRegistry``)
     formats: Any = None
+    #: the process's auto-annotation models (``annota.core.models.host.ModelHost``)
+    models: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: set by ``finish_in``: the job recorded its request's success itself
+    finished: bool = False
+
+    async def finish_in(self, session: AsyncSession, result: JobResult | None = None) -> bool:
+        """Record the request finished in the caller's transaction, so that what the job writes
+        there and the end of its request commit together: a worker killed after the commit does
+        not run the job again, one killed before leaves nothing behind. ``False`` when this attempt
+        no longer holds the request (it was cancelled, or another worker took it up): the caller
+        must then write nothing (raise to roll back)."""
+        from annota.core.services import requests as request_service
+
+        ttl_seconds = getattr(self.settings, "request_ttl", None)
+        ttl = dt.timedelta(seconds=ttl_seconds) if ttl_seconds else DEFAULT_REQUEST_TTL
+        recorded = await request_service.finish(
+            session,
+            self.request_id,
+            failed=False,
+            result=result or JobResult(),
+            ttl=ttl,
+            attempt=self.attempt,
+        )
+        if recorded:
+            await request_service.take_leftovers(session, self.request_id, final=True)
+            await _record_completion(session, self.request_id)
+            self.finished = True
+        return recorded
 
     async def set_progress(self, progress: float, message: str | None = None) -> None:
         """Report progress (0..1) on the request; clients polling ``/api/requests`` see it."""
@@ -435,6 +463,11 @@ async def run_request(
             await _record_failure(context, message, request_ttl)
             _observe(queue, job_name, "failed", time.monotonic() - started)
             return "failed"
+        if context.finished:
+            # the job ended its request in its own last transaction (``JobContext.finish_in``)
+            logger.info("request %s: finished in %.2f s", request_id, time.monotonic() - started)
+            _observe(queue, job_name, "finished", time.monotonic() - started)
+            return "finished"
         if not await _record_success(context, outcome, request_ttl):
             logger.warning("request %s: attempt %d finished after losing its lease", request_id, attempt)
             return "skipped"

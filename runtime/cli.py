@@ -480,5 +480,9 @@ from annota.runtime.cli_invitations import invitations  # noqa: E402
 
 main.add_command(invitations)
 
+from annota.runtime.cli_models import models  # noqa: E402
+
+main.add_command(models)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -112,6 +112,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     client_events_max_payload_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024
     #: ``POST /api/events`` requests one user may make per minute (per server process; 0: no limit)
     client_events_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 120
+    #: auto-annotation models (``[[models]]`` tables: name, kind, path, labels, conf_threshold,
+    #: batch_size, providers, threads, description, options), validated at start-up
+    models: list[dict[str, Any]] = []
     #: plugin entry-point names not to load
     disabled_plugins: list[str] = []
     #: the bearer token Prometheus sends to ``GET /metrics``; empty: ``/metrics`` answers only
@@ -161,7 +164,7 @@ def _split_plugins(values: dict[str, Any], where: str) -> None:
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in Settings.__struct_fields__:
-        if name in ("plugin_settings", "disabled_plugins"):
+        if name in ("plugin_settings", "disabled_plugins", "models"):
             continue
         raw = environ.get(ENV_PREFIX + name.upper())
         if raw is not None:

@@ -439,6 +439,7 @@ async def start_request(
     task_id: int | None = None,
     job_id: int | None = None,
     format: str | None = None,
+    function_id: str | None = None,
 ) -> str:
     """Start a background request for the caller and return its ``rq_id`` (answer 202 ``{"rq_id"}``).
 
@@ -480,6 +481,7 @@ async def start_request(
             org_id=who.organization.id if who.organization else None,
             format=format,
             origin_request_id=request_ids.current(),
+            function_id=function_id,
         )
     try:
         await app.queue.enqueue(rq_id, queue)

@@ -263,6 +263,18 @@ async def original_frame_key(session: AsyncSession, media: Media, number: int) -
     return layout.raw_file(media.data.id, path) if path else None
 
 
+async def frames_content(
+    storage: StorageBackend, media: Media, quality: Quality, numbers: Sequence[int]
+) -> list[tuple[int, str, bytes]]:
+    """``(frame, name, file)`` of several frames, one ranged read per task chunk they span."""
+    for number in numbers:
+        check_frame(media, number)
+    found: list[tuple[int, str, bytes]] = []
+    for chunk_number, group in itertools.groupby(numbers, key=lambda n: n // media.chunk_size):
+        found += await _members_content(storage, media.data, quality, chunk_number, list(group))
+    return found
+
+
 async def chunk(
     storage: StorageBackend, media: Media, quality: Quality, number: int, field: str = "number"
 ) -> Body:

@@ -19,6 +19,7 @@ from annota.runtime.api import (
     issues,
     jobs,
     labels,
+    lambda_functions,
     media,
     memberships,
     organizations,
@@ -59,4 +60,5 @@ CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *consensus.routes,
     *guides.routes,
     *assets.routes,
+    *lambda_functions.routes,
 ]

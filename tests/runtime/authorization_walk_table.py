@@ -369,7 +369,24 @@ def _other_routes() -> dict[str, tuple[Probe, ...]]:
             listed("/api/requests", ("rq", "backup_rq")),
             listed("/api/requests", ("rq", "backup_rq"), params={"action": "export"}),
         ),
-        "GET /api/requests/{rq_id:path}": (denied("/api/requests/{rq_quoted}"),),
+        "GET /api/requests/{rq_id:path}": (
+            denied("/api/requests/{rq_quoted}"),
+            denied("/api/requests/{lambda_rq_quoted}"),
+        ),
+        # running a model on someone else's task or job
+        "POST /api/lambda/functions/{func_id}": (
+            denied("/api/lambda/functions/faces", json=body({"task": "{task}", "frame": 0})),
+            denied("/api/lambda/functions/faces", json=body({"job": "{job}", "frame": 0})),
+        ),
+        "POST /api/lambda/requests": (
+            denied("/api/lambda/requests", json=body({"function": "faces", "task": "{task}"})),
+            denied(
+                "/api/lambda/requests", json=body({"function": "faces", "task": "{task}", "job": "{job}"})
+            ),
+        ),
+        "GET /api/lambda/requests": (listed("/api/lambda/requests", ("lambda_rq",)),),
+        "GET /api/lambda/requests/{rq_id:path}": (denied("/api/lambda/requests/{lambda_rq_quoted}"),),
+        "DELETE /api/lambda/requests/{rq_id:path}": (denied("/api/lambda/requests/{lambda_rq_quoted}"),),
         "POST /api/requests/{rq_id:path}/cancel": (denied("/api/requests/{rq_quoted}/cancel"),),
         "GET /api/events": (
             listed("/api/events", ("a_user",), field_name="user_id"),
@@ -509,6 +526,8 @@ def _review_routes() -> dict[str, tuple[Probe, ...]]:
 PUBLIC["GET /static/logo.svg"] = "annota's logo for the login page, the same for everyone"
 PUBLIC["GET /api/user-agreements"] = "the registration form's agreements, from the settings"
 PUBLIC["GET /api/server/ready"] = "readiness of the database, queue, storage and policy, no user data"
+PUBLIC["GET /api/lambda/functions"] = "the declared models, the same for every signed-in user"
+PUBLIC["GET /api/lambda/functions/{func_id}"] = "one declared model, the same for every signed-in user"
 
 
 BOUNDARY = "walk-boundary"

@@ -21,6 +21,8 @@ from tests.media import make_jpeg, wait_for_request
 
 #: In every name Alpha gives their objects: no answer to anybody else may contain it.
 PRIVATE = "alpha-private"
+#: the model the lambda API routes are walked with
+WALK_MODEL = "faces"
 ALPHA_ORG, BETA_ORG = "alpha-org", "beta-org"
 ALPHA_EMAIL, BETA_EMAIL, GAMMA_EMAIL = f"{PRIVATE}@example.com", "beta@example.com", "gamma@example.com"
 #: webhooks point at a closed loopback port: deliveries fail at once
@@ -125,6 +127,11 @@ def alpha_objects(alpha: TestClient, world: dict[str, Any]) -> None:
     world["rq"] = finished_export(alpha, f"{task_url}/dataset/export", format="CVAT for images 1.1")
     world["rq_quoted"] = quote(world["rq"], safe="")
     world["backup_rq"] = finished_export(alpha, f"{task_url}/backup/export")
+    call = created(alpha.post("/api/lambda/requests", json={"function": WALK_MODEL, "task": world["task"]}))
+    lambda_request = wait_for_request(alpha, call["id"])
+    assert lambda_request["status"] == "finished", lambda_request["message"]
+    world["lambda_rq"] = call["id"]
+    world["lambda_rq_quoted"] = quote(call["id"], safe="")
     world["upload_task"] = created(alpha.post("/api/tasks", json={"name": f"{PRIVATE} upload"}))["id"]
     world["data_upload"] = tus_upload(alpha, f"/api/tasks/{world['upload_task']}/data")
     world["task_import_upload"] = tus_upload(alpha, f"{task_url}/annotations", format="CVAT 1.1")

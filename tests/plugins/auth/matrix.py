@@ -467,6 +467,8 @@ PACKAGES: dict[str, Package] = {
         organized=False,
     ),
     "server": Package("server", lambda org: [{}], {}, organized=False, list_scopes=frozenset()),
+    # models belong to no organization; who may run one depends on the request's context alone
+    "lambda": Package("lambda", lambda org: [{"id": "face"}], {}, organized=False, list_scopes=frozenset()),
     "events": Package("events", lambda org: [{}], {}, organized=False),
     # one object is decided by the tasks and projects packages: only the list is theirs
     "quality_settings": Package(
