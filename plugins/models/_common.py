@@ -46,10 +46,12 @@ def resolve_secret(declaration: ModelDeclaration, field: str, value: Any) -> str
         if secret is None:
             raise model_error(declaration, f"{field}: environment variable {name} is not set")
         return secret
-    raise model_error(declaration, f"{field}: expected a string or {{env = \"NAME\"}}")
+    raise model_error(declaration, f'{field}: expected a string or {{env = "NAME"}}')
 
 
-def label_names(declaration: ModelDeclaration, found: list[str] | None, needed: int | None = None) -> list[str]:
+def label_names(
+    declaration: ModelDeclaration, found: list[str] | None, needed: int | None = None
+) -> list[str]:
     """The class names: the declaration's ``labels`` rename what the model file carries."""
     names = declaration.labels if declaration.labels is not None else found
     if not names:

@@ -20,6 +20,7 @@ import ast
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import msgspec
@@ -37,10 +38,24 @@ DEFAULT_SIZE = 640
 PAD_VALUE = 114
 
 COCO_KEYPOINTS = [
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-    "right_knee", "left_ankle", "right_ankle",
-]  # fmt: skip
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+]
 
 Annotation = Tag | Shape
 
@@ -85,7 +100,9 @@ def letterbox(image: Image, size: tuple[int, int], out: NDArray[np.uint8]) -> Le
     left, top = (size[1] - new_w) // 2, (size[0] - new_h) // 2
     out[...] = PAD_VALUE
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    out[top : top + new_h, left : left + new_w] = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    out[top : top + new_h, left : left + new_w] = cv2.resize(
+        image, (new_w, new_h), interpolation=interpolation
+    )
     return Letterbox(scale, left, top, width, height)
 
 
@@ -148,10 +165,14 @@ class YoloHead:
         size = fixed or _size(options.imgsz) or _size(_literal(metadata.get("imgsz")))
         self.size: tuple[int, int] = size or (DEFAULT_SIZE, DEFAULT_SIZE)  # type: ignore[assignment]
         if fixed and options.imgsz is not None and _size(options.imgsz) != fixed:
-            raise model_error(declaration, f"options.imgsz {options.imgsz} differs from the input's {list(fixed)}")
+            raise model_error(
+                declaration, f"options.imgsz {options.imgsz} differs from the input's {list(fixed)}"
+            )
         stride = _literal(metadata.get("stride"))
         if isinstance(stride, int) and stride > 0 and any(side % stride for side in self.size):
-            raise model_error(declaration, f"imgsz {list(self.size)} is not a multiple of the stride {stride}")
+            raise model_error(
+                declaration, f"imgsz {list(self.size)} is not a multiple of the stride {stride}"
+            )
         self.end2end = options.end2end if options.end2end is not None else metadata.get("end2end") == "True"
         self.keypoints: list[str] = []
         self.keypoint_dims = 0
@@ -165,11 +186,14 @@ class YoloHead:
         elif self.options.keypoints:
             count, self.keypoint_dims = len(self.options.keypoints), 3
         else:
-            raise model_error(self.declaration, "a pose model needs `kpt_shape` in its metadata or options.keypoints")
+            raise model_error(
+                self.declaration, "a pose model needs `kpt_shape` in its metadata or options.keypoints"
+            )
         if self.options.keypoints is not None:
             if len(self.options.keypoints) != count:
                 raise model_error(
-                    self.declaration, f"options.keypoints has {len(self.options.keypoints)} names, the model {count}"
+                    self.declaration,
+                    f"options.keypoints has {len(self.options.keypoints)} names, the model {count}",
                 )
             self.keypoints = list(self.options.keypoints)
         else:
@@ -181,11 +205,15 @@ class YoloHead:
         if self.task == "pose":
             sublabels = [LabelSpec(name=name, type="points") for name in self.keypoints]
             svg = _skeleton_svg(self.keypoints)
-            return [LabelSpec(name=name, type="skeleton", sublabels=sublabels, svg=svg) for name in self.names]
+            return [
+                LabelSpec(name=name, type="skeleton", sublabels=sublabels, svg=svg) for name in self.names
+            ]
         kind = {"detect": "rectangle", "obb": "rectangle", "segment": "mask", "classify": "tag"}[self.task]
         return [LabelSpec(name=name, type=kind) for name in self.names]
 
-    def preprocess(self, frames: Sequence[Image], batch: int | None = None) -> tuple[NDArray[np.float32], list[Letterbox]]:
+    def preprocess(
+        self, frames: Sequence[Image], batch: int | None = None
+    ) -> tuple[NDArray[np.float32], list[Letterbox]]:
         """NCHW float RGB in [0, 1] (``batch`` rows, zero-filled past the frames)."""
         height, width = self.size
         canvas = np.empty((height, width, 3), dtype=np.uint8)
@@ -193,7 +221,9 @@ class YoloHead:
         boxes = []
         for index, frame in enumerate(frames):
             if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-                raise model_error(self.declaration, f"expected an H×W×3 uint8 frame, got {frame.shape} {frame.dtype}")
+                raise model_error(
+                    self.declaration, f"expected an H×W×3 uint8 frame, got {frame.shape} {frame.dtype}"
+                )
             boxes.append(letterbox(frame, self.size, canvas))
             # BGR → RGB and HWC → CHW in one strided copy, scaled in place
             np.multiply(canvas[:, :, ::-1].transpose(2, 0, 1), 1 / 255, out=blob[index], dtype=np.float32)
@@ -209,7 +239,13 @@ class YoloHead:
             return len(self.keypoints) * self.keypoint_dims
         return 1 if self.task == "obb" else 0
 
-    def decode(self, outputs: Sequence[NDArray[np.float32]], boxes: Sequence[Letterbox], options: DetectOptions, threshold: float) -> list[list[Annotation]]:
+    def decode(
+        self,
+        outputs: Sequence[NDArray[np.float32]],
+        boxes: Sequence[Letterbox],
+        options: DetectOptions,
+        threshold: float,
+    ) -> list[list[Annotation]]:
         """One list of annotations per letterboxed frame from the model's outputs for the batch."""
         outputs = [np.asarray(output) for output in outputs]
         if self.task == "classify":
@@ -219,7 +255,9 @@ class YoloHead:
         if predictions is None or (self.task == "segment" and prototypes is None):
             shapes = ", ".join(str(list(o.shape)) for o in outputs)
             wanted = "a 3-d output and 4-d mask prototypes" if self.task == "segment" else "a 3-d output"
-            raise model_error(self.declaration, f"unexpected outputs {shapes} for task {self.task}: expected {wanted}")
+            raise model_error(
+                self.declaration, f"unexpected outputs {shapes} for task {self.task}: expected {wanted}"
+            )
         extra = self._extra(prototypes)
         result = []
         for index, box in enumerate(boxes):
@@ -235,7 +273,9 @@ class YoloHead:
     def _classify(self, scores: NDArray[np.float32], threshold: float) -> list[Annotation]:
         scores = np.ravel(scores)
         if scores.size != len(self.names):
-            raise model_error(self.declaration, f"the output has {scores.size} classes, the labels {len(self.names)}")
+            raise model_error(
+                self.declaration, f"the output has {scores.size} classes, the labels {len(self.names)}"
+            )
         best = int(np.argmax(scores))
         return [Tag(label=self.names[best], source="auto")] if scores[best] >= threshold else []
 
@@ -244,7 +284,8 @@ class YoloHead:
         return model_error(
             self.declaration,
             f"unexpected output shape {list(shape)} for a {self.task} model with {nc} classes"
-            f" (expected [{4 + nc + extra}, anchors], [anchors, {5 + nc + extra}] or, end-to-end, [n, {6 + extra}])",
+            f" (expected [{4 + nc + extra}, anchors], [anchors, {5 + nc + extra}]"
+            f" or, end-to-end, [n, {6 + extra}])",
         )
 
     def _candidates(self, prediction: NDArray[np.float32], extra: int, threshold: float) -> _Candidates:
@@ -253,7 +294,9 @@ class YoloHead:
             if prediction.shape[-1] != 6 + extra or self.task == "obb":
                 raise self._layout_error(prediction.shape, extra)
             rows = prediction[prediction[:, 4] >= threshold]
-            return _Candidates(rows[:, 0:4], rows[:, 4], rows[:, 5].astype(np.int32), rows[:, 6:], xyxy=True, nms=False)
+            return _Candidates(
+                rows[:, 0:4], rows[:, 4], rows[:, 5].astype(np.int32), rows[:, 6:], xyxy=True, nms=False
+            )
         width = 4 + nc + extra
         if prediction.shape[0] == width:  # v8/v11: channels first, filter before transposing
             scores = prediction[4 : 4 + nc]
@@ -261,7 +304,9 @@ class YoloHead:
             confidence = scores[classes, np.arange(scores.shape[1])]
             keep = confidence >= threshold
             rows = prediction[:, keep].T
-            return _Candidates(rows[:, :4], confidence[keep], classes[keep].astype(np.int32), rows[:, 4 + nc :])
+            return _Candidates(
+                rows[:, :4], confidence[keep], classes[keep].astype(np.int32), rows[:, 4 + nc :]
+            )
         if prediction.shape[1] == width:
             return self._candidates(prediction.T, extra, threshold)
         if prediction.shape[0] == width + 1 and prediction.shape[1] != width + 1:
@@ -273,7 +318,9 @@ class YoloHead:
             confidence = scores[np.arange(len(rows)), classes]
             keep = confidence >= threshold
             rows = rows[keep]
-            return _Candidates(rows[:, :4], confidence[keep], classes[keep].astype(np.int32), rows[:, 5 + nc :])
+            return _Candidates(
+                rows[:, :4], confidence[keep], classes[keep].astype(np.int32), rows[:, 5 + nc :]
+            )
         raise self._layout_error(prediction.shape, extra)
 
     def _select(self, candidates: _Candidates) -> NDArray[np.intp]:
@@ -283,27 +330,43 @@ class YoloHead:
         order = np.argsort(-candidates.scores, kind="stable")
         if candidates.nms:
             iou, scores = self.options.iou_threshold, candidates.scores.astype(np.float32)
+            dnn: Any = cv2.dnn  # its stubs want lists where arrays work (and are faster)
             if self.task == "obb":
                 # classes kept apart by shifting each to its own region, as NMS itself is class-blind
                 shift = candidates.classes.astype(np.float32) * 8192
                 b = candidates.boxes
                 angles = np.degrees(candidates.extra[:, 0])
-                rotated = [((float(x + s), float(y + s)), (float(w), float(h)), float(a))
-                           for (x, y, w, h), s, a in zip(b, shift, angles, strict=True)]  # fmt: skip
-                kept = cv2.dnn.NMSBoxesRotated(rotated, scores, 0.0, iou)
+                rotated = [
+                    ((float(x + s), float(y + s)), (float(w), float(h)), float(a))
+                    for (x, y, w, h), s, a in zip(b, shift, angles, strict=True)
+                ]
+                kept = dnn.NMSBoxesRotated(rotated, scores, 0.0, iou)
             else:
                 xywh = candidates.xywh()
-                kept = cv2.dnn.NMSBoxesBatched(xywh, scores, candidates.classes, 0.0, iou)
+                kept = dnn.NMSBoxesBatched(xywh, scores, candidates.classes, 0.0, iou)
             kept = np.asarray(kept, dtype=np.intp).reshape(-1)
             order = kept[np.argsort(-candidates.scores[kept], kind="stable")]
         return order[: self.options.max_detections]
 
-    def _shapes(self, candidates: _Candidates, box: Letterbox, prototypes: NDArray[np.float32] | None, options: DetectOptions) -> list[Annotation]:
+    def _shapes(
+        self,
+        candidates: _Candidates,
+        box: Letterbox,
+        prototypes: NDArray[np.float32] | None,
+        options: DetectOptions,
+    ) -> list[Annotation]:
         shapes: list[Annotation] = []
         for index in self._select(candidates):
-            label = self.names[int(candidates.classes[index])] if 0 <= candidates.classes[index] < len(self.names) else None
+            label = (
+                self.names[int(candidates.classes[index])]
+                if 0 <= candidates.classes[index] < len(self.names)
+                else None
+            )
             if label is None:
-                raise model_error(self.declaration, f"the model output class {int(candidates.classes[index])}, it has {len(self.names)}")
+                raise model_error(
+                    self.declaration,
+                    f"the model output class {int(candidates.classes[index])}, it has {len(self.names)}",
+                )
             score = float(candidates.scores[index])
             x1, y1, x2, y2 = candidates.xyxy_at(index)
             (x1, x2), (y1, y2) = box.to_image(np.array([x1, x2]), np.array([y1, y2]))
@@ -313,7 +376,16 @@ class YoloHead:
                 w, h = w / box.scale, h / box.scale
                 rotation = math.degrees(float(candidates.extra[index, 0])) % 360
                 points = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
-                shapes.append(Shape(type="rectangle", label=label, points=points, rotation=rotation, source="auto", score=score))
+                shapes.append(
+                    Shape(
+                        type="rectangle",
+                        label=label,
+                        points=points,
+                        rotation=rotation,
+                        source="auto",
+                        score=score,
+                    )
+                )
                 continue
             x1, x2 = float(np.clip(x1, 0, box.width)), float(np.clip(x2, 0, box.width))
             y1, y2 = float(np.clip(y1, 0, box.height)), float(np.clip(y2, 0, box.height))
@@ -321,19 +393,33 @@ class YoloHead:
                 continue
             if self.task == "segment":
                 assert prototypes is not None
-                shape = self._mask(candidates.extra[index], prototypes, box, (x1, y1, x2, y2), label, score, options)
+                shape = self._mask(
+                    candidates.extra[index], prototypes, box, (x1, y1, x2, y2), label, score, options
+                )
                 if shape is not None:
                     shapes.append(shape)
             elif self.task == "pose":
                 shapes.append(self._skeleton(candidates.extra[index], box, label, score))
             else:
-                shapes.append(Shape(type="rectangle", label=label, points=[x1, y1, x2, y2], source="auto", score=score))
+                shapes.append(
+                    Shape(type="rectangle", label=label, points=[x1, y1, x2, y2], source="auto", score=score)
+                )
         return shapes
 
-    def _mask(self, coefficients: NDArray[np.float32], prototypes: NDArray[np.float32], box: Letterbox,
-              xyxy: tuple[float, float, float, float], label: str, score: float, options: DetectOptions) -> Shape | None:  # fmt: skip
+    def _mask(
+        self,
+        coefficients: NDArray[np.float32],
+        prototypes: NDArray[np.float32],
+        box: Letterbox,
+        xyxy: tuple[float, float, float, float],
+        label: str,
+        score: float,
+        options: DetectOptions,
+    ) -> Shape | None:
         channels, proto_h, proto_w = prototypes.shape
-        logits = (coefficients.astype(np.float32) @ prototypes.reshape(channels, -1)).reshape(proto_h, proto_w)
+        logits = (coefficients.astype(np.float32) @ prototypes.reshape(channels, -1)).reshape(
+            proto_h, proto_w
+        )
         left, top = math.floor(xyxy[0]), math.floor(xyxy[1])
         right, bottom = min(box.width, math.ceil(xyxy[2])), min(box.height, math.ceil(xyxy[3]))
         # image pixel (x, y) of the box's crop ← prototype pixel: undo the letterbox and the /4 scale
@@ -342,7 +428,13 @@ class YoloHead:
         bx = (0.5 / sx - box.left) / box.scale - 0.5 - left
         by = (0.5 / sy - box.top) / box.scale - 0.5 - top
         warp = np.array([[ax, 0, bx], [0, ay, by]], dtype=np.float64)
-        crop = cv2.warpAffine(logits, warp, (right - left, bottom - top), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        crop = cv2.warpAffine(
+            logits,
+            warp,
+            (right - left, bottom - top),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         t = min(max(self.options.mask_threshold, 1e-6), 1 - 1e-6)
         bitmap = crop > math.log(t / (1 - t))  # the sigmoid's threshold, on the logits
         if not bitmap.any():
@@ -351,7 +443,9 @@ class YoloHead:
             polygons = bitmap_to_polygons(bitmap)
             if not polygons:
                 return None
-            largest = max(polygons, key=lambda p: cv2.contourArea(np.asarray(p, dtype=np.float32).reshape(-1, 2)))
+            largest = max(
+                polygons, key=lambda p: cv2.contourArea(np.asarray(p, dtype=np.float32).reshape(-1, 2))
+            )
             points = [v + (left if i % 2 == 0 else top) for i, v in enumerate(largest)]
             return Shape(type="polygon", label=label, points=points, source="auto", score=score)
         points = bitmap_to_cvat(bitmap)

@@ -38,10 +38,19 @@ PROTOCOLS = ("kserve-v2", "json")
 DECODERS = ("detections", "yolo")
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 DATATYPES = {
-    "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
-    "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
-    "FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
-}  # fmt: skip
+    "BOOL": np.bool_,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+}
 
 
 class ResponseMapping(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -95,7 +104,10 @@ class HttpModel(LoadedModel):
                 raise model_error(declaration, f"options.{field} must be one of {', '.join(allowed)}")
         if not options.url.startswith(("http://", "https://")):
             raise model_error(declaration, "options.url must be an http:// or https:// URL")
-        headers = {name: resolve_secret(declaration, f"options.headers.{name}", v) for name, v in options.headers.items()}
+        headers = {
+            name: resolve_secret(declaration, f"options.headers.{name}", v)
+            for name, v in options.headers.items()
+        }
         self.head: YoloHead | None = None
         if options.protocol == "kserve-v2" and options.decoder == "yolo":
             self.head = YoloHead(declaration, {}, options.yolo)
@@ -109,7 +121,9 @@ class HttpModel(LoadedModel):
         name = options.model_name or declaration.name
         version = f"/versions/{options.model_version}" if options.model_version else ""
         self.endpoint = (
-            f"{options.url.rstrip('/')}/v2/models/{name}{version}/infer" if options.protocol == "kserve-v2" else options.url
+            f"{options.url.rstrip('/')}/v2/models/{name}{version}/infer"
+            if options.protocol == "kserve-v2"
+            else options.url
         )
 
     # --- transport -------------------------------------------------------------------------
@@ -122,7 +136,9 @@ class HttpModel(LoadedModel):
             if attempt:
                 time.sleep(self.options.backoff * 2 ** (attempt - 1))
             try:
-                response = self.client.post(self.endpoint, content=body, headers={"Content-Type": "application/json"})
+                response = self.client.post(
+                    self.endpoint, content=body, headers={"Content-Type": "application/json"}
+                )
             except httpx.TimeoutException:
                 problem = f"timed out after {self.options.timeout:g} s"
                 continue
@@ -163,7 +179,14 @@ class HttpModel(LoadedModel):
 
     def _infer(self, tensor: np.ndarray, datatype: str, outputs: Sequence[str] = ()) -> dict[str, np.ndarray]:
         request: dict[str, Any] = {
-            "inputs": [{"name": self.options.input_name, "shape": list(tensor.shape), "datatype": datatype, "data": tensor.ravel().tolist()}]
+            "inputs": [
+                {
+                    "name": self.options.input_name,
+                    "shape": list(tensor.shape),
+                    "datatype": datatype,
+                    "data": tensor.ravel().tolist(),
+                }
+            ]
         }
         if outputs:
             request["outputs"] = [{"name": name} for name in outputs]
@@ -172,7 +195,9 @@ class HttpModel(LoadedModel):
             tensors = {}
             for output in answer["outputs"]:
                 dtype = DATATYPES[output["datatype"]]
-                tensors[str(output["name"])] = np.asarray(output["data"], dtype=dtype).reshape(output["shape"])
+                tensors[str(output["name"])] = np.asarray(output["data"], dtype=dtype).reshape(
+                    output["shape"]
+                )
         except (KeyError, TypeError, ValueError) as exc:
             raise self._error(f"answered no valid KServe v2 outputs ({type(exc).__name__}: {exc})") from None
         if not tensors:
@@ -193,13 +218,25 @@ class HttpModel(LoadedModel):
             boxes = boxes.reshape(len(frames), -1, 4)
             scores, classes = scores.reshape(len(frames), -1), classes.reshape(len(frames), -1)
         except (KeyError, ValueError) as exc:
-            raise self._error(f"answered outputs that are not {', '.join(names)} for {len(frames)} frames ({exc})") from None
+            raise self._error(
+                f"answered outputs that are not {', '.join(names)} for {len(frames)} frames ({exc})"
+            ) from None
         height, width = frames[0].shape[:2]
         for index in range(len(frames)):
             shapes: list[Tag | Shape] = []
             for box, score, cls in zip(boxes[index], scores[index], classes[index], strict=True):
                 if score >= threshold:
-                    shapes.append(self._rectangle([float(v) for v in box], "xyxy", False, self._label(cls), float(score), width, height))
+                    shapes.append(
+                        self._rectangle(
+                            [float(v) for v in box],
+                            "xyxy",
+                            False,
+                            self._label(cls),
+                            float(score),
+                            width,
+                            height,
+                        )
+                    )
             results.append(shapes)
         return results
 
@@ -217,7 +254,9 @@ class HttpModel(LoadedModel):
             raise self._error(f"answered the class {value!r}, which is not one of the declared labels")
         return labels[index]
 
-    def _rectangle(self, box: list[float], fmt: str, normalized: bool, label: str, score: float, width: int, height: int) -> Shape:
+    def _rectangle(
+        self, box: list[float], fmt: str, normalized: bool, label: str, score: float, width: int, height: int
+    ) -> Shape:
         if len(box) != 4:
             raise self._error(f"answered a box of {len(box)} values")
         a, b, c, d = box
@@ -227,7 +266,12 @@ class HttpModel(LoadedModel):
             a, b, c, d = a - c / 2, b - d / 2, a + c / 2, b + d / 2
         if normalized:
             a, b, c, d = a * width, b * height, c * width, d * height
-        points = [min(max(a, 0.0), width), min(max(b, 0.0), height), min(max(c, 0.0), width), min(max(d, 0.0), height)]
+        points = [
+            min(max(a, 0.0), width),
+            min(max(b, 0.0), height),
+            min(max(c, 0.0), width),
+            min(max(d, 0.0), height),
+        ]
         return Shape(type="rectangle", label=label, points=points, source="auto", score=score)
 
     def _json_frame(self, frame: Image, threshold: float) -> list[Tag | Shape]:
@@ -254,7 +298,11 @@ class HttpModel(LoadedModel):
             except (KeyError, IndexError, TypeError, ValueError) as exc:
                 raise self._error(f"answered detection {number} without {exc}") from None
             if score >= threshold:
-                shapes.append(self._rectangle(box, mapping.box_format, mapping.normalized, self._label(label), score, width, height))
+                shapes.append(
+                    self._rectangle(
+                        box, mapping.box_format, mapping.normalized, self._label(label), score, width, height
+                    )
+                )
         return shapes
 
     def close(self) -> None:

@@ -38,7 +38,9 @@ class OnnxYolo(LoadedModel):
             raise model_error(declaration, f"expected a 3-channel image input, the model's has {channels}")
         self.batch_dim = _onnx.fixed_dim(batch)
         metadata = _onnx.metadata(self.session)
-        self.head = YoloHead(declaration, metadata, options, (_onnx.fixed_dim(height), _onnx.fixed_dim(width)))
+        self.head = YoloHead(
+            declaration, metadata, options, (_onnx.fixed_dim(height), _onnx.fixed_dim(width))
+        )
         self._check_outputs(declaration)
         super().__init__(declaration, self.head.labels())
 

@@ -53,7 +53,9 @@ class PPOCRDet(LoadedModel):
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or len(outputs) != 1 or len(outputs[0].shape) != 4:
             found = ", ".join(f"{x.name} {x.shape}" for x in [*inputs, *outputs])
-            raise model_error(declaration, f"expected one NCHW input and one N×1×H×W probability map, found {found}")
+            raise model_error(
+                declaration, f"expected one NCHW input and one N×1×H×W probability map, found {found}"
+            )
         self.input_name = inputs[0].name
         self.batch_dim = _onnx.fixed_dim(inputs[0].shape[0])
         labels = declaration.labels or ["text"]
@@ -94,7 +96,9 @@ class PPOCRDet(LoadedModel):
                     results[index] = list(self._regions(maps[row, 0], frames[index].shape[:2], threshold))
         return results
 
-    def _regions(self, probability: NDArray[np.float32], image_size: tuple[int, ...], threshold: float) -> list[Shape]:
+    def _regions(
+        self, probability: NDArray[np.float32], image_size: tuple[int, ...], threshold: float
+    ) -> list[Shape]:
         height, width = probability.shape
         scale = np.array([image_size[1] / width, image_size[0] / height], dtype=np.float32)
         bitmap = (probability > self.options.binary_threshold).astype(np.uint8)
@@ -120,12 +124,18 @@ class PPOCRDet(LoadedModel):
         distance = area * self.options.unclip_ratio / perimeter
         image_h, image_w = image_size[0], image_size[1]
         if self.options.output == "polygon":
-            points = _grow_polygon(outline, distance)
-            if points is None:
+            polygon = _grow_polygon(outline, distance)
+            if polygon is None:
                 return None
-            points[:, 0] = points[:, 0].clip(0, image_w)
-            points[:, 1] = points[:, 1].clip(0, image_h)
-            return Shape(type="polygon", label=self.label, points=[float(v) for v in points.ravel()], source="auto", score=score)
+            polygon[:, 0] = polygon[:, 0].clip(0, image_w)
+            polygon[:, 1] = polygon[:, 1].clip(0, image_h)
+            return Shape(
+                type="polygon",
+                label=self.label,
+                points=[float(v) for v in polygon.ravel()],
+                source="auto",
+                score=score,
+            )
         (cx, cy), (w, h), angle = cv2.minAreaRect(outline)
         # OpenCV reports a near-level box as 90° with its sides swapped: keep angles in (-45°, 45°]
         while angle > 45:
@@ -136,11 +146,24 @@ class PPOCRDet(LoadedModel):
         if self.options.output == "rotated":
             rotation = round(angle, 3) % 360
             points = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
-            return Shape(type="rectangle", label=self.label, points=points, rotation=rotation, source="auto", score=score)
+            return Shape(
+                type="rectangle",
+                label=self.label,
+                points=points,
+                rotation=rotation,
+                source="auto",
+                score=score,
+            )
         corners = cv2.boxPoints(((cx, cy), (w, h), angle))
         x1, y1 = corners.min(axis=0).clip(0, [image_w, image_h])
         x2, y2 = corners.max(axis=0).clip(0, [image_w, image_h])
-        return Shape(type="rectangle", label=self.label, points=[float(x1), float(y1), float(x2), float(y2)], source="auto", score=score)
+        return Shape(
+            type="rectangle",
+            label=self.label,
+            points=[float(x1), float(y1), float(x2), float(y2)],
+            source="auto",
+            score=score,
+        )
 
     def close(self) -> None:
         del self.session
@@ -171,7 +194,8 @@ def _grow_polygon(outline: NDArray[np.float32], distance: float) -> NDArray[np.f
     simple = cv2.approxPolyDP(largest, 0.002 * cv2.arcLength(largest, True) + 0.5, True).reshape(-1, 2)
     if len(simple) < 3:
         return None
-    return simple.astype(np.float32) + origin
+    grown_outline: NDArray[np.float32] = simple.astype(np.float32) + origin.astype(np.float32)
+    return grown_outline
 
 
 def load(declaration: ModelDeclaration) -> LoadedModel:

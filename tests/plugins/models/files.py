@@ -15,7 +15,11 @@ from tests.conftest import IN_CI
 
 def package_file(package: str, relative: str) -> Path:
     spec = importlib.util.find_spec(package)
-    path = Path(spec.submodule_search_locations[0]) / relative if spec and spec.submodule_search_locations else None
+    path = (
+        Path(spec.submodule_search_locations[0]) / relative
+        if spec and spec.submodule_search_locations
+        else None
+    )
     if path is None or not path.is_file():
         message = f"{package} with {relative} is not installed (a test extra; see scripts/check)"
         if IN_CI:

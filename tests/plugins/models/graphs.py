@@ -33,12 +33,17 @@ def constant_model(
     for name, value in outputs.items():
         value = value.astype(np.float32)
         axes = np.arange(1, value.ndim, dtype=np.int64)
-        initializers += [numpy_helper.from_array(value, f"{name}_value"), numpy_helper.from_array(axes, f"{name}_axes")]
+        initializers += [
+            numpy_helper.from_array(value, f"{name}_value"),
+            numpy_helper.from_array(axes, f"{name}_axes"),
+        ]
         nodes += [
             helper.make_node("Unsqueeze", ["zeros", f"{name}_axes"], [f"{name}_zeros"]),
             helper.make_node("Add", [f"{name}_zeros", f"{name}_value"], [name]),
         ]
-        graph_outputs.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [batch, *value.shape[1:]]))
+        graph_outputs.append(
+            helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [batch, *value.shape[1:]])
+        )
     image = helper.make_tensor_value_info("images", onnx.TensorProto.FLOAT, [batch, 3, *size])
     graph = helper.make_graph(nodes, "constant", [image], graph_outputs, initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])

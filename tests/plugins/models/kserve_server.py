@@ -44,7 +44,12 @@ class Server:
             import onnxruntime
 
             self.session = onnxruntime.InferenceSession(onnx_model, providers=["CPUExecutionProvider"])
-        self.app = Starlette(routes=[Route("/v2/models/{name}/infer", self.infer, methods=["POST"]), Route("/invocations", self.invocations, methods=["POST"])])
+        self.app = Starlette(
+            routes=[
+                Route("/v2/models/{name}/infer", self.infer, methods=["POST"]),
+                Route("/invocations", self.invocations, methods=["POST"]),
+            ]
+        )
 
     async def infer(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -60,19 +65,43 @@ class Server:
             return PlainTextResponse("no", status_code=401)
         body = await request.json()
         tensor = body["inputs"][0]
-        array = np.asarray(tensor["data"], dtype=np.uint8 if tensor["datatype"] == "UINT8" else np.float32).reshape(tensor["shape"])
+        array = np.asarray(
+            tensor["data"], dtype=np.uint8 if tensor["datatype"] == "UINT8" else np.float32
+        ).reshape(tensor["shape"])
         if name == "yolo":
             outputs = self.session.run(None, {self.session.get_inputs()[0].name: array})
-            return JSONResponse({"outputs": [{"name": f"output{i}", "datatype": "FP32", "shape": list(o.shape), "data": o.ravel().tolist()} for i, o in enumerate(outputs)]})
+            return JSONResponse(
+                {
+                    "outputs": [
+                        {
+                            "name": f"output{i}",
+                            "datatype": "FP32",
+                            "shape": list(o.shape),
+                            "data": o.ravel().tolist(),
+                        }
+                        for i, o in enumerate(outputs)
+                    ]
+                }
+            )
         found = [bright_box(image) for image in array]
         n = len(found)
         return JSONResponse(
             {
                 "model_name": name,
                 "outputs": [
-                    {"name": "boxes", "datatype": "FP32", "shape": [n, 1, 4], "data": [v for box, _, _ in found for v in box]},
+                    {
+                        "name": "boxes",
+                        "datatype": "FP32",
+                        "shape": [n, 1, 4],
+                        "data": [v for box, _, _ in found for v in box],
+                    },
                     {"name": "scores", "datatype": "FP32", "shape": [n, 1], "data": [s for _, s, _ in found]},
-                    {"name": "classes", "datatype": "INT64", "shape": [n, 1], "data": [c for _, _, c in found]},
+                    {
+                        "name": "classes",
+                        "datatype": "INT64",
+                        "shape": [n, 1],
+                        "data": [c for _, _, c in found],
+                    },
                 ],
             }
         )
@@ -82,7 +111,9 @@ class Server:
         data = np.frombuffer(base64.b64decode(body["instances"][0]["b64"]), dtype=np.uint8)
         image = cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1]
         (x1, y1, x2, y2), share, cls = bright_box(image)
-        predictions = [{"bbox": [x1, y1, x2 - x1, y2 - y1], "class": ["red", "blue"][cls], "confidence": share}]
+        predictions = [
+            {"bbox": [x1, y1, x2 - x1, y2 - y1], "class": ["red", "blue"][cls], "confidence": share}
+        ]
         return JSONResponse({"predictions": predictions})
 
 

@@ -18,11 +18,15 @@ LOADERS = {"onnx-yolo": onnx_yolo.load, "onnx-ppocr-det": ppocr_det.load}
 
 @pytest.fixture
 def model_file(tmp_path: Path) -> Path:
-    return constant_model(tmp_path / "m.onnx", {"output0": np.zeros((1, 6, 3))}, {"names": "{0: 'a', 1: 'b'}"})
+    return constant_model(
+        tmp_path / "m.onnx", {"output0": np.zeros((1, 6, 3))}, {"names": "{0: 'a', 1: 'b'}"}
+    )
 
 
 def test_a_missing_provider_is_named_with_the_available_ones(model_file: Path) -> None:
-    declaration = ModelDeclaration(name="gpu-model", kind="onnx-yolo", path=str(model_file), providers=["CUDAExecutionProvider"])
+    declaration = ModelDeclaration(
+        name="gpu-model", kind="onnx-yolo", path=str(model_file), providers=["CUDAExecutionProvider"]
+    )
     with pytest.raises(ModelError) as caught:
         onnx_yolo.load(declaration)
     message = str(caught.value)
@@ -31,7 +35,9 @@ def test_a_missing_provider_is_named_with_the_available_ones(model_file: Path) -
 
 
 def test_providers_and_threads_reach_the_session(model_file: Path) -> None:
-    declaration = ModelDeclaration(name="m", kind="onnx-yolo", path=str(model_file), providers=["CPUExecutionProvider"], threads=3)
+    declaration = ModelDeclaration(
+        name="m", kind="onnx-yolo", path=str(model_file), providers=["CPUExecutionProvider"], threads=3
+    )
     model = onnx_yolo.load(declaration)
     assert isinstance(model, onnx_yolo.OnnxYolo)
     assert model.session.get_providers() == ["CPUExecutionProvider"]
@@ -42,7 +48,9 @@ def test_providers_and_threads_reach_the_session(model_file: Path) -> None:
 def test_files_that_are_not_onnx_name_the_model(tmp_path: Path, kind: str) -> None:
     text = tmp_path / "weights.onnx"
     text.write_text("this is not a model\n")
-    with pytest.raises(ModelError, match=rf"model 'broken' \({kind}\): .*weights.onnx is not a usable ONNX model"):
+    with pytest.raises(
+        ModelError, match=rf"model 'broken' \({kind}\): .*weights.onnx is not a usable ONNX model"
+    ):
         LOADERS[kind](ModelDeclaration(name="broken", kind=kind, path=str(text)))
     with pytest.raises(ModelError, match=r"model 'broken' .*model file '.*absent.onnx' does not exist"):
         LOADERS[kind](ModelDeclaration(name="broken", kind=kind, path=str(tmp_path / "absent.onnx")))
@@ -51,5 +59,7 @@ def test_files_that_are_not_onnx_name_the_model(tmp_path: Path, kind: str) -> No
 
 
 def test_a_detector_file_is_not_a_text_detector(model_file: Path) -> None:
-    with pytest.raises(ModelError, match=r"model 'ocr' .*expected one NCHW input and one N×1×H×W probability map"):
+    with pytest.raises(
+        ModelError, match=r"model 'ocr' .*expected one NCHW input and one N×1×H×W probability map"
+    ):
         ppocr_det.load(ModelDeclaration(name="ocr", kind="onnx-ppocr-det", path=str(model_file)))

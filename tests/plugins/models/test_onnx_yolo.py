@@ -61,12 +61,20 @@ def v8_detections() -> np.ndarray:
     return np.array(anchors, dtype=np.float32).T[None]
 
 
-EXPECTED_BOXES = [("a", [*to_image(12, 28), *to_image(20, 36)], 0.9), ("b", [*to_image(43, 21), *to_image(53, 27)], 0.7)]
+EXPECTED_BOXES = [
+    ("a", [*to_image(12, 28), *to_image(20, 36)], 0.9),
+    ("b", [*to_image(43, 21), *to_image(53, 27)], 0.7),
+]
 
 
 @pytest.mark.parametrize("batch", ["batch", 1])
 def test_v8_detection_letterbox_nms_and_batching(tmp_path: Path, batch: int | str) -> None:
-    path = constant_model(tmp_path / "d.onnx", {"output0": v8_detections()}, {"names": "{0: 'a', 1: 'b'}", "task": "detect"}, batch=batch)
+    path = constant_model(
+        tmp_path / "d.onnx",
+        {"output0": v8_detections()},
+        {"names": "{0: 'a', 1: 'b'}", "task": "detect"},
+        batch=batch,
+    )
     model = onnx_yolo.load(declare(path, batch_size=2))
     frames = model.detect([FRAME, FRAME, FRAME], DetectOptions())
     assert len(frames) == 3 and frames[0] == frames[2]
@@ -89,7 +97,11 @@ def test_segmentation_masks_and_polygons(tmp_path: Path) -> None:
     detections = np.array([[16, 32, 32, 32, 0.9, 1.0]], dtype=np.float32).T[None]
     protos = np.full((1, 1, 16, 16), -10.0, dtype=np.float32)
     protos[0, 0, 4:8, 2:6] = 10.0
-    path = constant_model(tmp_path / "s.onnx", {"output0": detections, "output1": protos}, {"names": "{0: 'blob'}", "task": "segment", "imgsz": "[64, 64]"})
+    path = constant_model(
+        tmp_path / "s.onnx",
+        {"output0": detections, "output1": protos},
+        {"names": "{0: 'blob'}", "task": "segment", "imgsz": "[64, 64]"},
+    )
     model = onnx_yolo.load(declare(path))
     assert model.labels[0].type == "mask"
     [[mask]] = model.detect([FRAME], DetectOptions())
@@ -112,7 +124,10 @@ def test_pose_keypoints_become_a_skeleton(tmp_path: Path) -> None:
     path = constant_model(tmp_path / "p.onnx", {"output0": detections}, meta)
     model = onnx_yolo.load(declare(path, options={"keypoints": ["head", "hand"]}))
     [label] = model.labels
-    assert label.type == "skeleton" and [(s.name, s.type) for s in label.sublabels] == [("head", "points"), ("hand", "points")]
+    assert label.type == "skeleton" and [(s.name, s.type) for s in label.sublabels] == [
+        ("head", "points"),
+        ("hand", "points"),
+    ]
     assert 'data-label-name="hand"' in label.svg
     [[skeleton]] = model.detect([FRAME], DetectOptions())
     assert isinstance(skeleton, Shape) and skeleton.type == "skeleton" and skeleton.points == []
@@ -124,7 +139,9 @@ def test_pose_keypoints_become_a_skeleton(tmp_path: Path) -> None:
 
 def test_oriented_boxes_become_rotated_rectangles(tmp_path: Path) -> None:
     detections = np.array([[32, 32, 20, 10, 0.9, math.pi / 6]], dtype=np.float32).T[None]
-    path = constant_model(tmp_path / "o.onnx", {"output0": detections}, {"names": "{0: 'ship'}", "task": "obb"})
+    path = constant_model(
+        tmp_path / "o.onnx", {"output0": detections}, {"names": "{0: 'ship'}", "task": "obb"}
+    )
     [[box]] = onnx_yolo.load(declare(path)).detect([FRAME], DetectOptions())
     assert isinstance(box, Shape) and box.type == "rectangle"
     assert box.points == pytest.approx([64 - 20, 32 - 10, 64 + 20, 32 + 10], abs=1e-3)
@@ -132,7 +149,11 @@ def test_oriented_boxes_become_rotated_rectangles(tmp_path: Path) -> None:
 
 
 def test_classification_gives_a_tag(tmp_path: Path) -> None:
-    path = constant_model(tmp_path / "c.onnx", {"output0": np.array([[0.1, 0.85, 0.05]])}, {"names": "['cat', 'dog', 'fox']", "task": "classify"})
+    path = constant_model(
+        tmp_path / "c.onnx",
+        {"output0": np.array([[0.1, 0.85, 0.05]])},
+        {"names": "['cat', 'dog', 'fox']", "task": "classify"},
+    )
     model = onnx_yolo.load(declare(path))
     [[tag]] = model.detect([FRAME], DetectOptions())
     assert (tag.label, tag.source) == ("dog", "auto")
@@ -140,10 +161,14 @@ def test_classification_gives_a_tag(tmp_path: Path) -> None:
 
 
 def test_unexpected_outputs_name_the_model(tmp_path: Path) -> None:
-    path = constant_model(tmp_path / "bad.onnx", {"output0": np.zeros((1, 9, 3))}, {"names": "{0: 'a', 1: 'b'}"})
+    path = constant_model(
+        tmp_path / "bad.onnx", {"output0": np.zeros((1, 9, 3))}, {"names": "{0: 'a', 1: 'b'}"}
+    )
     with pytest.raises(ModelError, match=r"model 'm' \(onnx-yolo\): unexpected output shape \[9, 3\]"):
         onnx_yolo.load(declare(path))
-    seg = constant_model(tmp_path / "seg.onnx", {"output0": np.zeros((1, 7, 3))}, {"names": "{0: 'a'}", "task": "segment"})
+    seg = constant_model(
+        tmp_path / "seg.onnx", {"output0": np.zeros((1, 7, 3))}, {"names": "{0: 'a'}", "task": "segment"}
+    )
     with pytest.raises(ModelError, match="model 'm'.*unexpected outputs for a YOLO segment model"):
         onnx_yolo.load(declare(seg))
 
@@ -152,7 +177,9 @@ def test_bad_declarations_name_the_model(tmp_path: Path) -> None:
     path = constant_model(tmp_path / "d.onnx", {"output0": v8_detections()}, {})
     with pytest.raises(ModelError, match="model 'm'.*carries no class names: declare `labels`"):
         onnx_yolo.load(declare(path))
-    with pytest.raises(ModelError, match=r"model 'm'.*output shape \[6, 3\] for a detect model with 3 classes"):
+    with pytest.raises(
+        ModelError, match=r"model 'm'.*output shape \[6, 3\] for a detect model with 3 classes"
+    ):
         onnx_yolo.load(declare(path, labels=["a", "b", "c"]))
     with pytest.raises(ModelError, match=r"options: Object contains unknown field `iou`"):
         onnx_yolo.load(declare(path, labels=["a", "b"], options={"iou": 0.5}))

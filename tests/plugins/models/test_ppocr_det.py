@@ -28,21 +28,31 @@ def page() -> tuple[np.ndarray, list[list[float]]]:
 
 def bounds(shape: Shape) -> list[float]:
     if shape.rotation:
-        (cx, cy), (w, h) = np.reshape(shape.points, (2, 2)).mean(axis=0), np.diff(np.reshape(shape.points, (2, 2)), axis=0)[0]
+        (cx, cy), (w, h) = (
+            np.reshape(shape.points, (2, 2)).mean(axis=0),
+            np.diff(np.reshape(shape.points, (2, 2)), axis=0)[0],
+        )
         corners = cv2.boxPoints(((float(cx), float(cy)), (float(w), float(h)), shape.rotation))
     else:
         corners = np.reshape(shape.points, (-1, 2))
     return [*corners.min(axis=0), *corners.max(axis=0)]
 
 
-@pytest.mark.parametrize(("output", "shape_type"), [("polygon", "polygon"), ("rotated", "rectangle"), ("rectangle", "rectangle")])
+@pytest.mark.parametrize(
+    ("output", "shape_type"), [("polygon", "polygon"), ("rotated", "rectangle"), ("rectangle", "rectangle")]
+)
 def test_drawn_text_is_found(output: str, shape_type: str) -> None:
-    declaration = ModelDeclaration(name="ocr", kind="onnx-ppocr-det", path=str(ppocr_det_model()), options={"output": output})
+    declaration = ModelDeclaration(
+        name="ocr", kind="onnx-ppocr-det", path=str(ppocr_det_model()), options={"output": output}
+    )
     model = ppocr_det.load(declaration)
     assert [(label.name, label.type) for label in model.labels] == [("text", shape_type)]
     image, expected = page()
     [shapes] = model.detect([image], DetectOptions())
-    assert all(isinstance(s, Shape) and s.type == shape_type and s.label == "text" and s.source == "auto" for s in shapes)
+    assert all(
+        isinstance(s, Shape) and s.type == shape_type and s.label == "text" and s.source == "auto"
+        for s in shapes
+    )
     found = [bounds(s) for s in shapes if isinstance(s, Shape)]
     # every drawn line is covered by a region, and every region lies on drawn text
     for box in expected:
@@ -53,7 +63,9 @@ def test_drawn_text_is_found(output: str, shape_type: str) -> None:
 
 
 def test_a_blank_frame_has_no_text_and_frames_keep_their_order() -> None:
-    model = ppocr_det.load(ModelDeclaration(name="ocr", kind="onnx-ppocr-det", path=str(ppocr_det_model()), batch_size=2))
+    model = ppocr_det.load(
+        ModelDeclaration(name="ocr", kind="onnx-ppocr-det", path=str(ppocr_det_model()), batch_size=2)
+    )
     image, _ = page()
     blank = np.full((300, 200, 3), 255, dtype=np.uint8)
     results = model.detect([blank, image, blank, image], DetectOptions())
@@ -61,8 +73,12 @@ def test_a_blank_frame_has_no_text_and_frames_keep_their_order() -> None:
 
 
 def test_unknown_output_is_refused() -> None:
-    declaration = ModelDeclaration(name="ocr", kind="onnx-ppocr-det", path=str(ppocr_det_model()), options={"output": "circles"})
-    with pytest.raises(ModelError, match="model 'ocr' .*options.output must be one of polygon, rotated, rectangle"):
+    declaration = ModelDeclaration(
+        name="ocr", kind="onnx-ppocr-det", path=str(ppocr_det_model()), options={"output": "circles"}
+    )
+    with pytest.raises(
+        ModelError, match="model 'ocr' .*options.output must be one of polygon, rotated, rectangle"
+    ):
         ppocr_det.load(declaration)
 
 
