@@ -56,7 +56,7 @@ class Server:
         self.calls[name] = self.calls.get(name, 0) + 1
         self.headers.append(dict(request.headers))
         if name == "slow":
-            await asyncio.sleep(2)
+            await asyncio.sleep(1)
         if name == "garbage":
             return PlainTextResponse("<html>gateway says hi</html>")
         if name == "flaky" and self.calls[name] == 1:

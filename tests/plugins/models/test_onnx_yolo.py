@@ -185,3 +185,21 @@ def test_bad_declarations_name_the_model(tmp_path: Path) -> None:
         onnx_yolo.load(declare(path, labels=["a", "b"], options={"iou": 0.5}))
     with pytest.raises(ModelError, match="unknown YOLO task 'depth'"):
         onnx_yolo.load(declare(path, labels=["a", "b"], options={"task": "depth"}))
+
+
+def test_end_to_end_exports_skip_nms(tmp_path: Path) -> None:
+    # [1, detections, 6]: x1 y1 x2 y2 score class, NMS already done (overlapping boxes both stay)
+    rows = [[12, 28, 20, 36, 0.9, 0], [13, 28, 21, 36, 0.8, 0], [43, 21, 53, 27, 0.3, 1]]
+    meta = {"names": "{0: 'a', 1: 'b'}", "task": "detect", "end2end": "True"}
+    path = constant_model(tmp_path / "e2e.onnx", {"output0": np.array([rows])}, meta)
+    [shapes] = onnx_yolo.load(declare(path)).detect([FRAME], DetectOptions())
+    assert [(s.label, s.points) for s in shapes] == [
+        ("a", pytest.approx([*to_image(12, 28), *to_image(20, 36)])),
+        ("a", pytest.approx([*to_image(13, 28), *to_image(21, 36)])),
+    ]
+
+
+def test_a_frame_that_is_not_an_image_names_the_model(tmp_path: Path) -> None:
+    path = constant_model(tmp_path / "d.onnx", {"output0": v8_detections()}, {"names": "{0: 'a', 1: 'b'}"})
+    with pytest.raises(ModelError, match=r"model 'm'.*expected an H×W×3 uint8 frame, got \(64, 128\) uint8"):
+        onnx_yolo.load(declare(path)).detect([FRAME[:, :, 0]], DetectOptions())

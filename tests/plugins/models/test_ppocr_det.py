@@ -86,3 +86,19 @@ def test_the_module_registers_the_kind() -> None:
     registered: dict[str, object] = {}
     ppocr_det.register_model_runners(register=registered.__setitem__)
     assert registered == {"onnx-ppocr-det": ppocr_det.load}
+
+
+def test_tilted_text_gives_rectangles_rotated_as_cvat_rotates_them() -> None:
+    image = np.full((480, 640, 3), 255, dtype=np.uint8)
+    cv2.putText(image, "TILTED TEXT", (150, 250), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (0, 0, 0), 3)
+    # OpenCV's positive angle turns the page counter-clockwise; CVAT's rotation is clockwise
+    turn = cv2.getRotationMatrix2D((320, 240), 15, 1.0)
+    tilted = cv2.warpAffine(image, turn, (640, 480), borderValue=(255, 255, 255))
+    declaration = ModelDeclaration(
+        name="ocr", kind="onnx-ppocr-det", path=str(ppocr_det_model()), options={"output": "rotated"}
+    )
+    [shapes] = ppocr_det.load(declaration).detect([tilted], DetectOptions())
+    long_ones = [s for s in shapes if isinstance(s, Shape) and s.points[2] - s.points[0] > 150]
+    assert long_ones and all(abs(s.rotation - 345) < 3 for s in long_ones), [
+        (s.points, s.rotation) for s in shapes
+    ]
