@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from annota.core.models.runner import ModelDeclaration
 
 from ._common import model_error, model_file
@@ -64,14 +62,6 @@ def fixed_dim(value: Any) -> int | None:
 
 def batches(frames: Sequence[Any], batch_dim: int | None, batch_size: int) -> list[list[int]]:
     """Frame indices grouped into the batches the model takes: up to ``batch_size`` when its batch
-    dimension is dynamic, exactly its size when fixed (the last group may be short; see ``pad``)."""
+    dimension is dynamic, its size when fixed (a short last group is zero-filled by the caller)."""
     size = batch_dim or max(1, batch_size)
     return [list(range(start, min(start + size, len(frames)))) for start in range(0, len(frames), size)]
-
-
-def pad(blob: np.ndarray, batch_dim: int | None) -> np.ndarray:
-    """A short last batch filled up with zeros for a model whose batch size is fixed."""
-    if batch_dim is None or blob.shape[0] == batch_dim:
-        return blob
-    filler = np.zeros((batch_dim - blob.shape[0], *blob.shape[1:]), dtype=blob.dtype)
-    return np.concatenate([blob, filler])
