@@ -67,14 +67,14 @@ EXPECTED_BOXES = [
 ]
 
 
-@pytest.mark.parametrize("batch", ["batch", 1])
-def test_v8_detection_letterbox_nms_and_batching(tmp_path: Path, batch: int | str) -> None:
-    path = constant_model(
-        tmp_path / "d.onnx",
-        {"output0": v8_detections()},
-        {"names": "{0: 'a', 1: 'b'}", "task": "detect"},
-        batch=batch,
-    )
+@pytest.mark.parametrize(("batch", "anchors_first"), [("batch", False), (1, False), ("batch", True)])
+def test_v8_detection_letterbox_nms_and_batching(
+    tmp_path: Path, batch: int | str, anchors_first: bool
+) -> None:
+    # some exports put anchors first: [1, anchors, 4 + classes]
+    output = v8_detections().transpose(0, 2, 1) if anchors_first else v8_detections()
+    meta = {"names": "{0: 'a', 1: 'b'}", "task": "detect"}
+    path = constant_model(tmp_path / "d.onnx", {"output0": output}, meta, batch=batch)
     model = onnx_yolo.load(declare(path, batch_size=2))
     frames = model.detect([FRAME, FRAME, FRAME], DetectOptions())
     assert len(frames) == 3 and frames[0] == frames[2]
