@@ -129,6 +129,8 @@ class JobContext:
     storage: Any = None
     #: the dataset formats (``annota.core.formats.registry.FormatRegistry``)
     formats: Any = None
+    #: the cloud storage providers (``annota.core.cloud.CloudProviderRegistry``)
+    cloud_providers: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     async def set_progress(self, progress: float, message: str | None = None) -> None:

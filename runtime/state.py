@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from annota.core import event_dispatch
+from annota.core.cloud import CloudProviderRegistry
 from annota.core.db import migrate
 from annota.core.db.engine import create_engine, create_sessionmaker
 from annota.core.errors import ConfigError
@@ -57,6 +58,8 @@ class AppState:
     policies: PolicyRegistry = field(default_factory=PolicyRegistry)
     #: hands committed events to the plugins' ``on_event`` (none when workers do it)
     events: event_dispatch.Dispatcher | None = None
+    #: what turns cloud storage rows into backends, by provider type
+    cloud_providers: CloudProviderRegistry = field(default_factory=CloudProviderRegistry)
 
     def job_context(self, request_id: str, attempt: int) -> JobContext:
         return JobContext(
@@ -67,6 +70,7 @@ class AppState:
             attempt=attempt,
             storage=self.storage,
             formats=self.formats,
+            cloud_providers=self.cloud_providers,
         )
 
 
@@ -140,6 +144,12 @@ def collect_policies(plugins: PluginManager) -> PolicyRegistry:
     return registry
 
 
+def collect_cloud_providers(plugins: PluginManager) -> CloudProviderRegistry:
+    registry = CloudProviderRegistry()
+    plugins.collect("register_cloud_providers", registry.register)
+    return registry
+
+
 def collect_storage_backends(plugins: PluginManager) -> StorageRegistry:
     registry = StorageRegistry()
     plugins.collect("register_storage_backends", registry.register)
@@ -183,6 +193,7 @@ async def open_state(
         routes = collect_routes(plugins)
         formats = collect_formats(plugins)
         policies = collect_policies(plugins)
+        cloud_providers = collect_cloud_providers(plugins)
         storage = await create_storage(settings, plugins, storage_backends)
     except BaseException:
         await engine.dispose()
@@ -199,6 +210,7 @@ async def open_state(
         routes=routes,
         formats=formats,
         policies=policies,
+        cloud_providers=cloud_providers,
         # with workers (Redis), they dispatch the events; the embedded runner leaves it to us
         events=None if settings.redis_url else event_dispatch.install(sessionmaker, plugins),
     )

@@ -29,7 +29,8 @@ from typing import Any, Literal
 import msgspec
 
 from annota.core import hookimpl
-from annota.core.errors import ConfigError
+from annota.core.cloud import BucketForbidden, BucketNotFound, CloudCredentials
+from annota.core.errors import ConfigError, ValidationError
 from annota.core.storage import (
     CHUNK_SIZE,
     InvalidObjectKey,
@@ -240,7 +241,15 @@ class S3Storage(StorageBackend):
             stream = self.obstore.list(self.store, "health", chunk_size=1)
             await anext(aiter(stream), None)
         except self.failures as exc:
-            raise StorageError(f"s3 bucket {self.bucket!r} is not reachable: {_describe(exc)}") from exc
+            message = f"s3 bucket {self.bucket!r} is not reachable: {_describe(exc)}"
+            # cloud storages report these apart (CVAT's NOT_FOUND and FORBIDDEN); both stay StorageErrors
+            if isinstance(exc, self.errors.PermissionDeniedError | self.errors.UnauthenticatedError):
+                raise BucketForbidden(message) from exc
+            if "NoSuchBucket" in str(exc) or isinstance(exc, self.errors.NotFoundError):
+                raise BucketNotFound(message) from exc
+            if "403" in str(exc) or "AccessDenied" in str(exc) or "InvalidAccessKeyId" in str(exc):
+                raise BucketForbidden(message) from exc
+            raise StorageError(message) from exc
 
     async def presigned_url(self, key: str, expires: dt.timedelta) -> str | None:
         validate_key(key)
@@ -272,8 +281,9 @@ async def _no_chunks() -> AsyncIterator[bytes]:
     yield b""  # pragma: no cover - makes this an async generator
 
 
-def build_store(config: Config) -> Any:
-    """The obstore ``S3Store`` that ``config`` describes."""
+def build_store(config: Config, *, anonymous: bool = False) -> Any:
+    """The obstore ``S3Store`` that ``config`` describes; ``anonymous`` sends unsigned requests
+    (a public bucket) instead of looking for credentials."""
     obstore = _import_obstore()
     if not config.bucket:
         raise ConfigError("plugins.s3.bucket: storage = 's3' needs a bucket name")
@@ -296,6 +306,8 @@ def build_store(config: Config) -> Any:
         options["secret_access_key"] = config.secret_access_key
         if config.session_token:
             options["token"] = config.session_token
+    elif anonymous:
+        options["skip_signature"] = True
     client_options = {
         "allow_http": config.endpoint_url.startswith("http://"),
         "timeout": f"{config.timeout}s",
@@ -316,6 +328,34 @@ def build_store(config: Config) -> Any:
 
 def create(config: Config, settings: Any) -> S3Storage:
     return S3Storage(build_store(config), bucket=config.bucket, prefix=config.prefix)
+
+
+def open_bucket(
+    resource: str, credentials: CloudCredentials, attributes: Any, settings: Any
+) -> S3Storage:
+    """A CVAT ``AWS_S3_BUCKET`` cloud storage as a backend: ``region``, ``endpoint_url`` and
+    ``prefix`` from its attributes, a key pair or anonymous (unsigned) access."""
+    config = Config(
+        bucket=resource,
+        region=attributes.get("region", "") or ("us-east-1" if attributes.get("endpoint_url") else ""),
+        prefix=attributes.get("prefix", ""),
+        endpoint_url=attributes.get("endpoint_url", ""),
+        max_retries=1,
+        timeout=30.0,
+    )
+    if credentials.type == "KEY_SECRET_KEY_PAIR":
+        config.access_key_id = credentials.key
+        config.secret_access_key = credentials.secret_key
+        config.session_token = credentials.session_token
+    elif credentials.type != "ANONYMOUS_ACCESS":
+        raise ValidationError.for_field("credentials_type", f"AWS_S3_BUCKET does not take {credentials.type}.")
+    store = build_store(config, anonymous=credentials.type == "ANONYMOUS_ACCESS")
+    return S3Storage(store, bucket=resource, prefix=config.prefix)
+
+
+@hookimpl
+def register_cloud_providers(register: Any) -> None:
+    register("AWS_S3_BUCKET", open_bucket)
 
 
 @hookimpl

@@ -10,6 +10,7 @@ from annota.runtime.api import (
     assets,
     backups,
     client_events,
+    cloudstorages,
     comments,
     consensus,
     datasets,
@@ -59,4 +60,5 @@ CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *consensus.routes,
     *guides.routes,
     *assets.routes,
+    *cloudstorages.routes,
 ]
