@@ -24,6 +24,7 @@ from annota.core.plugins import PluginManager
 from annota.core.policies import PolicyRegistry
 from annota.core.queue import JobContext, JobRegistry, QueueBackend
 from annota.core.services import backups, dataset_jobs, task_data
+from annota.core.services.cloudstorages import bucket_media
 from annota.core.storage import StorageBackend, StorageRegistry
 from annota.runtime import housekeeping
 from annota.runtime.api import CORE_ROUTES
@@ -199,6 +200,8 @@ async def open_state(
         await engine.dispose()
         raise
     sessionmaker = create_sessionmaker(engine)
+    # chunks of tasks whose media are in a bucket are built by whichever process first reads them
+    bucket_media.install(storage, bucket_media.BucketChunks(sessionmaker, cloud_providers, settings))
     state = AppState(
         settings=settings,
         plugins=plugins,

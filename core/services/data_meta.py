@@ -67,7 +67,7 @@ async def read(session: AsyncSession, media: Media) -> DataMetaRead:
         included_frames=None,
         chapters=None,
         storage=data.storage,
-        cloud_storage_id=None,
+        cloud_storage_id=data.cloud_storage_id,
     )
 
 
