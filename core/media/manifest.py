@@ -91,11 +91,17 @@ def read_images_manifest(content: bytes, where: str) -> list[ManifestImage]:
         except msgspec.DecodeError as exc:
             raise MediaError(f"{where}, line {number}: not a manifest line ({exc})") from None
         if headers.get("type", "images") != "images":
-            raise MediaError(f"{where}: a {headers.get('type')} manifest; only image manifests are supported here")
+            raise MediaError(
+                f"{where}: a {headers.get('type')} manifest; only image manifests are supported here"
+            )
         if not item.name or item.width <= 0 or item.height <= 0:
             raise MediaError(f"{where}, line {number}: an image needs a name, a width and a height")
-        extension = item.extension if not item.extension or item.extension.startswith(".") else "." + item.extension
+        extension = (
+            item.extension if not item.extension or item.extension.startswith(".") else "." + item.extension
+        )
         images.append(ManifestImage(item.name, extension, item.width, item.height, item.checksum))
     if headers.get("type") != "images":
-        raise MediaError(f"{where}: not a CVAT images manifest (its second line must be {{\"type\": \"images\"}})")
+        raise MediaError(
+            f'{where}: not a CVAT images manifest (its second line must be {{"type": "images"}})'
+        )
     return images

@@ -330,9 +330,7 @@ def create(config: Config, settings: Any) -> S3Storage:
     return S3Storage(build_store(config), bucket=config.bucket, prefix=config.prefix)
 
 
-def open_bucket(
-    resource: str, credentials: CloudCredentials, attributes: Any, settings: Any
-) -> S3Storage:
+def open_bucket(resource: str, credentials: CloudCredentials, attributes: Any, settings: Any) -> S3Storage:
     """A CVAT ``AWS_S3_BUCKET`` cloud storage as a backend: ``region``, ``endpoint_url`` and
     ``prefix`` from its attributes, a key pair or anonymous (unsigned) access."""
     config = Config(
@@ -348,7 +346,9 @@ def open_bucket(
         config.secret_access_key = credentials.secret_key
         config.session_token = credentials.session_token
     elif credentials.type != "ANONYMOUS_ACCESS":
-        raise ValidationError.for_field("credentials_type", f"AWS_S3_BUCKET does not take {credentials.type}.")
+        raise ValidationError.for_field(
+            "credentials_type", f"AWS_S3_BUCKET does not take {credentials.type}."
+        )
     store = build_store(config, anonymous=credentials.type == "ANONYMOUS_ACCESS")
     return S3Storage(store, bucket=resource, prefix=config.prefix)
 

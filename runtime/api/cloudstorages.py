@@ -152,7 +152,7 @@ async def _visible_row(request: Request, scope: str) -> CloudStorage:
 
 
 @web.operation(
-    "List the files and folders under a prefix of the bucket (or of one of its manifests), one page at a time",
+    "List the files and folders under a prefix of the bucket (or of a manifest), one page at a time",
     tags=TAGS,
     response=CloudStorageContent,
     query={
@@ -168,14 +168,18 @@ async def cloud_storage_content(request: Request) -> Response:
     params = request.query_params
     prefix = params.get("prefix", "")
     token = params.get("next_token") or None
-    page_size = web.query_int(request, "page_size", content.DEFAULT_PAGE_SIZE, minimum=1, maximum=content.MAX_PAGE_SIZE)
+    page_size = web.query_int(
+        request, "page_size", content.DEFAULT_PAGE_SIZE, minimum=1, maximum=content.MAX_PAGE_SIZE
+    )
     assert page_size is not None
     manifest = params.get("manifest_path") or None
     state = web.state(request)
     async with service.opened(state.cloud_providers, row, state.settings) as backend:
         if manifest is not None:
             if manifest not in service.manifests_of(row):
-                raise ValidationError.for_field("manifest_path", f"{manifest} is not a manifest of this storage.")
+                raise ValidationError.for_field(
+                    "manifest_path", f"{manifest} is not a manifest of this storage."
+                )
             names = await content.read_manifest_names(backend, manifest)
             result = content.manifest_listing(names, prefix, token, page_size)
         else:

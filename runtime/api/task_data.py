@@ -25,9 +25,9 @@ from annota.core.media import layout
 from annota.core.schemas.common import RqId
 from annota.core.schemas.data import DataRequest
 from annota.core.services import share, upload_data, uploads
+from annota.core.services import tasks as service
 from annota.core.services.cloudstorages import bucket_media
 from annota.core.services.cloudstorages import storages as cloud_storages
-from annota.core.services import tasks as service
 from annota.runtime import web
 from annota.runtime.api import uploads as upload
 
@@ -165,7 +165,9 @@ async def _validate(request: Request, task_id: int, data: DataRequest) -> DataRe
     names = await uploads.uploaded_names(web.state(request).storage, task_id)
     if data.cloud_storage_id is not None:
         if names or data.remote_files:
-            raise ValidationError("Use only one source of media files, not a cloud storage and uploaded or remote files.")
+            raise ValidationError(
+                "Use only one source of media files, not a cloud storage and uploaded or remote files."
+            )
         await _check_cloud_storage(request, task_id, data.cloud_storage_id)
         bucket_media.check_request(data)
         return msgspec.structs.replace(data, client_files=[], storage="cloud_storage")

@@ -755,7 +755,9 @@ class CloudPlugin:
     def register_cloud_providers(self, register: Any) -> None:
         register("AWS_S3_BUCKET", self.open)
 
-    async def open(self, resource: str, credentials: Any, attributes: Any, settings: Settings) -> MemoryStorage:
+    async def open(
+        self, resource: str, credentials: Any, attributes: Any, settings: Settings
+    ) -> MemoryStorage:
         self.calls.append((resource, credentials, dict(attributes)))
         return self.buckets.setdefault(resource, MemoryStorage())
 

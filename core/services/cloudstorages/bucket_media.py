@@ -79,16 +79,24 @@ def check_request(request: DataRequest) -> None:
             "filename_pattern", "filename_pattern cannot be combined with server_files_exclude."
         )
     if request.job_file_mapping is not None:
-        raise ValidationError.for_field("job_file_mapping", "job_file_mapping is not supported for cloud storage media.")
+        raise ValidationError.for_field(
+            "job_file_mapping", "job_file_mapping is not supported for cloud storage media."
+        )
     if not request.server_files and request.filename_pattern is None:
-        raise ValidationError.for_field("server_files", "Name the files, prefixes or manifest to take from the cloud storage.")
+        raise ValidationError.for_field(
+            "server_files", "Name the files, prefixes or manifest to take from the cloud storage."
+        )
     for entry in [*request.server_files, *request.server_files_exclude]:
         _check_entry(entry)
     manifests = [entry for entry in request.server_files if entry.endswith(".jsonl")]
     if manifests and len(request.server_files) > 1:
-        raise ValidationError.for_field("server_files", "Give either one manifest or files and prefixes, not both.")
+        raise ValidationError.for_field(
+            "server_files", "Give either one manifest or files and prefixes, not both."
+        )
     if request.filename_pattern is not None and not manifests:
-        raise ValidationError.for_field("filename_pattern", "filename_pattern needs a manifest in server_files.")
+        raise ValidationError.for_field(
+            "filename_pattern", "filename_pattern needs a manifest in server_files."
+        )
 
 
 async def _probe(backend: StorageBackend, key: str, size: int) -> BucketImage:
@@ -128,7 +136,9 @@ async def _from_listing(backend: StorageBackend, request: DataRequest) -> list[B
             except ObjectNotFound:
                 raise MediaError(f"{name}: the object is not in the cloud storage") from None
             if not is_image_name(name):
-                raise MediaError(f"{name}: unsupported media type (only images are taken from a cloud storage)")
+                raise MediaError(
+                    f"{name}: unsupported media type (only images are taken from a cloud storage)"
+                )
         else:
             found = [(info.key, info.size) async for info in backend.list(name) if is_image_name(info.key)]
         for key, size in found:
@@ -224,7 +234,9 @@ class BucketChunks:
         self.sessionmaker = sessionmaker
         self.providers = providers
         self.settings = settings
-        self._locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def ensure(self, storage: StorageBackend, data: Data, number: int) -> None:
         """Task chunk ``number`` (both qualities, with their indexes) is in ``storage``."""
@@ -242,31 +254,41 @@ class BucketChunks:
             rows = (
                 await session.execute(
                     select(Frame.frame, Frame.path, Frame.width, Frame.height)
-                    .where(Frame.data_id == data.id, Frame.frame >= number * size, Frame.frame < (number + 1) * size)
+                    .where(
+                        Frame.data_id == data.id,
+                        Frame.frame >= number * size,
+                        Frame.frame < (number + 1) * size,
+                    )
                     .order_by(Frame.frame)
                 )
             ).all()
             row = await session.get(CloudStorage, data.cloud_storage_id) if data.cloud_storage_id else None
         if row is None:
-            raise NotFound("The cloud storage holding this task's media was deleted: its frames cannot be read.")
+            raise NotFound(
+                "The cloud storage holding this task's media was deleted: its frames cannot be read."
+            )
         images = [BucketImage(path, width, height) for _, path, width, height in rows]
         async with storages.opened(self.providers, row, self.settings) as backend:
             read = await _bounded([read_checked(backend, image) for image in images])
         quality = data.image_quality
-        compressed = await _bounded(
-            [asyncio.to_thread(encode_jpeg, pixels, quality) for _, pixels in read]
-        )
+        compressed = await _bounded([asyncio.to_thread(encode_jpeg, pixels, quality) for _, pixels in read])
         frames = [frame for frame, *_ in rows]
         extensions = [PurePosixPath(path).suffix.lower() or ".jpg" for _, path, *_ in rows]
         original = build_chunk(
-            (f, member_name(f, ext), content) for f, ext, (content, _) in zip(frames, extensions, read, strict=True)
+            (f, member_name(f, ext), content)
+            for f, ext, (content, _) in zip(frames, extensions, read, strict=True)
         )
-        small = build_chunk((f, member_name(f, ".jpg"), jpeg) for f, jpeg in zip(frames, compressed, strict=True))
+        small = build_chunk(
+            (f, member_name(f, ".jpg"), jpeg) for f, jpeg in zip(frames, compressed, strict=True)
+        )
+        built: tuple[tuple[layout.Quality, Any], ...] = (("original", original), ("compressed", small))
         # chunks first, their indexes last: an index is what says the chunk is ready
-        for quality_name, chunk in (("original", original), ("compressed", small)):
-            await storage.put(layout.chunk(data.id, quality_name, number), chunk.content, content_type="application/zip")  # type: ignore[arg-type]
-        for quality_name, chunk in (("original", original), ("compressed", small)):
-            await storage.put(layout.chunk_index(data.id, quality_name, number), chunk.index, content_type="application/json")  # type: ignore[arg-type]
+        for quality_name, chunk in built:
+            key = layout.chunk(data.id, quality_name, number)
+            await storage.put(key, chunk.content, content_type="application/zip")
+        for quality_name, chunk in built:
+            key = layout.chunk_index(data.id, quality_name, number)
+            await storage.put(key, chunk.index, content_type="application/json")
 
 
 _chunk_builders: weakref.WeakKeyDictionary[StorageBackend, BucketChunks] = weakref.WeakKeyDictionary()

@@ -15,7 +15,7 @@ import binascii
 import mimetypes
 from pathlib import PurePosixPath
 
-from annota.core.cloud import BucketForbidden, BucketNotFound
+from annota.core.cloud import BucketForbidden
 from annota.core.errors import NotFound, StorageError, ValidationError
 from annota.core.media.images import is_image_name
 from annota.core.media.manifest import read_images_manifest
@@ -114,16 +114,20 @@ async def read_manifest_names(backend: StorageBackend, manifest: str) -> list[st
     try:
         info = await backend.stat(manifest)
     except NotFound:
-        raise ValidationError.for_field("manifest_path", f"The manifest {manifest!r} is not in the bucket.") from None
+        raise ValidationError.for_field(
+            "manifest_path", f"The manifest {manifest!r} is not in the bucket."
+        ) from None
     if info.size > MAX_MANIFEST_SIZE:
         raise ValidationError.for_field("manifest_path", f"The manifest {manifest!r} is larger than 64 MiB.")
     images = read_images_manifest(await backend.read(manifest), manifest)
     folder = manifest.rpartition("/")[0]
-    return [str(PurePosixPath(folder, image.name + image.extension)) if folder else image.name + image.extension
-            for image in images]  # fmt: skip
+    names = [image.name + image.extension for image in images]
+    return [str(PurePosixPath(folder, name)) for name in names] if folder else names
 
 
-def manifest_listing(names: list[str], prefix: str, next_token: str | None, page_size: int) -> CloudStorageContent:
+def manifest_listing(
+    names: list[str], prefix: str, next_token: str | None, page_size: int
+) -> CloudStorageContent:
     """``listing`` over the files a manifest names instead of the bucket's keys."""
     check_prefix(prefix)
     start_after = _decode_token(next_token, prefix) if next_token else None

@@ -84,7 +84,9 @@ def parse_attributes(raw: str, provider_type: str) -> dict[str, str]:
         except InvalidObjectKey as exc:
             raise ValidationError.for_field("specific_attributes", f"prefix: {exc}") from None
     if values.get("region") and not _REGION.match(values["region"]):
-        raise ValidationError.for_field("specific_attributes", f"region {values['region']!r} is not a region name.")
+        raise ValidationError.for_field(
+            "specific_attributes", f"region {values['region']!r} is not a region name."
+        )
     if values.get("endpoint_url"):
         check_endpoint_url(values["endpoint_url"])
     return values
@@ -114,7 +116,9 @@ def _check_manifests(names: Sequence[str]) -> list[str]:
     return list(names)
 
 
-def credentials_from(data: CloudStorageWrite | CloudStorageUpdate, provider_type: str, kind: str) -> CloudCredentials:
+def credentials_from(
+    data: CloudStorageWrite | CloudStorageUpdate, provider_type: str, kind: str
+) -> CloudCredentials:
     """The credentials of ``kind`` given in ``data``; every field the kind needs must be there."""
     providers, needed = _CREDENTIALS[kind]
     if provider_type not in providers:
@@ -124,7 +128,9 @@ def credentials_from(data: CloudStorageWrite | CloudStorageUpdate, provider_type
     missing = [name for name in needed if name not in given]
     if missing:
         raise ValidationError({name: [f"This field is required for {kind}."] for name in missing})
-    kept = {name: value for name, value in given.items() if name in (*needed, "session_token", "account_name")}
+    kept = {
+        name: value for name, value in given.items() if name in (*needed, "session_token", "account_name")
+    }
     if kind == "ANONYMOUS_ACCESS":
         kept = {name: value for name, value in given.items() if name == "account_name"}
     return CloudCredentials(type=kind, **kept)  # type: ignore[arg-type]
@@ -200,7 +206,9 @@ def update_row(row: CloudStorage, data: CloudStorageUpdate, secret_key: str) -> 
     provider_type = row.provider_type if data.provider_type is _UNSET else data.provider_type
     resource_name = row.resource if data.resource is _UNSET else data.resource
     _check_resource(provider_type, resource_name)
-    raw_attributes = row.specific_attributes if data.specific_attributes is _UNSET else data.specific_attributes
+    raw_attributes = (
+        row.specific_attributes if data.specific_attributes is _UNSET else data.specific_attributes
+    )
     attributes = parse_attributes(raw_attributes, provider_type)
     new_credentials = data.credentials_type is not _UNSET or any(
         getattr(data, name) is not _UNSET for name in _CREDENTIAL_FIELDS
@@ -234,7 +242,9 @@ def manifests_of(row: CloudStorage) -> list[str]:
     return _names.decode(row.manifests)
 
 
-async def read_many(session: AsyncSession, rows: Sequence[CloudStorage], base_url: str) -> list[CloudStorageRead]:
+async def read_many(
+    session: AsyncSession, rows: Sequence[CloudStorage], base_url: str
+) -> list[CloudStorageRead]:
     users = await user_service.users_by_id(session, {row.owner_id for row in rows})
     return [
         CloudStorageRead(

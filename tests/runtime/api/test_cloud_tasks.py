@@ -49,10 +49,18 @@ def manifest(entries: list[tuple[str, int, int]]) -> bytes:
 
 
 def start_task(client: Any, cloud_storage_id: int, **options: Any) -> tuple[int, dict[str, Any]]:
-    task = client.post("/api/tasks", json={"name": "from bucket", "labels": [{"name": "car"}], "segment_size": 3})
+    task = client.post(
+        "/api/tasks", json={"name": "from bucket", "labels": [{"name": "car"}], "segment_size": 3}
+    )
     assert task.status_code == 201, task.text
     task_id: int = task.json()["id"]
-    body = {"image_quality": 70, "cloud_storage_id": cloud_storage_id, "use_cache": True, "chunk_size": 2, **options}
+    body = {
+        "image_quality": 70,
+        "cloud_storage_id": cloud_storage_id,
+        "use_cache": True,
+        "chunk_size": 2,
+        **options,
+    }
     response = client.post(f"/api/tasks/{task_id}/data/", json=body)
     if response.status_code != 202:
         return task_id, {"status_code": response.status_code, "body": response.json()}
@@ -60,7 +68,9 @@ def start_task(client: Any, cloud_storage_id: int, **options: Any) -> tuple[int,
 
 
 def chunk_names(client: Any, task_id: int, number: int, quality: str = "compressed") -> list[str]:
-    response = client.get(f"/api/tasks/{task_id}/data", params={"type": "chunk", "number": number, "quality": quality})
+    response = client.get(
+        f"/api/tasks/{task_id}/data", params={"type": "chunk", "number": number, "quality": quality}
+    )
     assert response.status_code == 200, response.text
     return zipfile.ZipFile(io.BytesIO(response.content)).namelist()
 
@@ -83,7 +93,9 @@ def test_a_task_from_a_prefix_reads_the_bucket_only_when_frames_are_asked_for(
     keys = [info.key for info in list_storage(user_client, run_async, f"data/{task['data']}/")]
     assert sorted(k.rsplit("/", 1)[-1] for k in keys) == ["manifest.jsonl", "preview.jpeg"]
     assert chunk_names(user_client, task_id, 1) == ["000002.jpg", "000003.jpg"]
-    original = user_client.get(f"/api/tasks/{task_id}/data", params={"type": "frame", "number": 3, "quality": "original"})
+    original = user_client.get(
+        f"/api/tasks/{task_id}/data", params={"type": "frame", "number": 3, "quality": "original"}
+    )
     assert original.status_code == 200 and original.content == IMAGES["photos/img_3.jpg"]
     # the chunk is kept: the bucket is not read again
     httpx.delete(f"{moto.endpoint}/{bucket}/photos/img_2.jpg", headers={"Authorization": AUTH})
@@ -105,7 +117,9 @@ def list_storage(client: Any, run_async: Any, prefix: str) -> list[Any]:
     return run_async(keys)  # type: ignore[no-any-return]
 
 
-def test_a_task_from_a_manifest_reads_no_image_but_the_first(user_client: Any, moto: Moto, bucket: str) -> None:
+def test_a_task_from_a_manifest_reads_no_image_but_the_first(
+    user_client: Any, moto: Moto, bucket: str
+) -> None:
     entries = [(f"img_{i}.jpg", w, h) for i, (w, h) in enumerate(SIZES)]
     put_object(moto, bucket, "photos/manifest.jsonl", manifest(entries))
     storage_id = create_storage(user_client, moto, bucket, manifests=["photos/manifest.jsonl"])["id"]
@@ -115,10 +129,12 @@ def test_a_task_from_a_manifest_reads_no_image_but_the_first(user_client: Any, m
     meta = user_client.get(f"/api/tasks/{task_id}/data/meta").json()
     assert [f["name"] for f in meta["frames"]] == [f"photos/img_{i}.jpg" for i in range(3)]
     assert chunk_names(user_client, task_id, 0) == ["000000.jpg", "000001.jpg"]
-    frame = user_client.get(f"/api/tasks/{task_id}/data", params={"type": "frame", "number": 2, "quality": "original"})
+    frame = user_client.get(
+        f"/api/tasks/{task_id}/data", params={"type": "frame", "number": 2, "quality": "original"}
+    )
     assert frame.content == IMAGES["photos/img_2.jpg"]
-    listed = user_client.get(f"/api/cloudstorages/{storage_id}/content-v2",
-                             params={"manifest_path": "photos/manifest.jsonl", "prefix": "photos/"})  # fmt: skip
+    params = {"manifest_path": "photos/manifest.jsonl", "prefix": "photos/"}
+    listed = user_client.get(f"/api/cloudstorages/{storage_id}/content-v2", params=params)
     assert [e["name"] for e in listed.json()["content"]] == [f"img_{i}.jpg" for i in range(5)]
 
 

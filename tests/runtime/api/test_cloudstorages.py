@@ -52,8 +52,12 @@ def storage_body(moto: Moto, bucket: str, **overrides: Any) -> dict[str, Any]:
     return body
 
 
-def create_storage(client: Any, moto: Moto, bucket: str, headers: Any = None, **overrides: Any) -> dict[str, Any]:
-    response = client.post("/api/cloudstorages", json=storage_body(moto, bucket, **overrides), headers=headers)
+def create_storage(
+    client: Any, moto: Moto, bucket: str, headers: Any = None, **overrides: Any
+) -> dict[str, Any]:
+    response = client.post(
+        "/api/cloudstorages", json=storage_body(moto, bucket, **overrides), headers=headers
+    )
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -148,7 +152,9 @@ def test_only_the_owner_sees_a_sandbox_storage(make_user: Any, moto: Moto, bucke
 
 
 def test_organization_storages_follow_the_roles(make_user: Any, moto: Moto, bucket: str) -> None:
-    owner, maintainer, supervisor, worker, outsider = people(make_user, "owner", "maint", "superv", "work", "out")
+    owner, maintainer, supervisor, worker, outsider = people(
+        make_user, "owner", "maint", "superv", "work", "out"
+    )
     assert owner.post("/api/organizations", json={"slug": "acme"}).status_code == 201
     join(owner, maintainer, "acme", "maintainer")
     join(owner, supervisor, "acme", "supervisor")
@@ -158,7 +164,9 @@ def test_organization_storages_follow_the_roles(make_user: Any, moto: Moto, buck
     assert created["organization"] is not None
     path = f"/api/cloudstorages/{created['id']}"
     assert worker.post("/api/cloudstorages", json=storage_body(moto, bucket), headers=org).status_code == 403
-    assert supervisor.post("/api/cloudstorages", json=storage_body(moto, bucket), headers=org).status_code == 403
+    assert (
+        supervisor.post("/api/cloudstorages", json=storage_body(moto, bucket), headers=org).status_code == 403
+    )
     assert supervisor.get(path, headers=org).status_code == 200
     assert supervisor.patch(path, json={"description": "x"}, headers=org).status_code == 403
     assert worker.get(path, headers=org).status_code == 403
@@ -235,8 +243,9 @@ def test_preview_is_a_thumbnail_of_the_first_image(user_client: Any, moto: Moto,
 
 def test_anonymous_access_needs_no_credentials(user_client: Any, moto: Moto, bucket: str) -> None:
     put_object(moto, bucket, "a.jpg", b"x")
-    created = create_storage(user_client, moto, bucket, credentials_type="ANONYMOUS_ACCESS", key="", secret_key="")
+    created = create_storage(
+        user_client, moto, bucket, credentials_type="ANONYMOUS_ACCESS", key="", secret_key=""
+    )
     assert created["credentials_type"] == "ANONYMOUS_ACCESS"
     listed = user_client.get(f"/api/cloudstorages/{created['id']}/content-v2").json()
     assert [e["name"] for e in listed["content"]] == ["a.jpg"]
-
