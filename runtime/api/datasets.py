@@ -30,7 +30,7 @@ from annota.core.services import jobs as job_service
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as task_service
 from annota.runtime import web
-from annota.runtime.api import exported_files
+from annota.runtime.api import cloud_locations, exported_files
 from annota.runtime.api import uploads as upload
 
 TAGS = ["datasets"]
@@ -110,29 +110,21 @@ def _format_param(request: Request, direction: str) -> Format:
     return _registry(request).get(name, direction=direction)
 
 
-def _check_location(request: Request) -> None:
-    location = request.query_params.get("location", "local") or "local"
-    if location != "local":
-        raise ValidationError.for_field(
-            "location", f"Only location=local is supported here (results are downloaded), got {location!r}."
-        )
-
-
 @web.operation(
     "Export a dataset (annotations, and images with save_images=true) in a format",
     tags=TAGS,
     response=RqId,
     status=202,
-    query={"format": "exact format name", "save_images": "true/false", "location": "local"},
+    query={"format": "exact format name", "save_images": "true/false", **cloud_locations.QUERY},
 )
 async def export_dataset(request: Request) -> Response:
     kind = _kind(request)
     fmt = _format_param(request, "export")
     save_images = web.query_bool(request, "save_images")
-    _check_location(request)
     target = await _target(request, kind)
     subresource = "dataset" if save_images else "annotations"
     await web.authorize(request, f"export:{subresource}", target.resource)
+    destination = await cloud_locations.destination(request, f"{kind}_{target.id}_{subresource}.zip")
     rq_id = await web.start_request(
         request,
         action="export",
@@ -147,6 +139,7 @@ async def export_dataset(request: Request) -> Response:
             "format": fmt.display_name,
             "save_images": save_images,
             "base_url": web.base_url(request),
+            "destination": destination,
         },
         task_id=target.task_id,
         job_id=target.job_id,

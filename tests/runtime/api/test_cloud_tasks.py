@@ -167,3 +167,50 @@ def test_refusals_before_any_job(make_user: Any, moto: Moto, bucket: str) -> Non
     assert refused["status_code"] == 400 and "filename_pattern" in refused["body"]
     _, failed = start_task(alice, storage_id, server_files=["photos/absent.jpg"])
     assert failed["status"] == "failed" and "photos/absent.jpg" in failed["message"]
+
+
+def bucket_object(moto: Moto, bucket: str, key: str) -> bytes:
+    response = httpx.get(f"{moto.endpoint}/{bucket}/{key}", headers={"Authorization": AUTH})
+    response.raise_for_status()
+    return response.content
+
+
+def test_exports_and_backups_go_to_a_bucket(
+    make_user: Any, moto: Moto, bucket: str, make_media_task: Any
+) -> None:
+    alice, bob = make_user("alice"), make_user("bobby")
+    storage_id = create_storage(alice, moto, bucket)["id"]
+    task_id, request = start_task(alice, storage_id, server_files=["photos/img_0.jpg", "photos/img_1.jpg"])
+    assert request["status"] == "finished", request
+    params = {"format": "COCO 1.0", "save_images": "true", "location": "cloud_storage",
+              "cloud_storage_id": storage_id, "filename": "exports/coco.zip"}  # fmt: skip
+    response = alice.post(f"/api/tasks/{task_id}/dataset/export", params=params)
+    assert response.status_code == 202, response.text
+    done = wait_for_request(alice, response.json()["rq_id"])
+    assert done["status"] == "finished", done
+    assert done["result_url"] is None
+    archive = zipfile.ZipFile(io.BytesIO(bucket_object(moto, bucket, "exports/coco.zip")))
+    assert "annotations/instances_default.json" in archive.namelist()
+    # the images of the export were read from the bucket
+    assert sorted(n for n in archive.namelist() if n.startswith("images/")) == [
+        "images/default/photos/img_0.jpg", "images/default/photos/img_1.jpg"
+    ]  # fmt: skip
+    # someone who cannot see the cloud storage cannot send anything to it, nor name it in a task
+    assert bob.post("/api/tasks", json={"name": "b"}).status_code == 201
+    bobs_task = bob.get("/api/tasks").json()["results"][0]["id"]
+    refused = bob.post(f"/api/tasks/{bobs_task}/dataset/export", params=params)
+    assert refused.status_code == 403
+    in_bucket = {"location": "cloud_storage", "cloud_storage_id": storage_id}
+    refused = bob.post("/api/tasks", json={"name": "t", "target_storage": in_bucket})
+    assert refused.status_code == 403
+    # the owner names it as the task's target storage
+    task = alice.post("/api/tasks", json={"name": "t", "target_storage": in_bucket})
+    assert task.status_code == 201, task.text
+    assert task.json()["target_storage"]["cloud_storage_id"] == storage_id
+    # a backup of a local task goes to the bucket too
+    local = make_media_task(alice, [("a.jpg", make_jpeg(20, 20))])
+    response = alice.post(f"/api/tasks/{local}/backup/export", params={"location": "cloud_storage",
+                          "cloud_storage_id": storage_id, "filename": "backups/t.zip"})  # fmt: skip
+    assert response.status_code == 202, response.text
+    assert wait_for_request(alice, response.json()["rq_id"])["status"] == "finished"
+    assert "task.json" in zipfile.ZipFile(io.BytesIO(bucket_object(moto, bucket, "backups/t.zip"))).namelist()
