@@ -120,7 +120,9 @@ async def import_annotations(
     filename: str,
     mode: str = "replace",
     conv_mask_to_poly: bool = False,
+    source: dict[str, Any] | None = None,
 ) -> JobResult:
+    """Import ``filename``, uploaded to ``area`` or, with a ``source``, read from a cloud storage."""
     formats: FormatRegistry = ctx.formats
     fmt = formats.get(format, direction="import")
     assert fmt.importer is not None
@@ -130,6 +132,8 @@ async def import_annotations(
     workspace = await job_files.scratch(ctx, f"import-{target}-{target_id}-")
     try:
         await ctx.set_progress(0.0, f"Reading {filename} as {fmt.display_name}")
+        if source is not None:
+            await transfer.fetch_from_bucket(ctx, source, area)
         local = await job_files.fetch_upload(storage, area, filename, workspace / "upload")
         limits = ArchiveLimits.from_settings(ctx.settings)
         root = await asyncio.to_thread(prepare_input, local, workspace, name=filename, limits=limits)

@@ -32,6 +32,15 @@ async def check_visible(request: Request, session: AsyncSession, cloud_storage_i
             await web.authorize(request, "view", cloud_storages.resource(row))
 
 
+async def source(request: Request) -> dict[str, Any] | None:
+    """``None`` for an uploaded file, else the ``{"cloud_storage_id", "filename"}`` to import from."""
+    if (request.query_params.get("location") or "local") == "local":
+        return None
+    if not request.query_params.get("filename"):
+        raise ValidationError.for_field("filename", "Name the file to import from the cloud storage.")
+    return await destination(request, "")
+
+
 async def destination(request: Request, default_name: str) -> dict[str, Any] | None:
     """``None`` for a local result, else ``{"cloud_storage_id", "filename"}`` once checked."""
     location = request.query_params.get("location", "local") or "local"

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -179,12 +180,14 @@ def _mode(request: Request) -> str:
     return mode
 
 
-async def _start_import(request: Request, target: Target, area: str, filename: str) -> Response:
+async def _start_import(
+    request: Request, target: Target, area: str, filename: str, source: dict[str, Any] | None = None
+) -> Response:
     fmt = _format_param(request, "import")
     mode = _mode(request)
     conv_mask_to_poly = web.query_bool(request, "conv_mask_to_poly")
     if target.kind == "project":
-        return await _start_project_import(request, target, area, filename, fmt, conv_mask_to_poly)
+        return await _start_project_import(request, target, area, filename, fmt, conv_mask_to_poly, source)
     rq_id = await web.start_request(
         request,
         action="import",
@@ -201,6 +204,7 @@ async def _start_import(request: Request, target: Target, area: str, filename: s
             "filename": filename,
             "mode": mode,
             "conv_mask_to_poly": conv_mask_to_poly,
+            "source": source,
         },
         task_id=target.task_id,
         job_id=target.job_id,
@@ -210,8 +214,9 @@ async def _start_import(request: Request, target: Target, area: str, filename: s
 
 
 async def _start_project_import(
-    request: Request, target: Target, area: str, filename: str, fmt: Format, conv_mask_to_poly: bool
-) -> Response:
+    request: Request, target: Target, area: str, filename: str, fmt: Format, conv_mask_to_poly: bool,
+    source: dict[str, Any] | None,
+) -> Response:  # fmt: skip
     rq_id = await web.start_request(
         request,
         action="import",
@@ -227,6 +232,7 @@ async def _start_project_import(
             "filename": filename,
             "user_id": upload.user_id(request),
             "conv_mask_to_poly": conv_mask_to_poly,
+            "source": source,
         },
         project_id=target.id,
     )
@@ -239,11 +245,18 @@ async def _start_project_import(
     response=RqId,
     status=202,
     responses={201: None},
-    query={"format": "exact format name", "filename": "the uploaded file (Upload-Finish)",
-           "import_mode": "replace or append", "conv_mask_to_poly": "true/false"},
+    query={"format": "exact format name", "filename": "the uploaded file (Upload-Finish) or the bucket's",
+           "import_mode": "replace or append", "conv_mask_to_poly": "true/false",
+           "location": "local (uploaded) or cloud_storage",
+           "cloud_storage_id": "with location=cloud_storage: the cloud storage to read from"},
 )  # fmt: skip
 async def import_annotations(request: Request) -> Response:
     target, area = await _import_target(request)
+    source = await cloud_locations.source(request)
+    if source is not None:
+        _format_param(request, "import")
+        await web.state(request).storage.delete_prefix(area)
+        return await _start_import(request, target, area, source["filename"], source)
     project = target.kind == "project"
     endpoint = "dataset" if project else "annotations"
     return await upload.single_file_upload(

@@ -9,7 +9,7 @@ from typing import Any
 from annota.core.errors import ValidationError
 from annota.core.queue import JobContext, JobResult
 from annota.core.services.cloudstorages import bucket_media, storages
-from annota.core.storage import InvalidObjectKey, validate_key
+from annota.core.storage import InvalidObjectKey, ObjectNotFound, validate_key
 
 
 def check_filename(filename: str) -> str:
@@ -33,4 +33,24 @@ async def copy_to_bucket(ctx: JobContext, source_key: str, destination: dict[str
     return JobResult(message=f"Uploaded to cloud storage {row.id} as {filename}.")
 
 
-__all__ = ["check_filename", "copy_to_bucket"]
+async def fetch_from_bucket(ctx: JobContext, source: dict[str, Any], area: str) -> None:
+    """Stream the file ``source`` names in a cloud storage into the upload ``area`` of the server's
+    storage, where an import reads its uploaded file; a missing file fails naming it."""
+    from annota.core.media import layout
+
+    filename = check_filename(str(source["filename"]))
+    async with ctx.sessionmaker() as session:
+        row = await bucket_media.usable_storage(session, int(source["cloud_storage_id"]))
+        session.expunge(row)
+    async with storages.opened(ctx.cloud_providers, row, ctx.settings) as backend:
+        try:
+            stream = await backend.get(filename)
+        except ObjectNotFound:
+            raise ValidationError.for_field(
+                "filename", f"{filename} is not in cloud storage {row.id}."
+            ) from None
+        async with stream:
+            await ctx.storage.put(layout.upload_file(area, filename), stream)
+
+
+__all__ = ["check_filename", "copy_to_bucket", "fetch_from_bucket"]

@@ -214,3 +214,35 @@ def test_exports_and_backups_go_to_a_bucket(
     assert response.status_code == 202, response.text
     assert wait_for_request(alice, response.json()["rq_id"])["status"] == "finished"
     assert "task.json" in zipfile.ZipFile(io.BytesIO(bucket_object(moto, bucket, "backups/t.zip"))).namelist()
+
+
+def test_annotations_round_trip_through_a_bucket(user_client: Any, moto: Moto, bucket: str) -> None:
+    storage_id = create_storage(user_client, moto, bucket)["id"]
+    task_id, request = start_task(
+        user_client, storage_id, server_files=["photos/img_0.jpg", "photos/img_1.jpg"]
+    )
+    assert request["status"] == "finished", request
+    label = user_client.get("/api/labels", params={"task_id": task_id}).json()["results"][0]["id"]
+    shape = {"type": "rectangle", "frame": 1, "label_id": label, "points": [1, 2, 11, 12], "attributes": []}
+    saved = user_client.put(
+        f"/api/tasks/{task_id}/annotations", json={"shapes": [shape], "tags": [], "tracks": []}
+    )
+    assert saved.status_code == 200, saved.text
+    in_bucket = {"location": "cloud_storage", "cloud_storage_id": storage_id, "format": "COCO 1.0"}
+    exported = user_client.post(
+        f"/api/tasks/{task_id}/dataset/export", params={**in_bucket, "filename": "a.zip"}
+    )
+    assert wait_for_request(user_client, exported.json()["rq_id"])["status"] == "finished"
+    assert user_client.delete(f"/api/tasks/{task_id}/annotations").status_code == 204
+    imported = user_client.post(
+        f"/api/tasks/{task_id}/annotations", params={**in_bucket, "filename": "a.zip"}
+    )
+    assert imported.status_code == 202, imported.text
+    assert wait_for_request(user_client, imported.json()["rq_id"])["status"] == "finished"
+    shapes = user_client.get(f"/api/tasks/{task_id}/annotations").json()["shapes"]
+    assert [(s["frame"], s["points"]) for s in shapes] == [(1, [1, 2, 11, 12])]
+    missing = user_client.post(
+        f"/api/tasks/{task_id}/annotations", params={**in_bucket, "filename": "gone.zip"}
+    )
+    failed = wait_for_request(user_client, missing.json()["rq_id"])
+    assert failed["status"] == "failed" and "gone.zip" in failed["message"]
