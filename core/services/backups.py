@@ -143,6 +143,11 @@ async def _write_task(
     data = await session.get(Data, task.data_id) if task.data_id is not None and task.media_type else None
     if data is None:
         raise ValidationError(f"Task {task.id} has no media: there is nothing to back up.")
+    if data.storage == "cloud_storage":
+        # its media are in a bucket, not here; CVAT's lightweight backups of such tasks are not made yet
+        raise ValidationError(
+            f"Task {task.id} keeps its media in a cloud storage: backing it up is not supported."
+        )
     project_id, owner_task_id = task_labels_owner(task)
     labels = await read_labels(session, project_id=project_id, task_id=owner_task_id)
     frames = (

@@ -15,6 +15,10 @@ Configuration (``[plugins.s3]`` or ``ANNOTA_S3_*``):
   web identity, instance profile);
 * ``timeout`` (seconds per request) and ``max_retries``.
 
+The plugin also serves CVAT's ``AWS_S3_BUCKET`` cloud storages (``register_cloud_providers``):
+a bucket with a key pair or anonymous (unsigned) access, ``region``, ``endpoint_url`` and
+``prefix`` from the storage's attributes.
+
 Writes are atomic because S3 makes an object visible only once its upload (single or multipart)
 completes; an upload that fails is aborted and leaves the previous object as it was.
 """

@@ -195,6 +195,10 @@ def test_exports_and_backups_go_to_a_bucket(
     assert sorted(n for n in archive.namelist() if n.startswith("images/")) == [
         "images/default/photos/img_0.jpg", "images/default/photos/img_1.jpg"
     ]  # fmt: skip
+    # a backup would need the media here: it is refused rather than made without them
+    backup = alice.post(f"/api/tasks/{task_id}/backup/export")
+    failed = wait_for_request(alice, backup.json()["rq_id"])
+    assert failed["status"] == "failed" and "cloud storage" in failed["message"]
     # someone who cannot see the cloud storage cannot send anything to it, nor name it in a task
     assert bob.post("/api/tasks", json={"name": "b"}).status_code == 201
     bobs_task = bob.get("/api/tasks").json()["results"][0]["id"]
