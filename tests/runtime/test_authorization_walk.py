@@ -28,6 +28,7 @@ from annota.core.access import Identity, Resource
 from annota.core.db.tables import Project
 from annota.runtime import web
 from annota.runtime.settings import Settings
+from tests.moto_s3 import Moto
 from tests.runtime.authorization_walk_table import (
     ORGANIZATION_VARIANT,
     PROBES,
@@ -111,6 +112,8 @@ def annota_plugins(request: pytest.FixtureRequest) -> dict[str, Any]:
 def annota_settings(annota_settings: Settings) -> Settings:
     # webhooks may target loopback and are not retried
     annota_settings.plugin_settings = {"webhooks": {"allow_private_targets": True, "retry_schedule": []}}
+    # cloud storages are made on moto, on loopback
+    annota_settings.cloud_storage_allow_private_endpoints = True
     return annota_settings
 
 
@@ -299,9 +302,10 @@ def test_nobody_reaches_another_users_objects_through_any_route(
     annota_client: TestClient,
     make_user: Callable[..., TestClient],
     annota_plugins: dict[str, Any],
+    moto: Moto,
 ) -> None:
     alpha, beta, gamma = users(make_user)
-    world = build_world(alpha, beta, gamma)
+    world = build_world(alpha, beta, gamma, (moto.create_bucket(), moto.endpoint))
     before = alpha_view(alpha, world)
 
     walk = Walk(beta, world, annota_plugins[RECORDER])
