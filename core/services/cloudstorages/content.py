@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import mimetypes
+from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
 
 from annota.core.cloud import BucketForbidden
@@ -77,6 +78,43 @@ def _mime_type(name: str) -> str:
     return kind if kind in ("image", "video", "text") else "unknown"
 
 
+async def _entries(
+    backend: StorageBackend, prefix: str, start_after: str | None, batch: int
+) -> AsyncIterator[tuple[str, FileInfo]]:
+    """What lies directly under ``prefix``, in key order, each with the key the next page would
+    start after. A folder is listed once, then skipped with a new listing past its keys. An empty
+    object named like a folder is the folder's marker (consoles make them; some clients list
+    ``dir/`` as ``dir``) and is left out."""
+    pending: tuple[str, FileInfo] | None = None
+    while True:
+        restart: str | None = None
+        async for info in backend.list(prefix, page_size=batch, start_after=start_after):
+            rest = info.key[len(prefix) :]
+            if not rest:
+                continue  # the marker of the prefix itself
+            if "/" in rest:
+                folder = rest.split("/", 1)[0]
+                if pending is not None and pending[0] != prefix + folder:
+                    yield pending
+                pending = None
+                restart = prefix + folder + _PAST_FOLDER
+                yield restart, FileInfo(name=folder, type="DIR", mime_type="DIR")
+                break
+            if pending is not None:
+                yield pending
+                pending = None
+            entry = (info.key, FileInfo(name=rest, type="REG", mime_type=_mime_type(rest)))
+            if info.size == 0:
+                pending = entry
+            else:
+                yield entry
+        if restart is None:
+            break
+        start_after = restart
+    if pending is not None:
+        yield pending
+
+
 async def listing(
     backend: StorageBackend, prefix: str, next_token: str | None, page_size: int
 ) -> CloudStorageContent:
@@ -85,28 +123,20 @@ async def listing(
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationError.for_field("page_size", f"Must be between 1 and {MAX_PAGE_SIZE}.")
     start_after = _decode_token(next_token, prefix) if next_token else None
-    content: list[FileInfo] = []
-    last: str | None = None
-    more = False
-    while not more:
-        restart: str | None = None
-        async for info in backend.list(prefix, page_size=page_size + 1, start_after=start_after):
-            if len(content) == page_size:
-                more = True
+    page: list[tuple[str, FileInfo]] = []
+    entries = _entries(backend, prefix, start_after, page_size + 1)
+    try:
+        async for entry in entries:
+            page.append(entry)
+            if len(page) > page_size:
                 break
-            rest = info.key[len(prefix) :]
-            if "/" in rest:
-                folder = rest.split("/", 1)[0]
-                content.append(FileInfo(name=folder, type="DIR", mime_type="DIR"))
-                # skip the folder's keys with a new listing past them
-                last = restart = prefix + folder + _PAST_FOLDER
-                break
-            content.append(FileInfo(name=rest, type="REG", mime_type=_mime_type(rest)))
-            last = info.key
-        if restart is None:
-            break
-        start_after = restart
-    return CloudStorageContent(content=content, next=_encode_token(last) if more and last else None)
+    finally:
+        await entries.aclose()
+    more = len(page) > page_size
+    page = page[:page_size]
+    return CloudStorageContent(
+        content=[info for _, info in page], next=_encode_token(page[-1][0]) if more and page else None
+    )
 
 
 async def read_manifest_names(backend: StorageBackend, manifest: str) -> list[str]:

@@ -179,8 +179,18 @@ def test_organization_storages_follow_the_roles(make_user: Any, moto: Moto, buck
 
 
 def test_content_pages_through_files_and_folders(user_client: Any, moto: Moto, bucket: str) -> None:
-    for key in ("a.jpg", "b.png", "c.txt", "dir1/x.jpg", "dir1/sub/y.jpg", "dir2/z.jpg", "manifest.jsonl"):
+    # "dir1/" is a folder marker, as consoles create them
+    for key in (
+        "a.jpg",
+        "b.png",
+        "c.txt",
+        "dir1/x.jpg",
+        "dir1/sub/y.jpg",
+        "dir2/z.jpg",
+        "manifest.jsonl",
+    ):
         put_object(moto, bucket, key, b"x")
+    put_object(moto, bucket, "dir1/", b"")
     storage_id = create_storage(user_client, moto, bucket)["id"]
 
     def pages(**params: Any) -> list[list[tuple[str, str, str]]]:
