@@ -13,7 +13,7 @@ import asyncio
 import base64
 import binascii
 import mimetypes
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import PurePosixPath
 
 from annota.core.cloud import BucketForbidden
@@ -80,7 +80,7 @@ def _mime_type(name: str) -> str:
 
 async def _entries(
     backend: StorageBackend, prefix: str, start_after: str | None, batch: int
-) -> AsyncIterator[tuple[str, FileInfo]]:
+) -> AsyncGenerator[tuple[str, FileInfo], None]:
     """What lies directly under ``prefix``, in key order, each with the key the next page would
     start after. A folder is listed once, then skipped with a new listing past its keys. An empty
     object named like a folder is the folder's marker (consoles make them; some clients list
