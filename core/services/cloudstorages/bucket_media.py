@@ -31,7 +31,7 @@ from annota.core.media import layout
 from annota.core.media.chunks import build_chunk, member_name
 from annota.core.media.encode import decode_image, encode_jpeg
 from annota.core.media.images import is_image_name, probe_image
-from annota.core.media.manifest import read_images_manifest
+from annota.core.media.manifest import ManifestImage, read_images_manifest
 from annota.core.schemas.data import DataRequest
 from annota.core.services.cloudstorages import storages
 from annota.core.storage import InvalidObjectKey, ObjectNotFound, StorageBackend, validate_key
@@ -147,16 +147,21 @@ async def _from_listing(backend: StorageBackend, request: DataRequest) -> list[B
     return await _bounded([_probe(backend, key, size) for key, size in keys.items()])
 
 
-async def _from_manifest(backend: StorageBackend, manifest: str, request: DataRequest) -> list[BucketImage]:
+async def read_manifest(backend: StorageBackend, manifest: str) -> list[ManifestImage]:
+    """The images a CVAT manifest in the bucket lists (names relative to the manifest's folder)."""
     try:
         info = await backend.stat(manifest)
     except ObjectNotFound:
         raise MediaError(f"{manifest}: the manifest is not in the cloud storage") from None
     if info.size > MAX_MANIFEST_SIZE:
         raise MediaError(f"{manifest}: the manifest is larger than 64 MiB")
+    return read_images_manifest(await backend.read(manifest), manifest)
+
+
+async def _from_manifest(backend: StorageBackend, manifest: str, request: DataRequest) -> list[BucketImage]:
     folder = manifest.rpartition("/")[0]
     images = []
-    for item in read_images_manifest(await backend.read(manifest), manifest):
+    for item in await read_manifest(backend, manifest):
         name = item.name + item.extension
         if request.filename_pattern is not None and not fnmatch.fnmatchcase(name, request.filename_pattern):
             continue
@@ -318,5 +323,6 @@ __all__ = [
     "images_of",
     "install",
     "read_checked",
+    "read_manifest",
     "usable_storage",
 ]

@@ -19,8 +19,8 @@ from pathlib import PurePosixPath
 from annota.core.cloud import BucketForbidden
 from annota.core.errors import NotFound, StorageError, ValidationError
 from annota.core.media.images import is_image_name
-from annota.core.media.manifest import read_images_manifest
 from annota.core.schemas.cloudstorages import CloudStorageContent, FileInfo, Status
+from annota.core.services.cloudstorages.bucket_media import read_manifest
 from annota.core.services.frames import thumbnail
 from annota.core.storage import InvalidObjectKey, StorageBackend, validate_key, validate_prefix
 
@@ -28,8 +28,6 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 #: past every key of a folder: no key segment begins with the highest code point
 _PAST_FOLDER = "/\U0010ffff"
-#: a manifest read whole to list or preview it must fit in memory
-MAX_MANIFEST_SIZE = 64 * 1024 * 1024
 
 
 async def status(backend: StorageBackend) -> Status:
@@ -141,15 +139,7 @@ async def listing(
 
 async def read_manifest_names(backend: StorageBackend, manifest: str) -> list[str]:
     """The file names (with extension) an images manifest in the bucket lists, in its order."""
-    try:
-        info = await backend.stat(manifest)
-    except NotFound:
-        raise ValidationError.for_field(
-            "manifest_path", f"The manifest {manifest!r} is not in the bucket."
-        ) from None
-    if info.size > MAX_MANIFEST_SIZE:
-        raise ValidationError.for_field("manifest_path", f"The manifest {manifest!r} is larger than 64 MiB.")
-    images = read_images_manifest(await backend.read(manifest), manifest)
+    images = await read_manifest(backend, manifest)
     folder = manifest.rpartition("/")[0]
     names = [image.name + image.extension for image in images]
     return [str(PurePosixPath(folder, name)) for name in names] if folder else names
