@@ -176,6 +176,10 @@ def test_organization_storages_follow_the_roles(make_user: Any, moto: Moto, buck
     assert owner.patch(path, json={"description": "ours"}, headers=org).status_code == 200
     # the sandbox does not list the organization's storages
     assert maintainer.get("/api/cloudstorages", params={"org": ""}).json()["count"] == 0
+    # the organization's storages go with it
+    org_id = owner.get("/api/organizations").json()["results"][0]["id"]
+    assert owner.delete(f"/api/organizations/{org_id}").status_code == 204
+    assert owner.get(path).status_code == 404
 
 
 def test_content_pages_through_files_and_folders(user_client: Any, moto: Moto, bucket: str) -> None:
