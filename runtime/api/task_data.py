@@ -20,6 +20,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from annota.core.db.tables import CloudStorage
 from annota.core.errors import RequestInProgress, ValidationError
 from annota.core.media import layout
 from annota.core.schemas.common import RqId
@@ -146,7 +147,7 @@ async def _check_server_files(request: Request, data: DataRequest) -> None:
         )
 
 
-async def _check_cloud_storage(request: Request, task_id: int, cloud_storage_id: int) -> None:
+async def _check_cloud_storage(request: Request, task_id: int, cloud_storage_id: int) -> CloudStorage:
     """The cloud storage exists, the caller may see it (403 otherwise), and it is in the task's
     organization (or the sandbox, for a sandbox task)."""
     async with web.transaction(request) as session:
@@ -154,6 +155,8 @@ async def _check_cloud_storage(request: Request, task_id: int, cloud_storage_id:
         await web.authorize(request, "view", cloud_storages.resource(row))
         task = await service.get(session, task_id)
         bucket_media.check_same_context(row, task.organization_id)
+        session.expunge(row)
+    return row
 
 
 async def _validate(request: Request, task_id: int, data: DataRequest) -> DataRequest:
@@ -168,7 +171,8 @@ async def _validate(request: Request, task_id: int, data: DataRequest) -> DataRe
             raise ValidationError(
                 "Use only one source of media files, not a cloud storage and uploaded or remote files."
             )
-        await _check_cloud_storage(request, task_id, data.cloud_storage_id)
+        row = await _check_cloud_storage(request, task_id, data.cloud_storage_id)
+        data = bucket_media.with_storage_manifest(data, row)
         bucket_media.check_request(data)
         return msgspec.structs.replace(data, client_files=[], storage="cloud_storage")
     sources = [

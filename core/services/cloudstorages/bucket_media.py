@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -70,6 +71,15 @@ def _check_entry(entry: str) -> str:
 
 def _excluded(key: str, exclude: Sequence[str]) -> bool:
     return any(key == item or (item.endswith("/") and key.startswith(item)) for item in exclude)
+
+
+def with_storage_manifest(request: DataRequest, row: CloudStorage) -> DataRequest:
+    """CVAT: a request naming no files (a ``filename_pattern`` alone) takes the cloud storage's
+    first manifest."""
+    manifests = storages.manifests_of(row)
+    if request.server_files or not manifests:
+        return request
+    return msgspec.structs.replace(request, server_files=[manifests[0]])
 
 
 def check_request(request: DataRequest) -> None:
@@ -325,4 +335,5 @@ __all__ = [
     "read_checked",
     "read_manifest",
     "usable_storage",
+    "with_storage_manifest",
 ]
