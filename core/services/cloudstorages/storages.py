@@ -19,10 +19,16 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from annota.core.access import FilterFields, Identity, Resource
-from annota.core.cloud import CloudCredentials, CloudProviderRegistry, check_endpoint_url
+from annota.core.cloud import (
+    BucketForbidden,
+    BucketNotFound,
+    CloudCredentials,
+    CloudProviderRegistry,
+    check_endpoint_url,
+)
 from annota.core.db.tables import CloudStorage, Data, User
 from annota.core.db.types import utcnow
-from annota.core.errors import NotFound, ValidationError
+from annota.core.errors import NotFound, StorageError, ValidationError
 from annota.core.schemas.cloudstorages import CloudStorageRead, CloudStorageUpdate, CloudStorageWrite
 from annota.core.services import users as user_service
 from annota.core.services.cloudstorages.credentials import seal, unseal
@@ -168,14 +174,31 @@ async def opened(
     registry: CloudProviderRegistry, row: CloudStorage, settings: Any
 ) -> AsyncIterator[StorageBackend]:
     """The bucket of ``row`` as a storage backend for the duration of the block. Every opening
-    vets the endpoint again."""
+    vets the endpoint again. A bucket operation failing in the block for want of the bucket or of
+    accepted credentials raises ``BucketNotFound`` (404) or ``BucketForbidden`` (403) instead of a
+    server error."""
     backend = await registry.open(
         row.provider_type, row.resource, credentials(row, settings.secret_key), attributes_of(row), settings
     )
     try:
         yield backend
+    except StorageError as exc:
+        if exc.status_code < 500 or isinstance(exc, BucketForbidden | BucketNotFound):
+            raise
+        raise await _explained(backend, exc) from exc
     finally:
         await backend.close()
+
+
+async def _explained(backend: StorageBackend, failure: StorageError) -> StorageError:
+    """What the bucket's health says about a failed operation, if it says anything."""
+    try:
+        await backend.check()
+    except (BucketForbidden, BucketNotFound) as state:
+        return state
+    except StorageError:
+        pass
+    return failure
 
 
 def create(who: Identity, data: CloudStorageWrite, secret_key: str) -> CloudStorage:

@@ -250,3 +250,15 @@ def test_annotations_round_trip_through_a_bucket(user_client: Any, moto: Moto, b
     )
     failed = wait_for_request(user_client, missing.json()["rq_id"])
     assert failed["status"] == "failed" and "gone.zip" in failed["message"]
+
+
+def test_a_bucket_that_disappears_is_named(user_client: Any, moto: Moto, bucket: str) -> None:
+    storage_id = create_storage(user_client, moto, bucket)["id"]
+    task_id, request = start_task(user_client, storage_id, server_files=["other/"])
+    assert request["status"] == "finished", request
+    for key in [*IMAGES, "photos/notes.txt", "other/x.jpg"]:
+        httpx.delete(f"{moto.endpoint}/{bucket}/{key}", headers={"Authorization": AUTH}).raise_for_status()
+    httpx.delete(f"{moto.endpoint}/{bucket}", headers={"Authorization": AUTH}).raise_for_status()
+    response = user_client.get(f"/api/tasks/{task_id}/data", params={"type": "chunk", "number": 0})
+    assert response.status_code == 404
+    assert bucket in response.text

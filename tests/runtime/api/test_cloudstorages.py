@@ -4,6 +4,13 @@ actions and preview."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -263,3 +270,52 @@ def test_anonymous_access_needs_no_credentials(user_client: Any, moto: Moto, buc
     assert created["credentials_type"] == "ANONYMOUS_ACCESS"
     listed = user_client.get(f"/api/cloudstorages/{created['id']}/content-v2").json()
     assert [e["name"] for e in listed["content"]] == ["a.jpg"]
+
+
+@pytest.fixture(scope="module")
+def strict_moto() -> Iterator[str]:
+    """A moto S3 server that checks credentials (it knows none, so every key is refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(endpoint, timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "moto_server did not start"
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_refused_credentials_are_forbidden(
+    user_client: Any, moto: Moto, bucket: str, strict_moto: str, run_async: Any
+) -> None:
+    attributes = f"region=us-east-1&endpoint_url={strict_moto}"
+    refused = user_client.post(
+        "/api/cloudstorages", json=storage_body(moto, bucket, specific_attributes=attributes)
+    )
+    assert refused.status_code == 400
+    assert "credentials are refused" in str(refused.json()["resource"])
+    # a storage whose credentials stop being accepted reports FORBIDDEN
+    storage_id = create_storage(user_client, moto, bucket)["id"]
+
+    async def move() -> None:
+        async with user_client.app.state.annota.sessionmaker.begin() as session:
+            row = await session.get(CloudStorage, storage_id)
+            row.specific_attributes = attributes
+
+    run_async(move)
+    assert user_client.get(f"/api/cloudstorages/{storage_id}/status").json() == "FORBIDDEN"
+    assert user_client.get(f"/api/cloudstorages/{storage_id}/content-v2").status_code == 403
