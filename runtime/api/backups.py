@@ -57,8 +57,8 @@ async def export_backup(request: Request) -> Response:
     kind = _kind(request)
     target_id = web.path_int(request)
     resource, project_id = await _resource(request, kind, target_id)
-    await web.authorize(request, "export:backup", resource)
     destination = await cloud_locations.destination(request, f"{kind}_{target_id}_backup.zip")
+    await web.authorize(request, "export:backup", cloud_locations.exported_to(resource, destination))
     rq_id = await web.start_request(
         request,
         action="export",

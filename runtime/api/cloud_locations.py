@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
+from annota.core.access import Resource
 from annota.core.db.tables import CloudStorage
 from annota.core.errors import ValidationError
 from annota.core.services.cloudstorages import bucket_media
@@ -39,6 +40,12 @@ async def source(request: Request) -> dict[str, Any] | None:
     if not request.query_params.get("filename"):
         raise ValidationError.for_field("filename", "Name the file to import from the cloud storage.")
     return await destination(request, "")
+
+
+def exported_to(resource: Resource, destination: dict[str, Any] | None) -> Resource:
+    """The policy input of an export: CVAT's ``resource.destination`` says where it goes."""
+    where = "local" if destination is None else "cloud_storage"
+    return Resource(resource.kind, {**(resource.document or {}), "destination": where}, resource.id)
 
 
 async def destination(request: Request, default_name: str) -> dict[str, Any] | None:

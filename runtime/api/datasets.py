@@ -124,8 +124,10 @@ async def export_dataset(request: Request) -> Response:
     save_images = web.query_bool(request, "save_images")
     target = await _target(request, kind)
     subresource = "dataset" if save_images else "annotations"
-    await web.authorize(request, f"export:{subresource}", target.resource)
     destination = await cloud_locations.destination(request, f"{kind}_{target.id}_{subresource}.zip")
+    await web.authorize(
+        request, f"export:{subresource}", cloud_locations.exported_to(target.resource, destination)
+    )
     rq_id = await web.start_request(
         request,
         action="export",

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from annota.runtime.settings import Settings
 from tests.media import make_jpeg, wait_for_request
@@ -207,6 +208,12 @@ def test_exports_and_backups_go_to_a_bucket(
     in_bucket = {"location": "cloud_storage", "cloud_storage_id": storage_id}
     refused = bob.post("/api/tasks", json={"name": "t", "target_storage": in_bucket})
     assert refused.status_code == 403
+    # a read-only access token exports for its user, but writes into no bucket
+    token = alice.post("/api/auth/access_tokens", json={"name": "ro", "read_only": True}).json()["value"]
+    reader = TestClient(alice.app, base_url="http://testserver", headers={"Authorization": f"Bearer {token}"})
+    assert reader.post(f"/api/tasks/{task_id}/dataset/export", params=params).status_code == 403
+    local = {"format": "COCO 1.0", "save_images": "true"}
+    assert reader.post(f"/api/tasks/{task_id}/dataset/export", params=local).status_code == 202
     # the owner names it as the task's target storage
     task = alice.post("/api/tasks", json={"name": "t", "target_storage": in_bucket})
     assert task.status_code == 201, task.text
