@@ -82,6 +82,24 @@ def register_storage_backends(register: Any) -> None:
 
 
 @hookspec
+def register_cloud_providers(register: Any) -> None:
+    """Serve CVAT cloud storages (``/api/cloudstorages``) of a provider.
+
+    Call ``register(provider_type, factory)`` with one of CVAT's provider types
+    (``AWS_S3_BUCKET``, ``AZURE_CONTAINER``, ``GOOGLE_CLOUD_STORAGE``) and
+    ``factory(resource, credentials, specific_attributes, settings)``, which returns an
+    ``annota.core.storage.StorageBackend`` on the bucket (or an awaitable of one): ``resource`` is
+    the bucket or container name, ``credentials`` an ``annota.core.cloud.CloudCredentials``,
+    ``specific_attributes`` CVAT's ``k=v&k=v`` attributes as a mapping (``region``,
+    ``endpoint_url``, ``prefix``…) and ``settings`` the core settings. The host vets
+    ``endpoint_url`` (no private addresses unless ``cloud_storage_allow_private_endpoints``)
+    before every call, opens a backend per use and closes it afterwards; a factory whose client
+    finds its endpoint elsewhere (a connection string) vets it with
+    ``annota.core.cloud.vet_endpoint``. One plugin per provider type.
+    """
+
+
+@hookspec
 def register_formats(register: Any) -> None:
     """Add dataset formats (import, export or both).
 

@@ -131,6 +131,8 @@ class JobContext:
     formats: Any = None
     #: the process's auto-annotation models (``annota.core.models.host.ModelHost``)
     models: Any = None
+    #: the cloud storage providers (``annota.core.cloud.CloudProviderRegistry``)
+    cloud_providers: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
     #: set by ``finish_in``: the job recorded its request's success itself
     finished: bool = False

@@ -90,6 +90,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_remote_file_size: int = 1024 * MiB
     #: let ``remote_files`` reach private, loopback and link-local addresses (off: SSRF protection)
     remote_files_allow_private: bool = False
+    #: let cloud storages (``/api/cloudstorages``) use endpoints on private, loopback and link-local
+    #: addresses (off: any user could point the server at its own network)
+    cloud_storage_allow_private_endpoints: bool = False
     #: largest total an uploaded archive (task media, dataset, backup) may expand to, in bytes
     max_archive_expanded_size: int = 8 * 1024 * MiB
     #: an archive, and each member, may expand to at most this many times its compressed size

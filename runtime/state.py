@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from annota.core import event_dispatch
+from annota.core.cloud import CloudProviderRegistry
 from annota.core.db import migrate
 from annota.core.db.engine import create_engine, create_sessionmaker
 from annota.core.errors import ConfigError
@@ -26,6 +27,7 @@ from annota.core.plugins import PluginManager
 from annota.core.policies import PolicyRegistry
 from annota.core.queue import JobContext, JobRegistry, QueueBackend
 from annota.core.services import backups, dataset_jobs, task_data
+from annota.core.services.cloudstorages import bucket_media
 from annota.core.storage import StorageBackend, StorageRegistry
 from annota.runtime import housekeeping
 from annota.runtime.api import CORE_ROUTES
@@ -62,6 +64,8 @@ class AppState:
     events: event_dispatch.Dispatcher | None = None
     #: the auto-annotation models, loaded in this process when first used
     models: ModelHost = field(default_factory=lambda: ModelHost(ModelRegistry()))
+    #: what turns cloud storage rows into backends, by provider type
+    cloud_providers: CloudProviderRegistry = field(default_factory=CloudProviderRegistry)
 
     def job_context(self, request_id: str, attempt: int) -> JobContext:
         return JobContext(
@@ -73,6 +77,7 @@ class AppState:
             storage=self.storage,
             formats=self.formats,
             models=self.models,
+            cloud_providers=self.cloud_providers,
         )
 
 
@@ -157,6 +162,12 @@ def collect_models(plugins: PluginManager, settings: Settings) -> ModelRegistry:
     return registry
 
 
+def collect_cloud_providers(plugins: PluginManager) -> CloudProviderRegistry:
+    registry = CloudProviderRegistry()
+    plugins.collect("register_cloud_providers", registry.register)
+    return registry
+
+
 def collect_storage_backends(plugins: PluginManager) -> StorageRegistry:
     registry = StorageRegistry()
     plugins.collect("register_storage_backends", registry.register)
@@ -201,11 +212,14 @@ async def open_state(
         formats = collect_formats(plugins)
         policies = collect_policies(plugins)
         models = collect_models(plugins, settings)
+        cloud_providers = collect_cloud_providers(plugins)
         storage = await create_storage(settings, plugins, storage_backends)
     except BaseException:
         await engine.dispose()
         raise
     sessionmaker = create_sessionmaker(engine)
+    # chunks of tasks whose media are in a bucket are built by whichever process first reads them
+    bucket_media.install(storage, bucket_media.BucketChunks(sessionmaker, cloud_providers, settings))
     state = AppState(
         settings=settings,
         plugins=plugins,
@@ -218,6 +232,7 @@ async def open_state(
         formats=formats,
         policies=policies,
         models=ModelHost(models),
+        cloud_providers=cloud_providers,
         # with workers (Redis), they dispatch the events; the embedded runner leaves it to us
         events=None if settings.redis_url else event_dispatch.install(sessionmaker, plugins),
     )

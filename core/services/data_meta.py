@@ -68,7 +68,7 @@ async def read(session: AsyncSession, media: Media) -> DataMetaRead:
         included_frames=[data.start_frame + f * step for f in media.frames] if media.picked else None,
         chapters=None,
         storage=data.storage,
-        cloud_storage_id=None,
+        cloud_storage_id=data.cloud_storage_id,
     )
 
 

@@ -31,6 +31,7 @@ from annota.core.db.tables import Data, Frame, Job, Segment, Task
 from annota.core.errors import MediaError, NotFound, StorageError, ValidationError
 from annota.core.media import layout
 from annota.core.media.chunks import ChunkMember, build_chunk, decode_index
+from annota.core.services.cloudstorages.bucket_media import ensure_chunk
 from annota.core.storage import ObjectNotFound, StorageBackend
 
 Quality = layout.Quality
@@ -216,6 +217,7 @@ async def chunk_index(
     cache_key = (data.id, quality, number, data.chunks_updated_date)
     index = _indexes.get(cache_key)
     if index is None:
+        await ensure_chunk(storage, data, number)
         index = decode_index(await storage.read(layout.chunk_index(data.id, quality, number)))
         _indexes.put(cache_key, index)
     return index
@@ -284,6 +286,7 @@ async def chunk(
     frames = list(media.frames[number * size : (number + 1) * size])
     task_chunk = frames[0] // size
     if frames == list(range(task_chunk * size, min((task_chunk + 1) * size, media.data.size))):
+        await ensure_chunk(storage, media.data, task_chunk)
         return await _stored(storage, layout.chunk(media.data.id, quality, task_chunk), ZIP_MEDIA_TYPE)
     assert media.segment_id is not None
     key = layout.segment_chunk(media.data.id, media.segment_id, quality, number)
@@ -320,6 +323,7 @@ async def task_chunk_of_job(storage: StorageBackend, media: Media, quality: Qual
     size = media.chunk_size
     frames = [frame for frame in media.frames if frame // size == number]
     if frames == list(range(number * size, min((number + 1) * size, media.data.size))):
+        await ensure_chunk(storage, media.data, number)
         return await _stored(storage, layout.chunk(media.data.id, quality, number), ZIP_MEDIA_TYPE)
     parts = await _members_content(storage, media.data, quality, number, frames)
     built = await asyncio.to_thread(build_chunk, parts)

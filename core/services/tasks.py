@@ -323,7 +323,7 @@ def _read(
         overlap=task.overlap,
         segment_size=task.segment_size,
         status=task.status,
-        data_cloud_storage_id=None,
+        data_cloud_storage_id=data.cloud_storage_id if data is not None else None,
         size=data.size if data is not None else 0,
         data=task.data_id,
         dimension=task.dimension,

@@ -15,6 +15,7 @@ import mimetypes
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
+from annota.core.cloud import BucketForbidden, BucketNotFound
 from annota.core.errors import ConfigError
 from annota.core.storage import (
     CHUNK_SIZE,
@@ -225,7 +226,20 @@ class ObjectStoreStorage(StorageBackend):
             stream = self.obstore.list(self.store, "health", chunk_size=1)
             await anext(aiter(stream), None)
         except self.failures as exc:
-            raise StorageError(f"{self.where} is not reachable: {describe(exc)}") from exc
+            message = f"{self.where} is not reachable: {describe(exc)}"
+            # cloud storages report these apart (CVAT's NOT_FOUND and FORBIDDEN); both stay StorageErrors
+            text = str(exc)
+            if isinstance(exc, self.errors.PermissionDeniedError | self.errors.UnauthenticatedError):
+                raise BucketForbidden(message) from exc
+            if isinstance(exc, self.errors.NotFoundError) or any(
+                code in text for code in self.missing_container_codes
+            ):
+                raise BucketNotFound(message) from exc
+            if any(
+                sign in text for sign in ("403", "AccessDenied", "InvalidAccessKeyId", "AuthenticationFailed")
+            ):
+                raise BucketForbidden(message) from exc
+            raise StorageError(message) from exc
 
     async def presigned_url(self, key: str, expires: dt.timedelta) -> str | None:
         validate_key(key)

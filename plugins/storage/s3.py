@@ -15,6 +15,10 @@ Configuration (``[plugins.s3]`` or ``ANNOTA_S3_*``):
   web identity, instance profile);
 * ``timeout`` (seconds per request) and ``max_retries``.
 
+The plugin also serves CVAT's ``AWS_S3_BUCKET`` cloud storages (``register_cloud_providers``):
+a bucket with a key pair or anonymous (unsigned) access, ``region``, ``endpoint_url`` and
+``prefix`` from the storage's attributes.
+
 Writes are atomic because S3 makes an object visible only once its upload (single or multipart)
 completes; an upload that fails is aborted and leaves the previous object as it was.
 """
@@ -27,7 +31,8 @@ from typing import Any, Literal
 import msgspec
 
 from annota.core import hookimpl
-from annota.core.errors import ConfigError
+from annota.core.cloud import CloudCredentials
+from annota.core.errors import ConfigError, ValidationError
 from annota.core.storage import validate_prefix
 from annota.plugins.storage._objectstore import ObjectStoreStorage, describe, import_obstore
 
@@ -63,8 +68,9 @@ class S3Storage(ObjectStoreStorage):
         self.bucket = bucket
 
 
-def build_store(config: Config) -> Any:
-    """The obstore ``S3Store`` that ``config`` describes."""
+def build_store(config: Config, *, anonymous: bool = False) -> Any:
+    """The obstore ``S3Store`` that ``config`` describes; ``anonymous`` sends unsigned requests
+    (a public bucket) instead of looking for credentials."""
     obstore = import_obstore(MISSING_EXTRA)
     if not config.bucket:
         raise ConfigError("plugins.s3.bucket: storage = 's3' needs a bucket name")
@@ -87,6 +93,8 @@ def build_store(config: Config) -> Any:
         options["secret_access_key"] = config.secret_access_key
         if config.session_token:
             options["token"] = config.session_token
+    elif anonymous:
+        options["skip_signature"] = True
     client_options = {
         "allow_http": config.endpoint_url.startswith("http://"),
         "timeout": f"{config.timeout}s",
@@ -107,6 +115,34 @@ def build_store(config: Config) -> Any:
 
 def create(config: Config, settings: Any) -> S3Storage:
     return S3Storage(build_store(config), bucket=config.bucket, prefix=config.prefix)
+
+
+def open_bucket(resource: str, credentials: CloudCredentials, attributes: Any, settings: Any) -> S3Storage:
+    """A CVAT ``AWS_S3_BUCKET`` cloud storage as a backend: ``region``, ``endpoint_url`` and
+    ``prefix`` from its attributes, a key pair or anonymous (unsigned) access."""
+    config = Config(
+        bucket=resource,
+        region=attributes.get("region", "") or ("us-east-1" if attributes.get("endpoint_url") else ""),
+        prefix=attributes.get("prefix", ""),
+        endpoint_url=attributes.get("endpoint_url", ""),
+        max_retries=1,
+        timeout=30.0,
+    )
+    if credentials.type == "KEY_SECRET_KEY_PAIR":
+        config.access_key_id = credentials.key
+        config.secret_access_key = credentials.secret_key
+        config.session_token = credentials.session_token
+    elif credentials.type != "ANONYMOUS_ACCESS":
+        raise ValidationError.for_field(
+            "credentials_type", f"AWS_S3_BUCKET does not take {credentials.type}."
+        )
+    store = build_store(config, anonymous=credentials.type == "ANONYMOUS_ACCESS")
+    return S3Storage(store, bucket=resource, prefix=config.prefix)
+
+
+@hookimpl
+def register_cloud_providers(register: Any) -> None:
+    register("AWS_S3_BUCKET", open_bucket)
 
 
 @hookimpl

@@ -10,6 +10,7 @@ from annota.runtime.api import (
     assets,
     backups,
     client_events,
+    cloudstorages,
     comments,
     consensus,
     datasets,
@@ -61,4 +62,5 @@ CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *guides.routes,
     *assets.routes,
     *lambda_functions.routes,
+    *cloudstorages.routes,
 ]

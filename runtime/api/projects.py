@@ -13,9 +13,10 @@ from annota.core.db.tables import Project
 from annota.core.schemas.common import Paginated
 from annota.core.schemas.projects import ProjectRead, ProjectUpdate, ProjectWrite
 from annota.core.services import projects as service
+from annota.core.services.storages import cloud_storage_ids as storage_refs
 from annota.runtime import web
+from annota.runtime.api import cloud_locations, request_body
 from annota.runtime.api import labels as labels_api
-from annota.runtime.api import request_body
 from annota.runtime.api import workspace_moves as moves
 
 TAGS = ["projects"]
@@ -56,6 +57,9 @@ async def create_project(request: Request) -> Response:
     await web.authorize(request, "create", service.resource(None))
     data = body.decode(ProjectWrite)
     async with web.transaction(request) as session:
+        await cloud_locations.check_visible(
+            request, session, storage_refs(data.source_storage, data.target_storage)
+        )
         project = await service.create(session, web.identity(request), data)
         (result,) = await service.read_many(session, [project], web.base_url(request))
         await _event(request, session, "create:project", project, result)
@@ -85,6 +89,9 @@ async def update_project(request: Request) -> Response:
         data = body.decode(ProjectUpdate)
         moving = moves.check_request(body, ProjectUpdate)
         old_org = project.organization_id
+        await cloud_locations.check_visible(
+            request, session, storage_refs(data.source_storage, data.target_storage)
+        )
         (before,) = await service.read_many(session, [project], web.base_url(request))
         labels_before = await labels_api.snapshot(session, project_id=project.id) if data.labels else {}
         project = await service.update(session, project, data, web.identity(request).user_id)

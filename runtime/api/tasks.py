@@ -20,9 +20,10 @@ from annota.core.services import events as event_service
 from annota.core.services import jobs as job_service
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as service
+from annota.core.services.storages import cloud_storage_ids as storage_refs
 from annota.runtime import web
+from annota.runtime.api import cloud_locations, request_body
 from annota.runtime.api import labels as labels_api
-from annota.runtime.api import request_body
 from annota.runtime.api import workspace_moves as moves
 
 TAGS = ["tasks"]
@@ -77,6 +78,9 @@ async def create_task(request: Request) -> Response:
             request, scope, service.creation_resource(who, project, body.integer("assignee_id"))
         )
         data = body.decode(TaskWrite)
+        await cloud_locations.check_visible(
+            request, session, storage_refs(data.source_storage, data.target_storage)
+        )
         task = await service.create(session, who, data)
         (result,) = await service.read_many(session, [task], web.base_url(request))
         await _event(request, session, "create:task", task, result)
@@ -110,6 +114,9 @@ async def update_task(request: Request) -> Response:
         data = body.decode(TaskUpdate)
         moving = moves.check_request(body, TaskUpdate, task)
         old_org = task.organization_id
+        await cloud_locations.check_visible(
+            request, session, storage_refs(data.source_storage, data.target_storage)
+        )
         (before,) = await service.read_many(session, [task], web.base_url(request))
         # the task's own labels change with a new label set or a move into a project (which drops them)
         own_labels = task.project_id is None and bool(

@@ -87,6 +87,7 @@ ORGANIZATION_VARIANT = {
     "webhook_type": "org_webhook_type",
     "issue": "org_issue",
     "comment": "org_comment",
+    "cloudstorage": "org_cloudstorage",
 }
 
 EXPORT_FORMAT = "CVAT for images 1.1"
@@ -523,6 +524,28 @@ def _review_routes() -> dict[str, tuple[Probe, ...]]:
     }
 
 
+def _cloud_storage_routes() -> dict[str, tuple[Probe, ...]]:
+    storage = "/api/cloudstorages/{cloudstorage}"
+    own_storage = body({
+        "provider_type": "AWS_S3_BUCKET", "resource": "{bucket}", "display_name": "beta's",
+        "credentials_type": "ANONYMOUS_ACCESS", "specific_attributes": "{bucket_attributes}",
+    })  # fmt: skip
+    return {
+        "GET /api/cloudstorages": (
+            listed("/api/cloudstorages", ("cloudstorage", "org_cloudstorage")),
+            listed("/api/cloudstorages", ("cloudstorage", "org_cloudstorage"), params={"search": "alpha"}),
+        ),
+        "POST /api/cloudstorages": (own("/api/cloudstorages", json=own_storage),),
+        "GET /api/cloudstorages/{id:int}": (denied(storage),),
+        "PATCH /api/cloudstorages/{id:int}": (denied(storage, json=body({"display_name": "beta's now"})),),
+        "DELETE /api/cloudstorages/{id:int}": (denied(storage),),
+        "GET /api/cloudstorages/{id:int}/content-v2": (denied(f"{storage}/content-v2"),),
+        "GET /api/cloudstorages/{id:int}/status": (denied(f"{storage}/status"),),
+        "GET /api/cloudstorages/{id:int}/actions": (denied(f"{storage}/actions"),),
+        "GET /api/cloudstorages/{id:int}/preview": (denied(f"{storage}/preview"),),
+    }
+
+
 PUBLIC["GET /static/logo.svg"] = "annota's logo for the login page, the same for everyone"
 PUBLIC["GET /api/user-agreements"] = "the registration form's agreements, from the settings"
 PUBLIC["GET /api/server/ready"] = "readiness of the database, queue, storage and policy, no user data"
@@ -605,4 +628,5 @@ PROBES: dict[str, tuple[Probe, ...]] = {
     **_project_routes(),
     **_other_routes(),
     **_review_routes(),
+    **_cloud_storage_routes(),
 }

@@ -28,6 +28,7 @@ from annota.core.access import Identity, Resource
 from annota.core.db.tables import Project
 from annota.runtime import web
 from annota.runtime.settings import Settings
+from tests.moto_s3 import Moto
 from tests.runtime.authorization_walk_table import (
     ORGANIZATION_VARIANT,
     PROBES,
@@ -114,6 +115,8 @@ def annota_settings(annota_settings: Settings) -> Settings:
     annota_settings.plugin_settings = {"webhooks": {"allow_private_targets": True, "retry_schedule": []}}
     # a model, for the lambda API's routes
     annota_settings.models = [{"name": WALK_MODEL, "kind": "opencv-haar"}]
+    # cloud storages are made on moto, on loopback
+    annota_settings.cloud_storage_allow_private_endpoints = True
     return annota_settings
 
 
@@ -305,9 +308,10 @@ def test_nobody_reaches_another_users_objects_through_any_route(
     annota_client: TestClient,
     make_user: Callable[..., TestClient],
     annota_plugins: dict[str, Any],
+    moto: Moto,
 ) -> None:
     alpha, beta, gamma = users(make_user)
-    world = build_world(alpha, beta, gamma)
+    world = build_world(alpha, beta, gamma, (moto.create_bucket(), moto.endpoint))
     before = alpha_view(alpha, world)
 
     walk = Walk(beta, world, annota_plugins[RECORDER])

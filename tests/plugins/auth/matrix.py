@@ -320,6 +320,14 @@ def request_row(request: Document) -> Row:
     }
 
 
+def cloud_storage_row(storage: Document) -> Row:
+    return {
+        "id": _ids(storage, "id"),
+        "owner_id": _ids(storage, "owner"),
+        "organization_id": _ids(storage, "organization"),
+    }
+
+
 def issue_row(issue: Document) -> Row:
     return {
         "id": _ids(issue, "id"),
@@ -440,6 +448,13 @@ PACKAGES: dict[str, Package] = {
         list_scopes=frozenset(),
         unrelated=False,
         admin_always=False,
+    ),
+    "cloudstorages": Package(
+        "cloudstorages",
+        lambda org: [{"id": 14, "owner": {"id": 46}, "organization": {"id": org}}],
+        {"owner": person(("owner",))},
+        creation_scopes=frozenset({"create"}),
+        row=cloud_storage_row,
     ),
     "issues": Package(
         "issues",
