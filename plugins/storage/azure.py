@@ -27,13 +27,15 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import msgspec
 
 from annota.core import hookimpl
-from annota.core.errors import ConfigError
+from annota.core.cloud import CloudCredentials, private_endpoints_allowed, vet_endpoint
+from annota.core.errors import ConfigError, ValidationError
 from annota.core.storage import validate_key, validate_prefix
 from annota.plugins.storage._objectstore import ObjectStoreStorage, describe, import_obstore
 
@@ -199,6 +201,43 @@ def build_store(config: Config) -> tuple[Any, Credentials]:
 def create(config: Config, settings: Any) -> AzureStorage:
     store, credentials = build_store(config)
     return AzureStorage(store, container=config.container, credentials=credentials, prefix=config.prefix)
+
+
+async def open_container(
+    resource: str, credentials: CloudCredentials, attributes: Mapping[str, str], settings: Any
+) -> AzureStorage:
+    """A CVAT ``AZURE_CONTAINER`` cloud storage as a backend: an account name with a SAS token, a
+    connection string, or anonymous access to a public container; ``prefix`` and ``endpoint_url``
+    from its attributes."""
+    config = Config(
+        container=resource,
+        prefix=attributes.get("prefix", ""),
+        endpoint_url=attributes.get("endpoint_url", ""),
+        max_retries=1,
+    )
+    if credentials.type == "ACCOUNT_NAME_TOKEN_PAIR":
+        config.account_name, config.sas_token = credentials.account_name, credentials.session_token
+    elif credentials.type == "CONNECTION_STRING":
+        config.connection_string = credentials.connection_string
+    elif credentials.type == "ANONYMOUS_ACCESS":
+        config.account_name, config.anonymous = credentials.account_name, True
+    else:
+        raise ValidationError.for_field(
+            "credentials_type", f"AZURE_CONTAINER does not take {credentials.type}."
+        )
+    try:
+        resolved = resolve_credentials(config)
+        if resolved.endpoint != config.endpoint_url.rstrip("/") and config.connection_string:
+            # a connection string may name its own endpoint: the same guard as endpoint_url
+            await vet_endpoint(resolved.endpoint, private_endpoints_allowed(settings))
+        return create(config, settings)
+    except ConfigError as exc:
+        raise ValidationError.for_field("credentials", str(exc).replace("plugins.azure", "azure")) from exc
+
+
+@hookimpl
+def register_cloud_providers(register: Any) -> None:
+    register("AZURE_CONTAINER", open_container)
 
 
 @hookimpl

@@ -32,7 +32,7 @@ import email.utils
 import importlib
 import json
 import mimetypes
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -40,7 +40,8 @@ from urllib.parse import quote
 import msgspec
 
 from annota.core import hookimpl
-from annota.core.errors import ConfigError
+from annota.core.cloud import BucketForbidden, BucketNotFound, CloudCredentials
+from annota.core.errors import ConfigError, ValidationError
 from annota.core.storage import (
     CHUNK_SIZE,
     InvalidObjectKey,
@@ -359,6 +360,10 @@ class GCSStorage(StorageBackend):
                     )
                 )
             )
+        except self.exceptions.NotFound as exc:
+            raise BucketNotFound(f"gcs bucket {self.bucket_name!r} does not exist: {exc}") from exc
+        except (self.exceptions.Forbidden, self.exceptions.Unauthorized) as exc:
+            raise BucketForbidden(f"gcs bucket {self.bucket_name!r} refused the credentials: {exc}") from exc
         except self.exceptions.GoogleAPIError as exc:
             raise StorageError(f"gcs bucket {self.bucket_name!r} is not reachable: {exc}") from exc
         except Exception as exc:  # the transport's own errors: connection refused, timeouts
@@ -463,6 +468,39 @@ def build_client(config: Config) -> Any:
 
 def create(config: Config, settings: Any) -> GCSStorage:
     return GCSStorage(build_client(config), bucket=config.bucket, prefix=config.prefix, config=config)
+
+
+def open_bucket(
+    resource: str, credentials: CloudCredentials, attributes: Mapping[str, str], settings: Any
+) -> GCSStorage:
+    """A CVAT ``GOOGLE_CLOUD_STORAGE`` cloud storage as a backend: a service-account key file or
+    anonymous access to a public bucket; ``prefix``, ``project`` and ``endpoint_url`` from its
+    attributes."""
+    config = Config(
+        bucket=resource,
+        prefix=attributes.get("prefix", ""),
+        project=attributes.get("project", ""),
+        endpoint_url=attributes.get("endpoint_url", ""),
+        max_retries=1,
+        max_concurrency=4,
+    )
+    if credentials.type == "KEY_FILE_PATH":
+        config.service_account_key = credentials.key_file
+    elif credentials.type == "ANONYMOUS_ACCESS":
+        config.anonymous = True
+    else:
+        raise ValidationError.for_field(
+            "credentials_type", f"GOOGLE_CLOUD_STORAGE does not take {credentials.type}."
+        )
+    try:
+        return create(config, settings)
+    except ConfigError as exc:
+        raise ValidationError.for_field("credentials", str(exc).replace("plugins.gcs", "gcs")) from exc
+
+
+@hookimpl
+def register_cloud_providers(register: Any) -> None:
+    register("GOOGLE_CLOUD_STORAGE", open_bucket)
 
 
 @hookimpl

@@ -44,11 +44,12 @@ _RESOURCE_NAMES = {
     "AZURE_CONTAINER": re.compile(r"[a-z0-9][a-z0-9-]*\Z"),
     "GOOGLE_CLOUD_STORAGE": re.compile(r"[a-z0-9][a-z0-9._-]*\Z"),
 }
-#: the ``specific_attributes`` keys each provider understands
+#: the ``specific_attributes`` keys each provider understands. ``endpoint_url`` beyond S3 is
+#: annota's own (Azure Stack, GCS-compatible services and emulators); CVAT knows it for S3 only
 _ATTRIBUTES = {
     "AWS_S3_BUCKET": ("region", "endpoint_url", "prefix"),
-    "AZURE_CONTAINER": ("prefix",),
-    "GOOGLE_CLOUD_STORAGE": ("prefix", "location", "project"),
+    "AZURE_CONTAINER": ("prefix", "endpoint_url"),
+    "GOOGLE_CLOUD_STORAGE": ("prefix", "location", "project", "endpoint_url"),
 }
 _REGION = re.compile(r"[a-z0-9-]{1,64}\Z")
 #: which credential types each provider takes, and the fields each type needs
