@@ -237,6 +237,20 @@ def _job_routes() -> dict[str, tuple[Probe, ...]]:
             listed("/api/jobs", ("job", "org_job"), params={"project_id": "{project}"}),
         ),
         "GET /api/jobs/{id:int}": (denied(job),),
+        "DELETE /api/jobs/{id:int}": (denied(job),),
+        "POST /api/jobs": (
+            denied(
+                "/api/jobs",
+                json=body(
+                    {
+                        "type": "ground_truth",
+                        "task_id": "{task}",
+                        "frame_selection_method": "manual",
+                        "frames": [0],
+                    }
+                ),
+            ),
+        ),
         "PATCH /api/jobs/{id:int}": (
             denied(job, json=body({"state": "completed"})),
             denied(job, json=body({"assignee": "{b_user}"})),
