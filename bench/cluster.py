@@ -26,6 +26,7 @@ import asyncio
 import os
 import platform
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -132,6 +133,15 @@ def queue_latencies(cluster: Cluster, rq_ids: list[str]) -> list[float]:
     return [float(row[0]) for row in rows]
 
 
+def cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
+    """User plus system CPU time the processes (all their threads) have used so far."""
+    ticks = 0
+    for process in processes:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -165,14 +175,23 @@ async def scaling_round(
         args.seconds, args.concurrency, lambda i, n: api.save(made[i][1], made[i][2], args.shapes, salt=n)
     )
     deadline = time.perf_counter() + args.seconds
+    cpu = cpu_seconds(cluster.api)
     (saves, save_time), _ = await asyncio.gather(saving, export_every_half_second(deadline))
+    save_cpu = cpu_seconds(cluster.api) - cpu
     reads, read_time = await for_seconds(
         args.seconds, args.concurrency, lambda i, n: api.ok("GET", f"/api/jobs/{made[i][1]}")
     )
+    read_cpu = cpu_seconds(cluster.api) - cpu - save_cpu
     await asyncio.gather(*(api.finished(rq) for rq in exports))
     latencies = queue_latencies(cluster, exports)
     await api.http.aclose()
-    return {"saves/s": saves / save_time, "reads/s": reads / read_time, "latencies": latencies}
+    return {
+        "saves/s": saves / save_time,
+        "reads/s": reads / read_time,
+        "saves/cpu-s": saves / save_cpu,
+        "reads/cpu-s": reads / read_cpu,
+        "latencies": latencies,
+    }
 
 
 async def worker_run(cluster: Cluster, args: argparse.Namespace) -> dict[str, float]:
@@ -195,24 +214,27 @@ async def worker_run(cluster: Cluster, args: argparse.Namespace) -> dict[str, fl
         rq_id: str = (await api.ok("POST", f"/api/tasks/{task_id}/data", files=form))["rq_id"]
         return rq_id
 
-    started = time.perf_counter()
+    importer, exporter = cluster.workers[0], cluster.workers[1]
+    started, cpu = time.perf_counter(), cpu_seconds([importer])
     creations = await asyncio.gather(*(upload(task_id) for task_id in ids))
     await asyncio.gather(*(api.finished(rq) for rq in creations))
-    creation_time = time.perf_counter() - started
+    creation_time, creation_cpu = time.perf_counter() - started, cpu_seconds([importer]) - cpu
 
     jobs = [(await api.ok("GET", "/api/jobs", params={"task_id": t}))["results"][0]["id"] for t in ids]
     labels = [(await api.ok("GET", "/api/labels", params={"task_id": t}))["results"][0]["id"] for t in ids]
     await asyncio.gather(
         *(api.save(j, lb, args.export_shapes, frames=args.frames) for j, lb in zip(jobs, labels, strict=True))
     )
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds([exporter])
     exports = await asyncio.gather(*(api.export(task_id) for task_id in ids))
     await asyncio.gather(*(api.finished(rq) for rq in exports))
-    export_time = time.perf_counter() - started
+    export_time, export_cpu = time.perf_counter() - started, cpu_seconds([exporter]) - cpu
     await api.http.aclose()
     return {
         "tasks/h": args.tasks / creation_time * 3600,
         "exports/h": args.tasks / export_time * 3600,
+        "tasks/cpu-h": args.tasks / creation_cpu * 3600,
+        "exports/cpu-h": args.tasks / export_cpu * 3600,
     }
 
 
@@ -226,31 +248,38 @@ def started(processes: int, directory: Path) -> Cluster:
 def report(
     args: argparse.Namespace, rounds: dict[int, list[dict[str, Any]]], sizing: dict[str, float]
 ) -> None:
-    best = {
-        n: {key: max(r[key] for r in runs) for key in ("saves/s", "reads/s")} for n, runs in rounds.items()
-    }
+    keys = ("saves/s", "reads/s", "saves/cpu-s", "reads/cpu-s")
+    best = {n: {key: max(r[key] for r in runs) for key in keys} for n, runs in rounds.items()}
     base = best[args.processes[0]]
-    columns = ("API processes", 13), ("saves/s", 8), ("ratio", 6), ("reads/s", 8), ("ratio", 6)
-    print(" ".join(f"{name:>{width}}" for name, width in columns), f"{'queue p50':>10} {'p99':>8}")
+    columns = [("API processes", 13), ("saves/s", 8), ("ratio", 6), ("reads/s", 8), ("ratio", 6)]
+    columns += [("queue p50", 10), ("p99", 8), ("saves/API-cpu-s", 16), ("reads/API-cpu-s", 16)]
+    print(" ".join(f"{name:>{width}}" for name, width in columns))
     for n, b in best.items():
         latencies = [value for r in rounds[n] for value in r["latencies"]]
         print(
             f"{n:>13} {b['saves/s']:>8.1f} {b['saves/s'] / base['saves/s']:>6.2f} {b['reads/s']:>8.1f} "
             f"{b['reads/s'] / base['reads/s']:>6.2f} {1000 * statistics.median(latencies):>8.0f}ms "
-            f"{1000 * percentile(latencies, 0.99):>6.0f}ms"
+            f"{1000 * percentile(latencies, 0.99):>6.0f}ms "
+            f"{b['saves/cpu-s']:>16.1f} {b['reads/cpu-s']:>16.1f}"
         )
+    # per core: what a process gets done per second of CPU it used (the machine is shared, so
+    # per second of wall time would measure the neighbours); wall-clock figures in brackets
+    saves_cpu = statistics.median(r["saves/cpu-s"] for runs in rounds.values() for r in runs)
     one = best.get(1, base)
-    load = os.getloadavg()[0]
-    print(f"\nsizing (per core = per process, on this machine's shared cores; load average {load:.1f}):")
+    print("\nsizing, per core = per CPU second a process used (wall clock on this machine in brackets):")
     print(
-        f"  annotations saved per second per API core: {one['saves/s'] * args.shapes:.0f} "
-        f"({one['saves/s']:.1f} saves of {args.shapes})"
+        f"  annotations saved per second per API core: {saves_cpu * args.shapes:.0f} "
+        f"({saves_cpu:.1f} saves of {args.shapes}) [{one['saves/s'] * args.shapes:.0f} with 1 process]"
     )
     print(
-        f"  tasks created per hour per worker core ({args.frames} frames 1280x720): {sizing['tasks/h']:.0f}"
+        f"  tasks created per hour per worker core ({args.frames} frames 1280x720): "
+        f"{sizing['tasks/cpu-h']:.0f} [{sizing['tasks/h']:.0f}]"
     )
-    exports = sizing["exports/h"]
-    print(f"  exports per hour per worker core ({args.export_shapes} rectangles, {FORMAT}): {exports:.0f}")
+    print(
+        f"  exports per hour per worker core ({args.export_shapes} rectangles, {FORMAT}): "
+        f"{sizing['exports/cpu-h']:.0f} [{sizing['exports/h']:.0f}]"
+    )
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 def main() -> int:
@@ -259,7 +288,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="clients at once")
     parser.add_argument("--shapes", type=int, default=20, help="rectangles per annotation save")
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4], help="API processes")
-    parser.add_argument("--rounds", type=int, default=3, help="turns each configuration takes")
+    parser.add_argument("--rounds", type=int, default=2, help="turns each configuration takes")
     parser.add_argument("--tasks", type=int, default=6, help="tasks created and exported for the sizing")
     parser.add_argument("--frames", type=int, default=10, help="1280x720 JPEG frames per sizing task")
     parser.add_argument("--export-shapes", type=int, default=2000, help="rectangles per exported task")
@@ -271,23 +300,22 @@ def main() -> int:
         f"load: {args.concurrency} clients, {args.seconds:g} s per phase, {args.shapes} rectangles per save\n"
     )
 
+    # the configurations take turns, round after round, so that a neighbour's load on the shared
+    # machine weighs on each about alike; each keeps its best round. One cluster at a time: three
+    # would hold more PostgreSQL connections than a default server allows
+    rounds: dict[int, list[dict[str, Any]]] = {n: [] for n in args.processes}
+    sizing: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        clusters: dict[int, Cluster] = {}
-        try:
+        for round_ in range(args.rounds):
             for n in args.processes:
-                clusters[n] = started(n, Path(tmp))
-            prepared = {n: asyncio.run(prepare(cluster, args)) for n, cluster in clusters.items()}
-            # the configurations take turns, round after round: a neighbour's load on the shared
-            # machine then weighs on each about alike; each keeps its best round
-            rounds: dict[int, list[dict[str, Any]]] = {n: [] for n in clusters}
-            for _ in range(args.rounds):
-                for n, cluster in clusters.items():
-                    rounds[n].append(asyncio.run(scaling_round(cluster, prepared[n], args)))
-            sizing_cluster = clusters.get(2) or next(iter(clusters.values()))
-            sizing = asyncio.run(worker_run(sizing_cluster, args))
-        finally:
-            for cluster in clusters.values():
-                cluster.stop()
+                cluster = started(n, Path(tmp) / str(round_))
+                try:
+                    prepared = asyncio.run(prepare(cluster, args))
+                    rounds[n].append(asyncio.run(scaling_round(cluster, prepared, args)))
+                    if round_ == args.rounds - 1 and n == max(args.processes[:2]):
+                        sizing = asyncio.run(worker_run(cluster, args))
+                finally:
+                    cluster.stop()
     report(args, rounds, sizing)
     return 0
 
