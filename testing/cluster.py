@@ -199,10 +199,6 @@ def start_cluster(
         raise FileNotFoundError("nginx is not installed (apt-get install nginx-light)")
     directory.mkdir(parents=True, exist_ok=True)
     s3_port = free_port()
-    moto = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)],
-        stdout=open(directory / "moto.log", "wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
     s3_endpoint = f"http://127.0.0.1:{s3_port}"
     bucket = f"annota-{uuid.uuid4().hex[:12]}"
     database_url = create_postgres_database(postgres_server_url)
@@ -223,8 +219,14 @@ def start_cluster(
         ANNOTA_LOG_LEVEL="warning",
     )
     env.update(extra_env or {})
-    cluster = Cluster(directory, env, postgres_server_url, database_url, bucket, s3_endpoint, others=[moto])
+    cluster = Cluster(directory, env, postgres_server_url, database_url, bucket, s3_endpoint)
     try:
+        with open(directory / "moto.log", "wb") as log:
+            moto = subprocess.Popen(
+                [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        cluster.others.append(moto)
         bucket_url = f"{s3_endpoint}/{bucket}"
         wait_for(
             lambda: httpx.put(bucket_url, headers={"Authorization": S3_AUTH}).status_code == 200,
