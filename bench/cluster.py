@@ -9,12 +9,12 @@ scaling ratio is the throughput against the 1-process run of the same invocation
 run, an export is started every half second, and its queue latency (request created → started by
 a worker, from the request rows) is reported as p50/p99.
 
-Then, on the 2-process cluster, the sizing figures: annotations saved per second per API process
-(from the 1-process run), and tasks created and exports made per hour by the one worker process
-of their queue (``import``, ``export``) fed with more than it can take at once. A process is
-counted as a core: the API and worker processes are single-threaded asyncio (image encoding runs
-in threads, so a worker may use somewhat more than one core). Everything — load generator
-included — shares this machine's cores, so the figures are a floor for dedicated cores.
+Then, on the 2-process cluster of the last round, the sizing figures: annotations saved per
+second per API core, and tasks created and exports made per hour per core by the one worker
+process of their queue (``import``, ``export``) given all of them at once. Everything, load
+generator included, shares this machine's cores with whatever else runs on it, so "per core" is
+per second of CPU the processes used (user + system time from ``/proc``, all threads), which
+depends far less on the neighbours; the wall-clock figures are printed beside them.
 
     python bench/cluster.py [--seconds 10] [--concurrency 16] [--shapes 20] [--processes 1 2 4]
 """
