@@ -16,9 +16,13 @@ Three kinds of hooks:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from annota.core import hookspec
+
+if TYPE_CHECKING:
+    from annota.core.models.runner import ModelDeclaration, RunnerFactory
 
 
 @hookspec
@@ -78,6 +82,24 @@ def register_storage_backends(register: Any) -> None:
 
 
 @hookspec
+def register_cloud_providers(register: Any) -> None:
+    """Serve CVAT cloud storages (``/api/cloudstorages``) of a provider.
+
+    Call ``register(provider_type, factory)`` with one of CVAT's provider types
+    (``AWS_S3_BUCKET``, ``AZURE_CONTAINER``, ``GOOGLE_CLOUD_STORAGE``) and
+    ``factory(resource, credentials, specific_attributes, settings)``, which returns an
+    ``annota.core.storage.StorageBackend`` on the bucket (or an awaitable of one): ``resource`` is
+    the bucket or container name, ``credentials`` an ``annota.core.cloud.CloudCredentials``,
+    ``specific_attributes`` CVAT's ``k=v&k=v`` attributes as a mapping (``region``,
+    ``endpoint_url``, ``prefix``…) and ``settings`` the core settings. The host vets
+    ``endpoint_url`` (no private addresses unless ``cloud_storage_allow_private_endpoints``)
+    before every call, opens a backend per use and closes it afterwards; a factory whose client
+    finds its endpoint elsewhere (a connection string) vets it with
+    ``annota.core.cloud.vet_endpoint``. One plugin per provider type.
+    """
+
+
+@hookspec
 def register_formats(register: Any) -> None:
     """Add dataset formats (import, export or both).
 
@@ -91,6 +113,35 @@ def register_formats(register: Any) -> None:
     items are bound to frames by name, or by index where the format has no names. Errors are
     ``annota.core.errors.FormatError`` naming the file, line or JSON pointer and the annotation.
     The same formats serve the API's import/export and ``annota convert``.
+    """
+
+
+@hookspec
+def register_model_runners(register: Callable[[str, RunnerFactory], None]) -> None:
+    """Add auto-annotation model runner kinds (``onnx-yolo``, ``opencv-haar``, ``http`` …).
+
+    Call ``register(kind, factory)``. ``factory(declaration)`` receives an
+    ``annota.core.models.runner.ModelDeclaration`` of that kind and returns a
+    ``annota.core.models.runner.LoadedModel``: the labels it may return (``LabelSpec``, skeletons with
+    their ``points`` sublabels) and a blocking ``detect(frames, options)`` giving one list of
+    ``Tag``/``Shape`` (labels by name, ``score`` set) per BGR frame. The host calls the factory once
+    per process, the first time the model is used, and ``detect`` in a worker thread, one call at a
+    time per model, with at most ``batch_size`` frames; ``close()`` at shutdown. Raise
+    ``annota.core.models.runner.ModelError`` naming the model when it cannot load or answer. Kinds are
+    unique across plugins; the declaration's ``options`` are the kind's own settings, validated by
+    the factory.
+    """
+
+
+@hookspec
+def register_models(register: Callable[[ModelDeclaration], None]) -> None:
+    """Contribute models, as a pip-installed model package does.
+
+    Call ``register(ModelDeclaration(name=..., kind=..., path=..., labels=[...], ...))`` once per
+    model; ``path`` is usually a file inside the package. Such models join the ``[[models]]`` tables
+    of ``annota.toml``: names are unique across both (a duplicate is a start-up error naming both
+    sources), and the kind must be registered by some plugin through ``register_model_runners``.
+    A model's name is its function id in CVAT's lambda API.
     """
 
 

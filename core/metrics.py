@@ -77,3 +77,18 @@ JOB_DURATION = histogram(
     ("queue", "status"),
     buckets=JOB_BUCKETS,
 )
+#: storage failures (not a missing object or a bad key) that ended an HTTP request or a job
+STORAGE_ERRORS = counter(
+    "annota_storage_errors",
+    "Storage backend failures that ended an HTTP request (where=http) or a job (where=job), by backend",
+    ("backend", "where"),
+)
+
+
+def count_storage_error(exc: BaseException, backend: str, where: str) -> None:
+    """Count ``exc`` in ``annota_storage_errors_total`` if it is a storage failure on the server's
+    side (a 5xx ``StorageError``); a missing object or a malformed key is the caller's."""
+    from annota.core.errors import StorageError
+
+    if isinstance(exc, StorageError) and exc.status_code >= 500:
+        STORAGE_ERRORS.labels(backend=backend, where=where).inc()

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from annota.core import metrics
+from annota.core import metrics, request_ids
 from annota.core.errors import AnnotaError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -129,7 +129,37 @@ class JobContext:
     storage: Any = None
     #: the dataset formats (``annota.core.formats.registry.FormatRegistry``)
     formats: Any = None
+    #: the process's auto-annotation models (``annota.core.models.host.ModelHost``)
+    models: Any = None
+    #: the cloud storage providers (``annota.core.cloud.CloudProviderRegistry``)
+    cloud_providers: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: set by ``finish_in``: the job recorded its request's success itself
+    finished: bool = False
+
+    async def finish_in(self, session: AsyncSession, result: JobResult | None = None) -> bool:
+        """Record the request finished in the caller's transaction, so that what the job writes
+        there and the end of its request commit together: a worker killed after the commit does
+        not run the job again, one killed before leaves nothing behind. ``False`` when this attempt
+        no longer holds the request (it was cancelled, or another worker took it up): the caller
+        must then write nothing (raise to roll back)."""
+        from annota.core.services import requests as request_service
+
+        ttl_seconds = getattr(self.settings, "request_ttl", None)
+        ttl = dt.timedelta(seconds=ttl_seconds) if ttl_seconds else DEFAULT_REQUEST_TTL
+        recorded = await request_service.finish(
+            session,
+            self.request_id,
+            failed=False,
+            result=result or JobResult(),
+            ttl=ttl,
+            attempt=self.attempt,
+        )
+        if recorded:
+            await request_service.take_leftovers(session, self.request_id, final=True)
+            await _record_completion(session, self.request_id)
+            self.finished = True
+        return recorded
 
     async def set_progress(self, progress: float, message: str | None = None) -> None:
         """Report progress (0..1) on the request; clients polling ``/api/requests`` see it."""
@@ -380,60 +410,72 @@ async def run_request(
 
     sessionmaker = make_context(request_id, 0).sessionmaker
 
-    async def claim(session: AsyncSession) -> tuple[str, dict[str, Any], int] | None:
+    async def claim(session: AsyncSession) -> tuple[str, dict[str, Any], int, str | None] | None:
         return await request_service.claim(session, request_id, lease)
 
     claimed = await _transaction(sessionmaker, claim)
     if claimed is None:
         return "skipped"
-    job_name, kwargs, attempt = claimed
-    context = make_context(request_id, attempt)
-    started = time.monotonic()
-    timeout = 0.0
-    deadline: asyncio.Timeout | None = None
-    queue = registry.jobs[job_name].queue if job_name in registry.jobs else "unknown"
-    try:
-        await _remove_leftovers(context, final=False)
-        definition = registry.get(job_name)
-        if attempt > definition.max_tries:
-            # only a worker that died while running the job gets here: a raising job is never retried
-            raise AnnotaError(
-                f"The worker running this request stopped {attempt - 1} times; it is not tried again."
+    job_name, kwargs, attempt, origin_request_id = claimed
+    # the job's log lines carry the id of the HTTP request that started it
+    with request_ids.bound(origin_request_id):
+        context = make_context(request_id, attempt)
+        started = time.monotonic()
+        timeout = 0.0
+        deadline: asyncio.Timeout | None = None
+        queue = registry.jobs[job_name].queue if job_name in registry.jobs else "unknown"
+        try:
+            await _remove_leftovers(context, final=False)
+            definition = registry.get(job_name)
+            if attempt > definition.max_tries:
+                # only a worker that died while running the job gets here: a raising job is never retried
+                raise AnnotaError(
+                    f"The worker running this request stopped {attempt - 1} times; it is not tried again."
+                )
+            timeout = effective_timeout(definition, time_limit)
+            logger.info("request %s: job %s started (attempt %d)", request_id, job_name, attempt)
+            async with asyncio.timeout(timeout) as deadline:
+                outcome = await _run_leased(context, definition.function, kwargs, lease)
+        except _LeaseLost:
+            logger.warning(
+                "request %s: attempt %d stopped, another worker has taken it up", request_id, attempt
             )
-        timeout = effective_timeout(definition, time_limit)
-        logger.info("request %s: job %s started (attempt %d)", request_id, job_name, attempt)
-        async with asyncio.timeout(timeout) as deadline:
-            outcome = await _run_leased(context, definition.function, kwargs, lease)
-    except _LeaseLost:
-        logger.warning("request %s: attempt %d stopped, another worker has taken it up", request_id, attempt)
-        return "skipped"
-    except Exception as exc:
-        if is_connection_loss(exc) and requeue is not None:
-            logger.warning("request %s: the database connection was lost; running it again", request_id)
+            return "skipped"
+        except Exception as exc:
+            if is_connection_loss(exc) and requeue is not None:
+                logger.warning("request %s: the database connection was lost; running it again", request_id)
 
-            async def release(session: AsyncSession) -> str | None:
-                return await request_service.release(session, request_id, attempt)
+                async def release(session: AsyncSession) -> str | None:
+                    return await request_service.release(session, request_id, attempt)
 
-            released_to = await _transaction(sessionmaker, release)
-            if released_to is not None:
-                await requeue(request_id, released_to)
-            return "requeued"
-        if isinstance(exc, TimeoutError) and deadline is not None and deadline.expired():
-            message = f"The request did not finish within its time limit of {timeout:g} seconds."
-        else:
-            message = _error_message(exc)
-        if not isinstance(exc, AnnotaError | TimeoutError):
-            logger.exception("request %s: job %s raised", request_id, job_name)
-        logger.info("request %s: failed after %.2f s: %s", request_id, time.monotonic() - started, message)
-        await _record_failure(context, message, request_ttl)
-        _observe(queue, job_name, "failed", time.monotonic() - started)
-        return "failed"
-    if not await _record_success(context, outcome, request_ttl):
-        logger.warning("request %s: attempt %d finished after losing its lease", request_id, attempt)
-        return "skipped"
-    logger.info("request %s: finished in %.2f s", request_id, time.monotonic() - started)
-    _observe(queue, job_name, "finished", time.monotonic() - started)
-    return "finished"
+                released_to = await _transaction(sessionmaker, release)
+                if released_to is not None:
+                    await requeue(request_id, released_to)
+                return "requeued"
+            if isinstance(exc, TimeoutError) and deadline is not None and deadline.expired():
+                message = f"The request did not finish within its time limit of {timeout:g} seconds."
+            else:
+                message = _error_message(exc)
+            if not isinstance(exc, AnnotaError | TimeoutError):
+                logger.exception("request %s: job %s raised", request_id, job_name)
+            metrics.count_storage_error(exc, getattr(context.settings, "storage", "unknown"), "job")
+            logger.info(
+                "request %s: failed after %.2f s: %s", request_id, time.monotonic() - started, message
+            )
+            await _record_failure(context, message, request_ttl)
+            _observe(queue, job_name, "failed", time.monotonic() - started)
+            return "failed"
+        if context.finished:
+            # the job ended its request in its own last transaction (``JobContext.finish_in``)
+            logger.info("request %s: finished in %.2f s", request_id, time.monotonic() - started)
+            _observe(queue, job_name, "finished", time.monotonic() - started)
+            return "finished"
+        if not await _record_success(context, outcome, request_ttl):
+            logger.warning("request %s: attempt %d finished after losing its lease", request_id, attempt)
+            return "skipped"
+        logger.info("request %s: finished in %.2f s", request_id, time.monotonic() - started)
+        _observe(queue, job_name, "finished", time.monotonic() - started)
+        return "finished"
 
 
 def _observe(queue: str, job_name: str, status: str, seconds: float) -> None:

@@ -16,7 +16,7 @@ from annota.core.plugins import PluginManager
 from annota.runtime.api import CORE_ROUTES, metadata
 from annota.runtime.errors import EXCEPTION_HANDLERS
 from annota.runtime.metrics import MetricsMiddleware
-from annota.runtime.middleware import AuthenticationMiddleware
+from annota.runtime.middleware import AuthenticationMiddleware, RequestIdMiddleware
 from annota.runtime.queues import make_queue
 from annota.runtime.route_guard import guard
 from annota.runtime.security_headers import SecurityHeadersMiddleware
@@ -113,8 +113,10 @@ def create_app(
 
     return Starlette(
         lifespan=lifespan,
-        # metrics outermost: it times everything and answers /metrics before authentication
+        # the request id first: every log line of the request carries it; then metrics, which
+        # times everything and answers /metrics before authentication
         middleware=[
+            Middleware(RequestIdMiddleware),
             Middleware(MetricsMiddleware),
             Middleware(SecurityHeadersMiddleware, https=settings.public_url.startswith("https://")),
             Middleware(AuthenticationMiddleware),

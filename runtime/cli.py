@@ -155,9 +155,9 @@ def serve(obj: Context, host: str, port: int, reload: bool, workers: int, ui_dir
             check_ui_dir(settings.ui_dir)
         except ConfigError as exc:
             raise click.ClickException(str(exc.detail)) from exc
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from annota.runtime import logs
+
+    logs.configure(settings)
     if workers > 1 and not settings.redis_url:
         raise click.ClickException(
             "--workers > 1 needs redis_url: the in-process job queue lives inside one server process."
@@ -180,6 +180,10 @@ def serve(obj: Context, host: str, port: int, reload: bool, workers: int, ui_dir
         reload=reload,
         workers=None if reload else workers,
         log_level=settings.log_level.lower(),
+        # each server process configures logging from it (uvicorn's processes are spawned)
+        log_config=logs.logging_config(settings),
+        # annota.access logs each request with its id instead
+        access_log=False,
         proxy_headers=True,
         # no "server: uvicorn" banner: it tells attackers what to look up
         server_header=False,
@@ -246,9 +250,12 @@ def migrate(obj: Context) -> None:
     """Create or upgrade the database schema."""
     from annota.core.db import migrate as migrations
     from annota.core.db.engine import create_engine
+    from annota.runtime import logs
     from annota.runtime.settings import ensure_data_dir
 
     settings = obj.settings()
+    # each upgrade step is logged, in the format the servers use
+    logs.configure(settings)
     ensure_data_dir(settings)
 
     async def go() -> None:
@@ -312,9 +319,9 @@ def worker(
             "annota worker needs Redis: set redis_url in annota.toml or ANNOTA_REDIS_URL "
             "(without it, `annota serve` runs background jobs in-process and needs no worker)."
         )
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from annota.runtime import logs
+
+    logs.configure(settings)
     selected = list(queues) or list(QUEUES)
     stop_metrics = None
     if metrics_port:
@@ -472,6 +479,10 @@ main.add_command(formats_command)
 from annota.runtime.cli_invitations import invitations  # noqa: E402
 
 main.add_command(invitations)
+
+from annota.runtime.cli_models import models  # noqa: E402
+
+main.add_command(models)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

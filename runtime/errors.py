@@ -8,6 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from annota.core import metrics
 from annota.core.errors import AnnotaError, TooManyRequests, ValidationError
 from annota.core.queue import is_connection_loss
 from annota.runtime.web import json_response
@@ -31,6 +32,7 @@ async def annota_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AnnotaError)
     if exc.status_code >= 500:
         logger.error("%s %s: %s", request.method, request.url.path, exc.detail)
+        metrics.count_storage_error(exc, request.app.state.annota.settings.storage, "http")
     return error_response(exc)
 
 

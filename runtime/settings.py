@@ -12,7 +12,7 @@ import secrets
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import platformdirs
@@ -25,7 +25,7 @@ ENV_PREFIX = "ANNOTA_"
 MiB = 1024 * 1024
 
 #: Keys whose values ``annota config show`` masks.
-SECRET_WORDS = ("secret", "password", "token", "key")
+SECRET_WORDS = ("secret", "password", "token", "key", "connection_string")
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -75,14 +75,24 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Redis job is missing: a killed worker's request runs again within ``request_lease`` plus this
     sweep_interval: Annotated[float, msgspec.Meta(gt=0)] = 15
     log_level: str = "info"
+    #: ``text`` (lines for people) or ``json`` (one object per line, for log stores); either way
+    #: each line carries the id of the HTTP request it belongs to, in the jobs that request started too
+    log_format: Literal["text", "json"] = "text"
     #: the storage backend for media and results, by name (``local``: ``<data_dir>/storage``)
     storage: str = "local"
+    #: answer requests for chunks, previews and original image frames, once authorized, with a
+    #: redirect to the storage backend's presigned URL (s3, azure, gcs), so media bytes go from
+    #: the bucket to the client; the bucket must allow the web UI's origin (CORS)
+    serve_media_by_redirect: bool = False
     #: the directory ``server_files`` name files in (CVAT's share); empty: no share
     share_dir: str = ""
     #: largest file accepted through ``remote_files``, in bytes
     max_remote_file_size: int = 1024 * MiB
     #: let ``remote_files`` reach private, loopback and link-local addresses (off: SSRF protection)
     remote_files_allow_private: bool = False
+    #: let cloud storages (``/api/cloudstorages``) use endpoints on private, loopback and link-local
+    #: addresses (off: any user could point the server at its own network)
+    cloud_storage_allow_private_endpoints: bool = False
     #: largest total an uploaded archive (task media, dataset, backup) may expand to, in bytes
     max_archive_expanded_size: int = 8 * 1024 * MiB
     #: an archive, and each member, may expand to at most this many times its compressed size
@@ -105,6 +115,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     client_events_max_payload_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024
     #: ``POST /api/events`` requests one user may make per minute (per server process; 0: no limit)
     client_events_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 120
+    #: auto-annotation models (``[[models]]`` tables: name, kind, path, labels, conf_threshold,
+    #: batch_size, providers, threads, description, options), validated at start-up
+    models: list[dict[str, Any]] = []
     #: plugin entry-point names not to load
     disabled_plugins: list[str] = []
     #: the bearer token Prometheus sends to ``GET /metrics``; empty: ``/metrics`` answers only
@@ -154,7 +167,7 @@ def _split_plugins(values: dict[str, Any], where: str) -> None:
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in Settings.__struct_fields__:
-        if name in ("plugin_settings", "disabled_plugins"):
+        if name in ("plugin_settings", "disabled_plugins", "models"):
             continue
         raw = environ.get(ENV_PREFIX + name.upper())
         if raw is not None:

@@ -15,14 +15,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from annota.core import event_dispatch
+from annota.core.cloud import CloudProviderRegistry
 from annota.core.db import migrate
 from annota.core.db.engine import create_engine, create_sessionmaker
 from annota.core.errors import ConfigError
 from annota.core.formats.registry import FormatRegistry
+from annota.core.models import annotate
+from annota.core.models.host import ModelHost
+from annota.core.models.registry import ModelRegistry
 from annota.core.plugins import PluginManager
 from annota.core.policies import PolicyRegistry
 from annota.core.queue import JobContext, JobRegistry, QueueBackend
 from annota.core.services import backups, dataset_jobs, task_data
+from annota.core.services.cloudstorages import bucket_media
 from annota.core.storage import StorageBackend, StorageRegistry
 from annota.runtime import housekeeping
 from annota.runtime.api import CORE_ROUTES
@@ -57,6 +62,10 @@ class AppState:
     policies: PolicyRegistry = field(default_factory=PolicyRegistry)
     #: hands committed events to the plugins' ``on_event`` (none when workers do it)
     events: event_dispatch.Dispatcher | None = None
+    #: the auto-annotation models, loaded in this process when first used
+    models: ModelHost = field(default_factory=lambda: ModelHost(ModelRegistry()))
+    #: what turns cloud storage rows into backends, by provider type
+    cloud_providers: CloudProviderRegistry = field(default_factory=CloudProviderRegistry)
 
     def job_context(self, request_id: str, attempt: int) -> JobContext:
         return JobContext(
@@ -67,6 +76,8 @@ class AppState:
             attempt=attempt,
             storage=self.storage,
             formats=self.formats,
+            models=self.models,
+            cloud_providers=self.cloud_providers,
         )
 
 
@@ -124,6 +135,7 @@ def collect_jobs(plugins: PluginManager, settings: Settings) -> JobRegistry:
         registry.register("annota", "annota.events.sweep", event_dispatch.sweep, queue="utils", every=5)
     dataset_jobs.register(registry)
     backups.register(registry)
+    annotate.register(registry)
     plugins.collect("register_jobs", registry.register)
     return registry
 
@@ -137,6 +149,22 @@ def collect_formats(plugins: PluginManager) -> FormatRegistry:
 def collect_policies(plugins: PluginManager) -> PolicyRegistry:
     registry = PolicyRegistry()
     plugins.collect("register_policies", registry.register)
+    return registry
+
+
+def collect_models(plugins: PluginManager, settings: Settings) -> ModelRegistry:
+    """Runner kinds from plugins, models from ``[[models]]`` and plugins, checked together."""
+    registry = ModelRegistry()
+    plugins.collect("register_model_runners", registry.register_kind)
+    registry.add_configured(settings.models)
+    plugins.collect("register_models", registry.register_model)
+    registry.check()
+    return registry
+
+
+def collect_cloud_providers(plugins: PluginManager) -> CloudProviderRegistry:
+    registry = CloudProviderRegistry()
+    plugins.collect("register_cloud_providers", registry.register)
     return registry
 
 
@@ -183,11 +211,15 @@ async def open_state(
         routes = collect_routes(plugins)
         formats = collect_formats(plugins)
         policies = collect_policies(plugins)
+        models = collect_models(plugins, settings)
+        cloud_providers = collect_cloud_providers(plugins)
         storage = await create_storage(settings, plugins, storage_backends)
     except BaseException:
         await engine.dispose()
         raise
     sessionmaker = create_sessionmaker(engine)
+    # chunks of tasks whose media are in a bucket are built by whichever process first reads them
+    bucket_media.install(storage, bucket_media.BucketChunks(sessionmaker, cloud_providers, settings))
     state = AppState(
         settings=settings,
         plugins=plugins,
@@ -199,6 +231,8 @@ async def open_state(
         routes=routes,
         formats=formats,
         policies=policies,
+        models=ModelHost(models),
+        cloud_providers=cloud_providers,
         # with workers (Redis), they dispatch the events; the embedded runner leaves it to us
         events=None if settings.redis_url else event_dispatch.install(sessionmaker, plugins),
     )
@@ -212,6 +246,7 @@ async def close_state(state: AppState) -> None:
         if state.queue is not None:
             await state.queue.close()
     finally:
+        state.models.close()
         try:
             await state.storage.close()
         finally:

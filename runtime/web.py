@@ -115,9 +115,10 @@ async def remove_objects(request: Request, prefixes: Sequence[str]) -> None:
 # --- authorization --------------------------------------------------------------------------
 
 
-async def authorize(request: Request, scope: str, resource: Resource) -> None:
-    """Ask the ``authorize`` hook; raise 401 for anonymous callers and 403 when refused."""
-    who = identity(request)
+async def authorize(request: Request, scope: str, resource: Resource, who: Identity | None = None) -> None:
+    """Ask the ``authorize`` hook; raise 401 for anonymous callers and 403 when refused. ``who``
+    judges the caller in another context than the request's (where a move goes)."""
+    who = who or identity(request)
     answer = await state(request).plugins.first_result(
         "authorize", identity=who, scope=scope, resource=resource, app=state(request)
     )
@@ -438,6 +439,7 @@ async def start_request(
     task_id: int | None = None,
     job_id: int | None = None,
     format: str | None = None,
+    function_id: str | None = None,
 ) -> str:
     """Start a background request for the caller and return its ``rq_id`` (answer 202 ``{"rq_id"}``).
 
@@ -448,6 +450,7 @@ async def start_request(
     """
     import datetime as dt
 
+    from annota.core import request_ids
     from annota.core.errors import ConfigError, ServiceUnavailable
     from annota.core.queue import QUEUES
     from annota.core.services import requests as request_service
@@ -477,6 +480,8 @@ async def start_request(
             job_id=job_id,
             org_id=who.organization.id if who.organization else None,
             format=format,
+            origin_request_id=request_ids.current(),
+            function_id=function_id,
         )
     try:
         await app.queue.enqueue(rq_id, queue)

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from annota.testing.databases import create_postgres_database, drop_postgres_database, truncate_postgres
+from tests.cloud_emulators import azurite, fake_gcs
 from tests.media import make_media_task
 from tests.moto_s3 import moto
 from tests.plugin_site import PluginSite
 
-__all__ = ["make_media_task", "moto"]
+__all__ = ["azurite", "fake_gcs", "make_media_task", "moto"]
 
 POSTGRES_SERVER_URL = os.environ.get(
     "ANNOTA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -160,6 +160,30 @@ def _storage_fk() -> Mapped[int | None]:
     return mapped_column(Integer, nullable=True)
 
 
+class CloudStorage(Base):
+    """A bucket or container users create tasks from and export to (CVAT's ``CloudStorage``)."""
+
+    __tablename__ = "cloud_storages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    resource: Mapped[str] = mapped_column(String(222), nullable=False)
+    display_name: Mapped[str] = mapped_column(String(63), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    credentials_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    #: the credentials, encrypted with a key derived from the server's secret key; never returned
+    credentials: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    #: CVAT's ``k=v&k=v`` provider attributes (region, endpoint_url, prefix …)
+    specific_attributes: Mapped[str] = mapped_column(String(1024), nullable=False, default="")
+    #: JSON list of manifest file names inside the bucket
+    manifests: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    owner_id: Mapped[int | None] = _user_fk()
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    created_date: Mapped[dt.datetime] = _created()
+    updated_date: Mapped[dt.datetime] = _updated()
+
+
 class Project(Base):
     __tablename__ = "projects"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -197,6 +221,9 @@ class Data(Base):
     #: JSON list of relative frame numbers
     deleted_frames: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
     content_size: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    #: the cloud storage the media stay in (``storage == "cloud_storage"``); no foreign key, so
+    #: that deleting the cloud storage leaves the task, whose media then cannot be read
+    cloud_storage_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: "images" or "video" once media is attached
     media_kind: Mapped[str] = mapped_column(String(16), nullable=False, default="")
     chunks_updated_date: Mapped[dt.datetime] = _created()
@@ -438,6 +465,9 @@ class BackgroundRequest(Base):
     #: what the running attempt made that is not yet the result (JSON list of ``[kind, ref]``),
     #: removed when the attempt is retried or the request ends without it
     leftovers: Mapped[str] = mapped_column(Text, nullable=False, default="[]", server_default="[]")
+    #: the id of the HTTP request that started it (``X-Request-ID``), bound again where its job runs
+    #: so that the job's log lines carry it too
+    origin_request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 # --- events and webhooks -----------------------------------------------------------------------

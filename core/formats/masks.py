@@ -220,6 +220,16 @@ def bitmap_to_polygons(bitmap: Bitmap, *, min_area: float = 0.0) -> list[list[fl
     return polygons
 
 
+def cvat_to_polygons(points: Sequence[float]) -> list[list[float]]:
+    """A CVAT mask's outer contours as flat polygons in image coordinates (``ValueError`` for a
+    malformed mask)."""
+    crop, left, top = cvat_crop(points)
+    return [
+        [v + (left if i % 2 == 0 else top) for i, v in enumerate(polygon)]
+        for polygon in bitmap_to_polygons(crop)
+    ]
+
+
 def bbox_of_bitmap(bitmap: Bitmap) -> tuple[float, float, float, float] | None:
     """``(x, y, w, h)`` of the foreground in pixel-edge coordinates, or None when empty."""
     ys, xs = np.nonzero(bitmap)
@@ -242,6 +252,7 @@ __all__ = [
     "cvat_crop",
     "cvat_to_bitmap",
     "cvat_to_coco_counts",
+    "cvat_to_polygons",
     "decompress_counts",
     "polygons_to_bitmap",
 ]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from annota.core.errors import FormatError, ValidationError
+from annota.core.formats.model import Item, Shape
 from annota.core.media.archives import ArchiveLimits, extract_archive, is_archive_name
 
 #: used when the caller sets no limits (``annota convert``): generous, but not unbounded
@@ -60,9 +61,6 @@ def first_file(root: Path, candidates: Iterable[Path]) -> Path | None:
     return None
 
 
-__all__ = ["DEFAULT_LIMITS", "first_file", "inside", "prepare_input"]
-
-
 def image_size(path: Path, file: str) -> tuple[int, int]:
     """The (width, height) of the image at ``path``; an unreadable image is a ``FormatError`` naming
     ``file`` (the image as the dataset names it)."""
@@ -73,3 +71,62 @@ def image_size(path: Path, file: str) -> tuple[int, int]:
             return int(image.size[0]), int(image.size[1])
     except Exception as exc:  # PIL raises many types for unreadable files
         raise FormatError(f"cannot read the image: {exc}", file=file) from None
+
+
+def subset_dirs(root: Path, wanted: Callable[[Path], bool]) -> tuple[Path, list[Path]]:
+    """The dataset directory (``root``, or the first of its child directories that has any) and its
+    subset directories: the directories in it that are ``wanted``. An archive often wraps its
+    dataset in one top directory."""
+    for base in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
+        subsets = [p for p in sorted(base.iterdir()) if p.is_dir() and wanted(p)]
+        if subsets:
+            return base, subsets
+    return root, []
+
+
+#: the image file extensions looked for beside a dataset's annotations
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".JPG", ".JPEG", ".PNG")
+
+
+def find_image(base: Path, *stems: Path) -> tuple[Path | None, tuple[int, int] | None]:
+    """The first image ``<stem>.<extension>`` inside the dataset ``base`` (resolved) and its
+    ``(width, height)``, or ``(None, None)`` when the dataset lacks it."""
+    image = first_file(base, [Path(f"{stem}{ext}") for stem in stems for ext in IMAGE_EXTENSIONS])
+    if image is None:
+        return None, None
+    return image, image_size(image, image.relative_to(base.resolve()).as_posix())
+
+
+def item_with_image(
+    base: Path,
+    stem: Path,
+    item_id: str,
+    subset: str,
+    shapes: list[Shape],
+    size: tuple[int, int] | None = None,
+) -> Item:
+    """The item ``item_id`` of a dataset whose image, if there, is ``<stem>.<extension>``: named
+    with the image's extension and sized by the image, else by ``size`` (its annotation maps)."""
+    image, found = find_image(base, stem)
+    size = found or size
+    return Item(
+        name=item_id + (image.suffix if image else ""),
+        subset=subset,
+        width=size[0] if size else None,
+        height=size[1] if size else None,
+        shapes=shapes,
+        image=str(image) if image else None,
+    )
+
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "IMAGE_EXTENSIONS",
+    "find_image",
+    "first_file",
+    "image_size",
+    "inside",
+    "item_with_image",
+    "prepare_input",
+    "subset_dirs",
+]

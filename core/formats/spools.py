@@ -38,6 +38,13 @@ class SubsetSpools:
             self._spools[subset] = spool
         return spool
 
+    def write_subset(self, subset: str, stream: IO[str]) -> None:
+        """Copy the text of ``subset`` (nothing when it has none) into ``stream``."""
+        spool = self._spools.get(subset)
+        if spool is not None:
+            spool.seek(0)
+            shutil.copyfileobj(spool, stream)
+
     def copy_to(self, output: Output, path: Callable[[str], str]) -> None:
         """Write each subset's text to ``path(subset)``, subsets in the order they first came."""
         for subset, spool in self._spools.items():

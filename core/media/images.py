@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
@@ -36,8 +37,9 @@ class ImageInfo:
     format: str
 
 
-def probe_image(path: Path, name: str) -> ImageInfo:
-    """The displayed size of an image (EXIF orientation applied) and its Pillow format name."""
+def probe_image(path: Path | BinaryIO, name: str) -> ImageInfo:
+    """The displayed size of an image (EXIF orientation applied) and its Pillow format name;
+    ``path`` may be an open file holding the image's first bytes only."""
     try:
         with Image.open(path) as image:
             width, height = image.size

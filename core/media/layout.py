@@ -100,5 +100,10 @@ def preview(data_id: int) -> str:
     return f"data/{data_id}/preview.jpeg"
 
 
+def segment_prefix(data_id: int, segment_id: int) -> str:
+    """Everything made for one job's segment: its assembled chunks and its preview."""
+    return f"data/{data_id}/segments/{segment_id}/"
+
+
 def segment_preview(data_id: int, segment_id: int) -> str:
     return f"data/{data_id}/segments/{segment_id}/preview.jpeg"

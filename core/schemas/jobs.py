@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
+from annota.core.bounds import INT4_MAX
 from annota.core.schemas.common import BasicUser, Id, StorageRead, Url, UrlCount
 
 JobStage = Literal["annotation", "validation", "acceptance"]
@@ -53,3 +54,27 @@ class JobUpdate(msgspec.Struct):
     stage: JobStage | msgspec.UnsetType = msgspec.UNSET
     state: JobState | msgspec.UnsetType = msgspec.UNSET
     assignee: Id | None | msgspec.UnsetType = msgspec.UNSET
+
+
+JobType = Literal["annotation", "ground_truth", "consensus_replica", "replica"]
+FrameSelectionMethod = Literal["random_uniform", "random_per_job", "manual"]
+Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Count = Annotated[int, msgspec.Meta(ge=1, le=INT4_MAX)]
+FrameNumber = Annotated[int, msgspec.Meta(ge=0, le=INT4_MAX)]
+
+
+class JobWrite(msgspec.Struct):
+    """``POST /api/jobs`` (CVAT's ``JobWriteRequest``): only ground-truth jobs are made this way."""
+
+    type: JobType
+    task_id: Id
+    assignee: Id | None = None
+    stage: JobStage | msgspec.UnsetType = msgspec.UNSET
+    state: JobState | msgspec.UnsetType = msgspec.UNSET
+    frame_selection_method: FrameSelectionMethod | msgspec.UnsetType = msgspec.UNSET
+    frame_count: Count | msgspec.UnsetType = msgspec.UNSET
+    frame_share: Share | msgspec.UnsetType = msgspec.UNSET
+    frames_per_job_count: Count | msgspec.UnsetType = msgspec.UNSET
+    frames_per_job_share: Share | msgspec.UnsetType = msgspec.UNSET
+    random_seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | msgspec.UnsetType = msgspec.UNSET
+    frames: Annotated[list[FrameNumber], msgspec.Meta(min_length=1)] | msgspec.UnsetType = msgspec.UNSET

@@ -1,7 +1,8 @@
 """Attribute specs of labels: CVAT's rules for input types, values and defaults.
 
-Specs are only written as part of a label, so their errors are reported on the ``labels`` field
-and name the label and attribute. Values are stored as JSON text.
+Specs are only written as part of a label. A refused change answers as CVAT's label updates
+refuse theirs, a bare list holding one message (which names the label and attribute). Values are
+stored as JSON text.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from annota.core.db.tables import AttributeSpec
 from annota.core.errors import NotFound, ValidationError
 from annota.core.schemas.labels import AttributeRead, AttributeWrite, InputType
 
-#: The request field label errors are reported on, as CVAT's nested serializers do.
-FIELD = "labels"
 BOOLEAN_VALUES = ("true", "false")
 #: CVAT keeps an attribute's values newline-joined in 4096 characters; the same limit keeps
 #: exports to CVAT formats and backups loadable there.
@@ -28,7 +27,8 @@ _values_decoder = msgspec.json.Decoder(list[str])
 
 
 def invalid(message: str) -> ValidationError:
-    return ValidationError.for_field(FIELD, message)
+    # CVAT raises label and attribute refusals while saving them: DRF answers ``["message"]``
+    return ValidationError([message])
 
 
 def decode_values(raw: str) -> list[str]:

@@ -52,6 +52,7 @@ from annota.core.services import backup_manifest as bm
 from annota.core.services import job_files, media_sources, task_data, uploads
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as task_service
+from annota.core.services.cloudstorages import transfer
 from annota.core.services.labels import read_labels, task_labels_owner
 from annota.core.storage import StorageBackend
 
@@ -142,6 +143,11 @@ async def _write_task(
     data = await session.get(Data, task.data_id) if task.data_id is not None and task.media_type else None
     if data is None:
         raise ValidationError(f"Task {task.id} has no media: there is nothing to back up.")
+    if data.storage == "cloud_storage":
+        # its media are in a bucket, not here; CVAT's lightweight backups of such tasks are not made yet
+        raise ValidationError(
+            f"Task {task.id} keeps its media in a cloud storage: backing it up is not supported."
+        )
     project_id, owner_task_id = task_labels_owner(task)
     labels = await read_labels(session, project_id=project_id, task_id=owner_task_id)
     frames = (
@@ -243,7 +249,10 @@ async def _write_project(
         await _write_task(session, storage, task, archive, f"task_{number}/")
 
 
-async def export_backup(ctx: JobContext, *, target: str, target_id: int, base_url: str) -> JobResult:
+async def export_backup(
+    ctx: JobContext, *, target: str, target_id: int, base_url: str, destination: dict[str, Any] | None = None
+) -> JobResult:
+    """Back up the task or project; with a ``destination``, upload the backup to that cloud storage."""
     storage: StorageBackend = ctx.storage
     result_url = (
         f"{base_url}/api/{target}s/{target_id}/backup/download?rq_id={quote(ctx.request_id, safe='')}"
@@ -273,6 +282,8 @@ async def export_backup(ctx: JobContext, *, target: str, target_id: int, base_ur
         await job_files.store_file(storage, key, path)
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
+    if destination is not None:
+        return await transfer.copy_to_bucket(ctx, key, destination)
     return JobResult(result_url=result_url, result_file=key, message="")
 
 

@@ -64,10 +64,11 @@ async def read(session: AsyncSession, media: Media) -> DataMetaRead:
         frame_filter=data.frame_filter,
         frames=await _frames(session, media),
         deleted_frames=deleted_frames(media),
-        included_frames=None,
+        # CVAT lists the frames of a job of picked frames by their source numbers
+        included_frames=[data.start_frame + f * step for f in media.frames] if media.picked else None,
         chapters=None,
         storage=data.storage,
-        cloud_storage_id=None,
+        cloud_storage_id=data.cloud_storage_id,
     )
 
 

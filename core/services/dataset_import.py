@@ -343,11 +343,9 @@ def _source(value: str) -> Source:
 
 def _mask_polygons(points: Sequence[float], item: Item, index: int) -> list[list[float]]:
     try:
-        crop, left, top = masks.cvat_crop(points)
+        return masks.cvat_to_polygons(points)
     except ValueError as exc:
         raise FormatError(f"invalid mask: {exc}", item=item.name, annotation=index) from None
-    polygons = masks.bitmap_to_polygons(crop)
-    return [[v + (left if i % 2 == 0 else top) for i, v in enumerate(p)] for p in polygons]
 
 
 def bind(dataset: Dataset, target: ImportTarget, *, conv_mask_to_poly: bool = False) -> Bound:

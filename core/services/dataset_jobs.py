@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import logging
 import shutil
+from typing import Any
 from urllib.parse import quote
 
 from annota.core import leftovers
@@ -28,6 +29,7 @@ from annota.core.media import layout
 from annota.core.media.archives import ArchiveLimits
 from annota.core.queue import JobContext, JobRegistry, JobResult
 from annota.core.services import dataset_import, job_files
+from annota.core.services.cloudstorages import transfer
 from annota.core.services.dataset_export import DatabaseDataset, plan_export
 from annota.core.storage import StorageBackend
 
@@ -50,7 +52,18 @@ async def _fresh(storage: StorageBackend, key: str, ttl: dt.timedelta) -> bool:
 
 
 async def export_dataset(
-    ctx: JobContext, *, target: str, target_id: int, format: str, save_images: bool, base_url: str
+    ctx: JobContext, *, target: str, target_id: int, format: str, save_images: bool, base_url: str,
+    destination: dict[str, Any] | None = None,
+) -> JobResult:  # fmt: skip
+    """Export in ``format``; with a ``destination``, upload the result to that cloud storage."""
+    result = await _export_dataset(ctx, target, target_id, format, save_images, base_url)
+    if destination is not None and result.result_file is not None:
+        return await transfer.copy_to_bucket(ctx, result.result_file, destination)
+    return result
+
+
+async def _export_dataset(
+    ctx: JobContext, target: str, target_id: int, format: str, save_images: bool, base_url: str
 ) -> JobResult:
     formats: FormatRegistry = ctx.formats
     fmt = formats.get(format, direction="export")
@@ -107,7 +120,9 @@ async def import_annotations(
     filename: str,
     mode: str = "replace",
     conv_mask_to_poly: bool = False,
+    source: dict[str, Any] | None = None,
 ) -> JobResult:
+    """Import ``filename``, uploaded to ``area`` or, with a ``source``, read from a cloud storage."""
     formats: FormatRegistry = ctx.formats
     fmt = formats.get(format, direction="import")
     assert fmt.importer is not None
@@ -117,6 +132,8 @@ async def import_annotations(
     workspace = await job_files.scratch(ctx, f"import-{target}-{target_id}-")
     try:
         await ctx.set_progress(0.0, f"Reading {filename} as {fmt.display_name}")
+        if source is not None:
+            await transfer.fetch_from_bucket(ctx, source, area)
         local = await job_files.fetch_upload(storage, area, filename, workspace / "upload")
         limits = ArchiveLimits.from_settings(ctx.settings)
         root = await asyncio.to_thread(prepare_input, local, workspace, name=filename, limits=limits)

@@ -31,6 +31,7 @@ from annota.core.db.tables import Data, Frame, Job, Segment, Task
 from annota.core.errors import MediaError, NotFound, StorageError, ValidationError
 from annota.core.media import layout
 from annota.core.media.chunks import ChunkMember, build_chunk, decode_index
+from annota.core.services.cloudstorages.bucket_media import ensure_chunk
 from annota.core.storage import ObjectNotFound, StorageBackend
 
 Quality = layout.Quality
@@ -88,6 +89,8 @@ class MemoryBody:
 
     content: bytes
     media_type: str
+    #: the stored object this is the whole content of, if any (a client may be sent there)
+    key: str | None = None
 
     @property
     def size(self) -> int:
@@ -120,7 +123,7 @@ async def _stored(storage: StorageBackend, key: str, media_type: str) -> Body:
     async with await storage.get(key) as stream:
         content = await stream.read()
         _checksums.put((key, stream.info.etag), checksum(content))
-    return MemoryBody(content, media_type)
+    return MemoryBody(content, media_type, key)
 
 
 def media_type_of(name: str) -> str:
@@ -143,6 +146,8 @@ class Media:
     segment_id: int | None = None
     #: "task 3" or "job 7", for messages
     subject: str = ""
+    #: the frames were picked one by one (a ground-truth job), not a range of the task
+    picked: bool = False
 
     @property
     def chunk_size(self) -> int:
@@ -181,7 +186,8 @@ async def job_media(session: AsyncSession, job: Job) -> Media:
     if task is None or segment is None:
         raise NotFound(f"Job {job.id} not found.")
     data = await task_data(session, task)
-    return Media(data, segment_frames(segment), segment.id, f"job {job.id}")
+    picked = segment.type == "specific_frames"
+    return Media(data, segment_frames(segment), segment.id, f"job {job.id}", picked)
 
 
 def check_frame(media: Media, number: int, field: str = "number") -> None:
@@ -211,6 +217,7 @@ async def chunk_index(
     cache_key = (data.id, quality, number, data.chunks_updated_date)
     index = _indexes.get(cache_key)
     if index is None:
+        await ensure_chunk(storage, data, number)
         index = decode_index(await storage.read(layout.chunk_index(data.id, quality, number)))
         _indexes.put(cache_key, index)
     return index
@@ -246,6 +253,30 @@ async def frame(storage: StorageBackend, media: Media, quality: Quality, number:
     return MemoryBody(content, media_type_of(name))
 
 
+async def original_frame_key(session: AsyncSession, media: Media, number: int) -> str | None:
+    """The stored object that is frame ``number`` in ``original`` quality: the uploaded image
+    (``None`` for video, whose frames exist only inside chunks)."""
+    check_frame(media, number)
+    if media.data.media_kind != "images":
+        return None
+    path = await session.scalar(
+        select(Frame.path).where(Frame.data_id == media.data.id, Frame.frame == number)
+    )
+    return layout.raw_file(media.data.id, path) if path else None
+
+
+async def frames_content(
+    storage: StorageBackend, media: Media, quality: Quality, numbers: Sequence[int]
+) -> list[tuple[int, str, bytes]]:
+    """``(frame, name, file)`` of several frames, one ranged read per task chunk they span."""
+    for number in numbers:
+        check_frame(media, number)
+    found: list[tuple[int, str, bytes]] = []
+    for chunk_number, group in itertools.groupby(numbers, key=lambda n: n // media.chunk_size):
+        found += await _members_content(storage, media.data, quality, chunk_number, list(group))
+    return found
+
+
 async def chunk(
     storage: StorageBackend, media: Media, quality: Quality, number: int, field: str = "number"
 ) -> Body:
@@ -255,6 +286,7 @@ async def chunk(
     frames = list(media.frames[number * size : (number + 1) * size])
     task_chunk = frames[0] // size
     if frames == list(range(task_chunk * size, min((task_chunk + 1) * size, media.data.size))):
+        await ensure_chunk(storage, media.data, task_chunk)
         return await _stored(storage, layout.chunk(media.data.id, quality, task_chunk), ZIP_MEDIA_TYPE)
     assert media.segment_id is not None
     key = layout.segment_chunk(media.data.id, media.segment_id, quality, number)
@@ -270,7 +302,7 @@ async def chunk(
     built = await asyncio.to_thread(build_chunk, parts)
     stored = await storage.put(key, built.content, content_type=ZIP_MEDIA_TYPE)
     _checksums.put((key, stored.etag), checksum(built.content))
-    return MemoryBody(built.content, ZIP_MEDIA_TYPE)
+    return MemoryBody(built.content, ZIP_MEDIA_TYPE, key)
 
 
 def task_chunk_range(media: Media) -> tuple[int, int]:
@@ -291,6 +323,7 @@ async def task_chunk_of_job(storage: StorageBackend, media: Media, quality: Qual
     size = media.chunk_size
     frames = [frame for frame in media.frames if frame // size == number]
     if frames == list(range(number * size, min((number + 1) * size, media.data.size))):
+        await ensure_chunk(storage, media.data, number)
         return await _stored(storage, layout.chunk(media.data.id, quality, number), ZIP_MEDIA_TYPE)
     parts = await _members_content(storage, media.data, quality, number, frames)
     built = await asyncio.to_thread(build_chunk, parts)
@@ -380,7 +413,7 @@ async def job_preview(storage: StorageBackend, media: Media) -> Body:
     content = await asyncio.to_thread(thumbnail, first.content, f"frame {media.frames[0]} of {media.subject}")
     stored = await storage.put(key, content, content_type=JPEG_MEDIA_TYPE)
     _checksums.put((key, stored.etag), checksum(content))
-    return MemoryBody(content, JPEG_MEDIA_TYPE)
+    return MemoryBody(content, JPEG_MEDIA_TYPE, key)
 
 
 async def project_preview_data(session: AsyncSession, project_id: int) -> Data:

@@ -108,12 +108,11 @@ def _without_attribute_ids(change: LabelWrite) -> LabelWrite:
 class _Planner:
     """Checks a change set against the stored labels of one project or task."""
 
-    def __init__(self, stored: Sequence[Label], attributes: Sequence[AttributeSpec], owner: str) -> None:
+    def __init__(self, stored: Sequence[Label], attributes: Sequence[AttributeSpec]) -> None:
         self.labels = {label.id: label for label in stored}
         self.attributes: dict[int, list[AttributeSpec]] = defaultdict(list)
         for spec in attributes:
             self.attributes[spec.label_id].append(spec)
-        self.owner = owner
         self.deleted: set[int] = set()
         self.targeted: set[int] = set()
 
@@ -159,7 +158,7 @@ class _Planner:
         assert change.id is not None
         target = self.labels.get(change.id)
         if target is None:
-            raise invalid(f"Label #{change.id} does not exist in this {self.owner}.")
+            raise NotFound(f"Not found label with id #{change.id} to change")
         if skeleton is not None and target.parent_id != skeleton.id:
             raise invalid(f"Label #{change.id} is not a sublabel of '{skeleton.name}'.")
         if target.id in self.targeted:
@@ -197,6 +196,8 @@ class _Planner:
     def updated_type(where: str, target: Label, change: LabelWrite) -> str:
         if change.type is msgspec.UNSET or change.type == target.type:
             return target.type
+        # CVAT answers 200 and silently keeps the old type; a refusal tells the client its change
+        # was not made
         if SKELETON in (change.type, target.type):
             raise invalid(f"{where}: the type cannot be changed to or from '{SKELETON}'.")
         if target.parent_id is not None:
@@ -230,7 +231,7 @@ class _Planner:
         for group in groups.values():
             duplicate = first_duplicate(group)
             if duplicate is not None:
-                raise invalid(f"Label '{duplicate}' is duplicated: label names must be unique.")
+                raise invalid(f"All label names must be unique: '{duplicate}' is used twice.")
         for plan in plans:
             if plan.target is None or plan.type != SKELETON:
                 continue
@@ -399,7 +400,7 @@ async def apply_changes(
     stored = (await session.execute(select(Label).where(clause).order_by(Label.id))).scalars().all()
     specs = select(AttributeSpec).where(AttributeSpec.label_id.in_(select(Label.id).where(clause)))
     attributes = (await session.execute(specs.order_by(AttributeSpec.id))).scalars().all()
-    planner = _Planner(stored, attributes, "project" if project_id is not None else "task")
+    planner = _Planner(stored, attributes)
     plans = planner.plan(changes, creating)
     planner.assign_colors(plans)
     await _write(session, planner, plans, project_id, task_id)

@@ -54,8 +54,13 @@ def _touch(owner: Project | Task) -> None:
 async def update_one(session: AsyncSession, label: Label, data: LabelUpdate, owner: Project | Task) -> Label:
     """``PATCH /api/labels/{id}``: the rules of a nested update, for one label or sublabel."""
     if data.deleted:
-        raise ValidationError.for_field(
-            "deleted", "Labels cannot be deleted by updating them; use the DELETE method instead."
+        raise ValidationError(
+            {
+                "non_field_errors": [
+                    "Labels cannot be deleted by updating in this endpoint. "
+                    "Please use the DELETE method instead."
+                ]
+            }
         )
     change = LabelWrite(
         name=data.name,

@@ -36,6 +36,7 @@ from annota.core.schemas.labels import AttributeWrite, LabelWrite, SublabelWrite
 from annota.core.schemas.tasks import TaskWrite
 from annota.core.services import dataset_import, job_files, task_data, uploads
 from annota.core.services import tasks as task_service
+from annota.core.services.cloudstorages import transfer
 from annota.core.services.label_changes import apply_changes
 from annota.core.services.labels import read_labels
 
@@ -191,7 +192,10 @@ async def import_project_dataset(
     filename: str,
     user_id: int,
     conv_mask_to_poly: bool = False,
+    source: dict[str, Any] | None = None,
 ) -> JobResult:
+    """Import a dataset into the project from ``filename``, uploaded to ``area`` or, with a
+    ``source``, read from a cloud storage."""
     formats: FormatRegistry = ctx.formats
     fmt = formats.get(format, direction="import")
     assert fmt.importer is not None
@@ -200,6 +204,8 @@ async def import_project_dataset(
     created_labels: list[int] = []
     try:
         await ctx.set_progress(0.0, f"Reading {filename} as {fmt.display_name}")
+        if source is not None:
+            await transfer.fetch_from_bucket(ctx, source, area)
         local = await job_files.fetch_upload(ctx.storage, area, filename, workspace / "upload")
         limits = ArchiveLimits.from_settings(ctx.settings)
         root = await asyncio.to_thread(prepare_input, local, workspace, name=filename, limits=limits)

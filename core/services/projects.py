@@ -19,6 +19,7 @@ from annota.core.schemas.projects import ProjectRead, ProjectUpdate, ProjectWrit
 from annota.core.services import labels as label_service
 from annota.core.services import storages as storage_service
 from annota.core.services import users as user_service
+from annota.core.services import workspace_moves
 from annota.core.services.guides import guides
 from annota.core.services.listing import ListSpec
 
@@ -73,7 +74,14 @@ def update_scopes(fields: Mapping[str, Any]) -> list[str]:
     return scopes or ["update:desc"]
 
 
-async def update(session: AsyncSession, project: Project, data: ProjectUpdate) -> Project:
+async def update(
+    session: AsyncSession, project: Project, data: ProjectUpdate, mover_id: int | None = None
+) -> Project:
+    """Apply a PATCH; a new ``organization_id`` moves the project (and its tasks) there, handed
+    over to ``mover_id`` (``workspace_moves.check_request`` has kept other changes out)."""
+    if data.organization_id is not msgspec.UNSET and data.organization_id != project.organization_id:
+        assert mover_id is not None
+        await workspace_moves.move_project(session, project, data.organization_id, mover_id)
     if data.name is not msgspec.UNSET:
         project.name = data.name
     if data.bug_tracker is not msgspec.UNSET:
@@ -90,10 +98,6 @@ async def update(session: AsyncSession, project: Project, data: ProjectUpdate) -
     if data.target_storage is not msgspec.UNSET:
         project.target_storage_id = await storage_service.update(
             session, "target_storage", project.target_storage_id, data.target_storage
-        )
-    if data.organization_id is not msgspec.UNSET:
-        raise ValidationError.for_field(
-            "organization_id", "Moving projects between organizations is not supported."
         )
     if data.labels:
         await label_service.apply_changes(session, data.labels, project_id=project.id, creating=False)

@@ -64,8 +64,11 @@ async def create(
     format: str | None = None,
     function_id: str | None = None,
     lightweight: bool | None = None,
+    origin_request_id: str | None = None,
 ) -> BackgroundRequest:
-    """Add a queued request; 409 while an identical one is still queued or running."""
+    """Add a queued request; 409 while an identical one is still queued or running.
+    ``origin_request_id`` is the id of the HTTP request that starts it, which its job's log lines
+    carry too."""
     existing = await session.get(BackgroundRequest, request_id, with_for_update=True)
     if existing is not None:
         if existing.status in ACTIVE:
@@ -93,6 +96,7 @@ async def create(
         job_name=job_name,
         job_kwargs=msgspec.json.encode(job_kwargs).decode(),
         created_date=utcnow(),
+        origin_request_id=origin_request_id,
     )
     session.add(row)
     try:
@@ -112,11 +116,12 @@ def _lapsed(now: dt.datetime) -> Any:
 
 async def claim(
     session: AsyncSession, request_id: str, lease: dt.timedelta = DEFAULT_LEASE
-) -> tuple[str, dict[str, Any], int] | None:
+) -> tuple[str, dict[str, Any], int, str | None] | None:
     """Mark a request started, leased to the caller for ``lease``, and count the attempt; ``None``
     if it is gone (cancelled), over, or running under a live lease (another worker has it).
 
-    Returns the job name, its keyword arguments and the attempt number (1 for the first run).
+    Returns the job name, its keyword arguments, the attempt number (1 for the first run) and the
+    id of the HTTP request that started it.
     """
     now = utcnow()
     claimed = (
@@ -134,13 +139,18 @@ async def claim(
                 message="",
                 progress=None,
             )
-            .returning(BackgroundRequest.job_name, BackgroundRequest.job_kwargs, BackgroundRequest.attempts)
+            .returning(
+                BackgroundRequest.job_name,
+                BackgroundRequest.job_kwargs,
+                BackgroundRequest.attempts,
+                BackgroundRequest.origin_request_id,
+            )
         )
     ).one_or_none()
     if claimed is None:
         return None
-    job_name, job_kwargs, attempts = claimed
-    return job_name, msgspec.json.decode(job_kwargs), attempts
+    job_name, job_kwargs, attempts, origin_request_id = claimed
+    return job_name, msgspec.json.decode(job_kwargs), attempts, origin_request_id
 
 
 def _held(request_id: str, attempt: int | None) -> Any:

@@ -9,33 +9,54 @@ import msgspec
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from annota.core.db.tables import Storage
+from annota.core.db.tables import CloudStorage, Storage
 from annota.core.errors import ValidationError
 from annota.core.schemas.common import StorageRead, StorageWrite
 
 
-def _cloud_storage_missing(field: str, cloud_storage_id: int) -> ValidationError:
-    # this server keeps no cloud storages, so no id names one
-    return ValidationError.for_field(field, f"The specified cloud storage {cloud_storage_id} does not exist.")
+async def _check_exists(session: AsyncSession, field: str, cloud_storage_id: int) -> None:
+    if await session.get(CloudStorage, cloud_storage_id) is None:
+        raise ValidationError.for_field(
+            field, f"The specified cloud storage {cloud_storage_id} does not exist."
+        )
 
 
-def _check_new(field: str, conf: StorageWrite) -> None:
+async def _check_new(session: AsyncSession, field: str, conf: StorageWrite) -> int | None:
+    """The cloud storage id of a new setting, once it names one that exists."""
     cloud_storage_id = conf.cloud_storage_id if isinstance(conf.cloud_storage_id, int) else None
     if cloud_storage_id is not None:
-        raise _cloud_storage_missing(field, cloud_storage_id)
+        # CVAT looks the cloud storage up first
+        await _check_exists(session, field, cloud_storage_id)
+        if conf.location is not msgspec.UNSET and conf.location != "cloud_storage":
+            raise ValidationError.for_field(
+                field,
+                f"It is not allowed to specify '{conf.location}' location together with cloud storage id",
+            )
+        return cloud_storage_id
     if conf.location == "cloud_storage":
         raise ValidationError.for_field(
             field, "Cloud storage was selected as location but its id was not specified"
         )
+    return None
+
+
+def cloud_storage_ids(*confs: object) -> list[int]:
+    """The cloud storages a request's storage settings name (their access is checked by the caller)."""
+    return [
+        c.cloud_storage_id
+        for c in confs
+        if isinstance(c, StorageWrite) and isinstance(c.cloud_storage_id, int)
+    ]
 
 
 async def create(session: AsyncSession, field: str, conf: StorageWrite | None) -> int | None:
     """The id of a new storage row for ``conf`` (``None`` stays without storage)."""
     if conf is None:
         return None
-    _check_new(field, conf)
+    cloud_storage_id = await _check_new(session, field, conf)
+    location = "cloud_storage" if cloud_storage_id is not None else conf.location
     storage = Storage(
-        location="local" if conf.location is msgspec.UNSET else conf.location, cloud_storage_id=None
+        location="local" if location is msgspec.UNSET else location, cloud_storage_id=cloud_storage_id
     )
     session.add(storage)
     await session.flush()
@@ -58,7 +79,11 @@ async def update(
             )
         if conf.location is msgspec.UNSET and (current is None or current.location != "cloud_storage"):
             raise ValidationError.for_field(field, f"The configuration of {field} is not full")
-        raise _cloud_storage_missing(field, cloud_storage_id)
+        await _check_exists(session, field, cloud_storage_id)
+        if current is None:
+            return await create(session, field, conf)
+        current.location, current.cloud_storage_id = "cloud_storage", cloud_storage_id
+        return current.id
     if conf.location == "cloud_storage":
         raise ValidationError.for_field(
             field, "Cloud storage was selected as location but its id was not specified"
@@ -89,4 +114,4 @@ async def remove(session: AsyncSession, ids: Iterable[int | None]) -> None:
         await session.execute(delete(Storage).where(Storage.id.in_(doomed)))
 
 
-__all__ = ["create", "read_many", "remove", "update"]
+__all__ = ["cloud_storage_ids", "create", "read_many", "remove", "update"]

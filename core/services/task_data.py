@@ -47,6 +47,8 @@ from annota.core.schemas.data import DataRequest
 from annota.core.services import events, job_files, media_sources, upload_data
 from annota.core.services import jobs as job_service
 from annota.core.services import requests as request_service
+from annota.core.services.cloudstorages import bucket_media
+from annota.core.services.cloudstorages import storages as cloud_storages
 from annota.core.services.media_sources import MediaSources
 from annota.core.services.tasks import touch
 from annota.core.storage import StorageBackend
@@ -326,7 +328,12 @@ async def _save(
         data.chunk_size = chunk_size
         data.media_kind = "video" if video else "images"
         data.content_size = content_size
-        data.storage = "share" if options.server_files else "local"
+        if options.cloud_storage_id is not None:
+            # the media stay in the bucket; chunks are made when first read
+            data.storage, data.storage_method = "cloud_storage", "cache"
+            data.cloud_storage_id = options.cloud_storage_id
+        else:
+            data.storage = "share" if options.server_files else "local"
         data.chunks_updated_date = now
         if plans:
             frame_rows = [
@@ -379,6 +386,8 @@ async def _save(
 async def create_task_data(ctx: JobContext, task_id: int, options: dict[str, Any]) -> JobResult:
     """Process the sources named by ``options`` (a ``DataRequest``) into the task's media."""
     request = msgspec.convert(options, DataRequest)
+    if request.cloud_storage_id is not None:
+        return await _create_from_bucket(ctx, task_id, request)
     if request.filename_pattern is not None:
         raise ValidationError.for_field(
             "filename_pattern", "filename_pattern needs a cloud storage manifest."
@@ -428,6 +437,54 @@ async def create_task_data(ctx: JobContext, task_id: int, options: dict[str, Any
         shutil.rmtree(workspace, ignore_errors=True)
     await job_files.remove_input(storage, layout.upload_prefix(task_id))
     logger.info("task %s: %d frames in %d jobs", task_id, len(plans), jobs)
+    return JobResult(result_id=task_id, message=f"{len(plans)} frames in {jobs} jobs.")
+
+
+async def _plan_bucket_images(backend: StorageBackend, request: DataRequest) -> list[FramePlan]:
+    images = {image.key: image for image in await bucket_media.images_of(backend, request)}
+    ordered = sort_names(list(images), request.sorting_method, request.upload_file_order)
+    kept = select_frames(len(ordered), request.start_frame, request.stop_frame,
+                         parse_frame_step(request.frame_filter))  # fmt: skip
+    plans = []
+    for number, real in enumerate(kept):
+        image = images[ordered[real]]
+        extension = PurePosixPath(image.key).suffix.lower() or ".jpg"
+        plans.append(FramePlan(number, image.key, real, image.width, image.height, extension))
+    return plans
+
+
+async def _create_from_bucket(ctx: JobContext, task_id: int, request: DataRequest) -> JobResult:
+    """A task whose media stay in a cloud storage: frames, segments and jobs, a preview and a
+    manifest now; chunks when first read (``bucket_media``)."""
+    assert request.cloud_storage_id is not None
+    await _task_without_data(ctx, task_id)
+    async with ctx.sessionmaker() as session:
+        row = await bucket_media.usable_storage(session, request.cloud_storage_id)
+        session.expunge(row)
+    data_id: int | None = None
+    try:
+        await ctx.set_progress(0.0, "Listing the cloud storage")
+        async with cloud_storages.opened(ctx.cloud_providers, row, ctx.settings) as backend:
+            plans = await _plan_bucket_images(backend, request)
+            # the first image makes the preview (and shows whether its recorded size is right)
+            first = bucket_media.BucketImage(plans[0].name, plans[0].width, plans[0].height)
+            _, pixels = await bucket_media.read_checked(backend, first)
+        chunk_size = request.chunk_size or default_chunk_size(plans[0].width, plans[0].height)
+        data_id = await _new_data(ctx, task_id, request)
+        writer = MediaWriter(ctx.storage, data_id)
+        await writer.put(layout.preview(data_id), make_preview(pixels), "image/jpeg")
+        manifest = [
+            ManifestImage(str(PurePosixPath(p.name).with_suffix("")), p.extension, p.width, p.height, "")
+            for p in plans
+        ]
+        await writer.put(layout.manifest(data_id), images_manifest(manifest), "application/jsonl")
+        jobs = await _save(ctx, task_id, data_id, request, plans, chunk_size, False, None, 0)
+    except BaseException as exc:
+        if data_id is not None:
+            await asyncio.shield(ctx.storage.delete_prefix(layout.data_prefix(data_id)))
+        await asyncio.shield(_drop_data(ctx, task_id, data_id, keep_pending=job_files.interrupted(exc)))
+        raise
+    logger.info("task %s: %d frames from cloud storage %s in %d jobs", task_id, len(plans), row.id, jobs)
     return JobResult(result_id=task_id, message=f"{len(plans)} frames in {jobs} jobs.")
 
 

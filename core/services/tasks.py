@@ -22,7 +22,7 @@ from annota.core.schemas.tasks import JobsSummary, TaskRead, TaskUpdate, TaskWri
 from annota.core.services import labels as label_service
 from annota.core.services import projects as project_service
 from annota.core.services import storages as storage_service
-from annota.core.services import task_moves
+from annota.core.services import task_moves, workspace_moves
 from annota.core.services import users as user_service
 from annota.core.services.guides import guides
 from annota.core.services.listing import ListSpec
@@ -112,9 +112,8 @@ async def create(session: AsyncSession, who: Identity, data: TaskWrite) -> Task:
     organization_id = who.organization.id if who.organization else None
     if project is not None:
         if data.labels:
-            raise ValidationError.for_field(
-                "labels", "A task in a project uses the project's labels: send either labels or project_id."
-            )
+            # CVAT's answer, from its serializer's create()
+            raise ValidationError(["Task must have only one of Label set or project_id"])
         if project.organization_id != organization_id:
             raise ValidationError.for_field(
                 "project_id", "The task and its project should be in the same organization."
@@ -188,13 +187,14 @@ def _update_description(task: Task, data: TaskUpdate) -> None:
         task.subset = data.subset
 
 
-async def update(session: AsyncSession, task: Task, data: TaskUpdate) -> Task:
+async def update(session: AsyncSession, task: Task, data: TaskUpdate, mover_id: int | None = None) -> Task:
     """Apply a PATCH. Write-once fields (``overlap``, ``segment_size``, ``consensus_replicas``) are not
-    part of ``TaskUpdate``, so like DRF's read-only fields they are ignored."""
-    if data.organization_id is not _UNSET:
-        raise ValidationError.for_field(
-            "organization_id", "Moving tasks between organizations is not supported."
-        )
+    part of ``TaskUpdate``, so like DRF's read-only fields they are ignored. A new ``organization_id``
+    moves the task there (``workspace_moves.check_request`` has kept other changes out), handed
+    over to ``mover_id``."""
+    if data.organization_id is not _UNSET and data.organization_id != task.organization_id:
+        assert mover_id is not None
+        await workspace_moves.move_task(session, task, data.organization_id, mover_id)
     target = await target_project(session, project_move(task, data.project_id))
     if data.labels and (task.project_id is not None or target is not None):
         raise ValidationError.for_field("labels", "A task in a project uses the project's labels.")
@@ -240,18 +240,23 @@ async def remove(session: AsyncSession, task: Task) -> list[str]:
 # --- reading --------------------------------------------------------------------------------
 
 
-async def _jobs_summaries(session: AsyncSession, task_ids: list[int]) -> dict[int, tuple[int, int, int]]:
-    """Per task: (jobs, completed jobs, jobs in validation), counted the way CVAT does."""
+async def _jobs_summaries(session: AsyncSession, task_ids: list[int]) -> dict[int, tuple[int, int, int, int]]:
+    """Per task: (jobs, completed jobs, jobs in validation, ground-truth jobs), counted the way
+    CVAT does."""
     if not task_ids:
         return {}
     completed = case((and_(Job.stage == "acceptance", Job.state == "completed"), 1), else_=0)
     validation = case((Job.stage == "validation", 1), else_=0)
+    truth = case((Job.type == "ground_truth", 1), else_=0)
     rows = await session.execute(
-        select(Job.task_id, func.count(), func.sum(completed), func.sum(validation))
+        select(Job.task_id, func.count(), func.sum(completed), func.sum(validation), func.sum(truth))
         .where(Job.task_id.in_(task_ids))
         .group_by(Job.task_id)
     )
-    return {task_id: (count, int(done or 0), int(checking or 0)) for task_id, count, done, checking in rows}
+    return {
+        task_id: (count, int(done or 0), int(checking or 0), int(gt or 0))
+        for task_id, count, done, checking, gt in rows
+    }
 
 
 async def read_many(session: AsyncSession, tasks: Sequence[Task], base_url: str) -> list[TaskRead]:
@@ -299,10 +304,10 @@ def _read(
     users: dict[int, User],
     project_names: dict[int, str],
     data: Data | None,
-    summary: tuple[int, int, int] | None,
+    summary: tuple[int, int, int, int] | None,
     storages: dict[int, StorageRead],
 ) -> TaskRead:
-    count, completed, validation = summary or (0, 0, 0)
+    count, completed, validation, ground_truth = summary or (0, 0, 0, 0)
     result = TaskRead(
         url=f"{base_url}/api/tasks/{task.id}",
         id=task.id,
@@ -318,7 +323,7 @@ def _read(
         overlap=task.overlap,
         segment_size=task.segment_size,
         status=task.status,
-        data_cloud_storage_id=None,
+        data_cloud_storage_id=data.cloud_storage_id if data is not None else None,
         size=data.size if data is not None else 0,
         data=task.data_id,
         dimension=task.dimension,
@@ -337,7 +342,8 @@ def _read(
         ),
         labels=Url(url=f"{base_url}/api/labels?task_id={task.id}"),
         assignee_updated_date=task.assignee_updated_date,
-        validation_mode=None,
+        # a ground-truth job is CVAT's "gt" validation (annota makes no honeypots)
+        validation_mode="gt" if ground_truth else None,
         consensus_enabled=task.consensus_replicas > 0,
     )
     # CVAT sends the chunk description only once media is attached
@@ -392,8 +398,10 @@ LIST_SPEC = ListSpec(
         "media_type": Task.media_type,
         "subset": Task.subset,
         "tracker_link": Task.bug_tracker,
-        # validation (GT jobs, honeypots) is not supported: no task has a validation mode
-        "validation_mode": cast(null(), String),
+        "validation_mode": case(
+            (exists(select(Job.id).where(Job.task_id == Task.id, Job.type == "ground_truth")), "gt"),
+            else_=cast(null(), String),
+        ),
         "updated_date": Task.updated_date,
         "created_date": Task.created_date,
         "organization_id": Task.organization_id,

@@ -12,6 +12,8 @@ rectangles and ``x1,y1,...,x4,y4,"text"`` for polygons (the ICDAR 2015 form
 ``x1,y1,...,x4,y4,text`` without quotes is read too), and ``<subset>/images/<image>``.
 Rectangles are written unrotated, polygons need at least four points and texts cannot contain
 quotes; outside shapes and other types are left out.
+
+Segmentation: characters as coloured masks, in ``_icdar_segmentation`` (registered here).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import AttributeSpec, Dataset, Item, LabelSpec, Shape, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
-from annota.core.formats.source import first_file, image_size
+from annota.core.formats.source import first_file, image_size, subset_dirs
 from annota.core.formats.spools import SubsetSpools
+from annota.plugins.formats import _icdar_segmentation as segmentation
 
 LABEL = "icdar"
 TEXT = "text"
@@ -41,15 +44,6 @@ def _labels() -> list[LabelSpec]:
 
 def _number(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
-
-
-def _subset_dirs(root: Path, wanted: Callable[[Path], bool]) -> tuple[Path, list[Path]]:
-    """The dataset directory (``root`` or its only child) and its subset directories."""
-    for base in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
-        subsets = [p for p in sorted(base.iterdir()) if p.is_dir() and wanted(p)]
-        if subsets:
-            return base, subsets
-    return root, []
 
 
 # --- Recognition -------------------------------------------------------------------------------
@@ -99,7 +93,7 @@ def _recognition_line(line: str, file: str, lineno: int) -> tuple[str, str | Non
 
 
 def import_recognition(root: Path, options: ImportOptions) -> Dataset:
-    base, subsets = _subset_dirs(root, lambda p: (p / RECOGNITION_FILE).is_file())
+    base, subsets = subset_dirs(root, lambda p: (p / RECOGNITION_FILE).is_file())
     if not subsets:
         raise FormatError(f"no <subset>/{RECOGNITION_FILE} file", file=RECOGNITION_FILE)
 
@@ -228,7 +222,7 @@ def _localization_line(line: str, file: str, lineno: int, item: str, number: int
 
 
 def import_localization(root: Path, options: ImportOptions) -> Dataset:
-    base, subsets = _subset_dirs(root, lambda p: any(p.rglob("gt_*.txt")))
+    base, subsets = subset_dirs(root, lambda p: any(p.rglob("gt_*.txt")))
     if not subsets:
         raise FormatError("no <subset>/gt_<image>.txt file", file=root.name or ".")
 
@@ -267,7 +261,7 @@ def _localization_item(base: Path, directory: Path, path: Path) -> Item:
 
 
 def detect_recognition(root: Path) -> float:
-    _, subsets = _subset_dirs(root, lambda p: (p / RECOGNITION_FILE).is_file())
+    _, subsets = subset_dirs(root, lambda p: (p / RECOGNITION_FILE).is_file())
     for directory in subsets:
         with open(directory / RECOGNITION_FILE, encoding="utf-8-sig", errors="replace") as stream:
             for line in stream:
@@ -279,7 +273,7 @@ def detect_recognition(root: Path) -> float:
 
 
 def detect_localization(root: Path) -> float:
-    _, subsets = _subset_dirs(root, lambda p: any(p.glob("gt_*.txt")))
+    _, subsets = subset_dirs(root, lambda p: any(p.glob("gt_*.txt")))
     return 0.8 if subsets else 0.0
 
 
@@ -307,6 +301,18 @@ def register_formats(register: Callable[[Format], None]) -> None:
             detect=detect_localization,
             aliases=("icdar_text_localization",),
             description="ICDAR text localization: <subset>/gt_<image>.txt, boxes or quadrangles with text.",
+        )
+    )
+    register(
+        Format(
+            "ICDAR Segmentation",
+            "1.0",
+            exporter=segmentation.export_segmentation,
+            importer=segmentation.import_segmentation,
+            carries=frozenset({"mask", "attributes", "group", "images"}),
+            detect=segmentation.detect_segmentation,
+            aliases=("icdar_text_segmentation",),
+            description="ICDAR text segmentation: <subset>/<image>_GT.txt characters and _GT.bmp masks.",
         )
     )
 

@@ -15,6 +15,8 @@ tracks), occluded when visibility is 0. As CVAT does, a track that skips frames 
 within the sequence), so gaps are not interpolated over. ``visibility`` and ``ignored`` become
 attributes when the label being imported into declares them. Without ``labels.txt`` the MOT
 challenge's 12 classes are used. Coordinates are kept as they are.
+
+MOTS PNG 1.0 (tracks as instance maps) is in ``_mots``, registered here.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from annota.core.formats.model import Dataset, Item, LabelSpec, Shape
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
 from annota.core.formats.source import image_size
+from annota.plugins.formats._mots import TrackIds, detect_mots, export_mots, import_mots
 
 #: the classes of the MOT challenge, used when a dataset has no labels.txt
 MOT_LABELS = (
@@ -59,38 +62,10 @@ def _visibility(shape: Shape) -> float:
     return 0.0 if shape.occluded else 1.0
 
 
-class _TrackIds:
-    """MOT ids: tracks keep theirs, plain boxes get ids no track uses, even tracks met later."""
-
-    def __init__(self, known: set[int]) -> None:
-        self.used: set[int] = set(known)
-        self.next = max(known, default=0) + 1
-        self.remapped: dict[int, int] = {}
-        self.plain: set[int] = set()
-
-    def fresh(self) -> int:
-        while self.next in self.used:
-            self.next += 1
-        self.used.add(self.next)
-        self.plain.add(self.next)
-        return self.next
-
-    def of_track(self, track_id: int) -> int:
-        if track_id in self.remapped:
-            return self.remapped[track_id]
-        if track_id <= 0 or track_id in self.plain:
-            # MOT ids are positive, and a plain box may already hold this one
-            self.remapped[track_id] = self.fresh()
-            self.plain.discard(self.remapped[track_id])
-            return self.remapped[track_id]
-        self.used.add(track_id)
-        return track_id
-
-
 def export_mot(dataset: Dataset, output: Output, options: ExportOptions) -> None:
     names = [label.name for label in dataset.labels]
     classes = {name: i + 1 for i, name in enumerate(names)}
-    ids = _TrackIds({track.id for track in dataset.tracks() if track.id > 0})
+    ids = TrackIds({track.id for track in dataset.tracks() if track.id > 0})
     with output.open_text("gt/labels.txt") as stream:
         stream.writelines(f"{name}\n" for name in names)
     if options.save_images:
@@ -111,7 +86,7 @@ def _write_lines(
     options: ExportOptions,
     lines: IO[str],
     classes: dict[str, int],
-    ids: _TrackIds,
+    ids: TrackIds,
 ) -> None:
     for index, item in enumerate(dataset.items()):
         frame = (item.frame if item.frame is not None else index) + 1
@@ -292,6 +267,18 @@ def register_formats(register: Callable[[Format], None]) -> None:
             detect=detect_mot,
             aliases=("mot", "mot_seq"),
             description="MOT challenge sequence: gt/gt.txt, gt/labels.txt and img1/ frames.",
+        )
+    )
+    register(
+        Format(
+            "MOTS PNG",
+            "1.0",
+            exporter=export_mots,
+            importer=import_mots,
+            carries=frozenset({"mask", "track", "track_id", "images"}),
+            detect=detect_mots,
+            aliases=("mots", "mots_png"),
+            description="MOTS: <subset>/instances/<id>.png maps of class * 1000 + track, labels.txt.",
         )
     )
 

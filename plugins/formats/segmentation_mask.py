@@ -66,7 +66,7 @@ def load(root: Path, options: ImportOptions) -> Dataset:
     def listed() -> Iterator[tuple[str, list[str]]]:
         if subsets:
             for subset in subsets:
-                yield subset, seg.read_list(sets / f"{subset}.txt", root)
+                yield subset, seg.read_list(sets / f"{subset}.txt")
             return
         # no lists: every PNG is an item
         found: set[str] = set()

@@ -173,7 +173,7 @@ def _subset_ids(root: Path, subset: str) -> list[str]:
     for directory in (root / MAIN_SETS, root / seg.SEGMENTATION_SETS):
         path = directory / f"{subset}.txt"
         if path.is_file():
-            ids.update(dict.fromkeys(seg.read_list(path, root)))
+            ids.update(dict.fromkeys(seg.read_list(path)))
     return list(ids)
 
 

@@ -10,6 +10,7 @@ from annota.runtime.api import (
     assets,
     backups,
     client_events,
+    cloudstorages,
     comments,
     consensus,
     datasets,
@@ -19,6 +20,7 @@ from annota.runtime.api import (
     issues,
     jobs,
     labels,
+    lambda_functions,
     media,
     memberships,
     organizations,
@@ -59,4 +61,6 @@ CORE_ROUTES: list[tuple[str, Any, list[str]]] = [
     *consensus.routes,
     *guides.routes,
     *assets.routes,
+    *lambda_functions.routes,
+    *cloudstorages.routes,
 ]

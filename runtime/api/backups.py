@@ -17,14 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from annota.core.access import Resource
-from annota.core.errors import ValidationError
 from annota.core.media import layout
 from annota.core.schemas.common import RqId
 from annota.core.services import backups
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as task_service
 from annota.runtime import web
-from annota.runtime.api import exported_files
+from annota.runtime.api import cloud_locations, exported_files
 from annota.runtime.api import uploads as upload
 
 TAGS = ["backups"]
@@ -52,18 +51,14 @@ async def _resource(request: Request, kind: str, target_id: int) -> tuple[Resour
     tags=TAGS,
     response=RqId,
     status=202,
-    query={"location": "local", "lightweight": "accepted; local media is always included"},
+    query={**cloud_locations.QUERY, "lightweight": "accepted; local media is always included"},
 )
 async def export_backup(request: Request) -> Response:
     kind = _kind(request)
     target_id = web.path_int(request)
-    location = request.query_params.get("location", "local") or "local"
-    if location != "local":
-        raise ValidationError.for_field(
-            "location", f"Only location=local is supported here (backups are downloaded), got {location!r}."
-        )
     resource, project_id = await _resource(request, kind, target_id)
-    await web.authorize(request, "export:backup", resource)
+    destination = await cloud_locations.destination(request, f"{kind}_{target_id}_backup.zip")
+    await web.authorize(request, "export:backup", cloud_locations.exported_to(resource, destination))
     rq_id = await web.start_request(
         request,
         action="export",
@@ -71,7 +66,12 @@ async def export_backup(request: Request) -> Response:
         target_id=target_id,
         job_name=backups.EXPORT_JOB,
         subresource="backup",
-        kwargs={"target": kind, "target_id": target_id, "base_url": web.base_url(request)},
+        kwargs={
+            "target": kind,
+            "target_id": target_id,
+            "base_url": web.base_url(request),
+            "destination": destination,
+        },  # fmt: skip
         task_id=target_id if kind == "task" else None,
         project_id=target_id if kind == "project" else project_id,
     )

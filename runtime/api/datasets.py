@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,7 +31,7 @@ from annota.core.services import jobs as job_service
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as task_service
 from annota.runtime import web
-from annota.runtime.api import exported_files
+from annota.runtime.api import cloud_locations, exported_files
 from annota.runtime.api import uploads as upload
 
 TAGS = ["datasets"]
@@ -110,29 +111,23 @@ def _format_param(request: Request, direction: str) -> Format:
     return _registry(request).get(name, direction=direction)
 
 
-def _check_location(request: Request) -> None:
-    location = request.query_params.get("location", "local") or "local"
-    if location != "local":
-        raise ValidationError.for_field(
-            "location", f"Only location=local is supported here (results are downloaded), got {location!r}."
-        )
-
-
 @web.operation(
     "Export a dataset (annotations, and images with save_images=true) in a format",
     tags=TAGS,
     response=RqId,
     status=202,
-    query={"format": "exact format name", "save_images": "true/false", "location": "local"},
+    query={"format": "exact format name", "save_images": "true/false", **cloud_locations.QUERY},
 )
 async def export_dataset(request: Request) -> Response:
     kind = _kind(request)
     fmt = _format_param(request, "export")
     save_images = web.query_bool(request, "save_images")
-    _check_location(request)
     target = await _target(request, kind)
     subresource = "dataset" if save_images else "annotations"
-    await web.authorize(request, f"export:{subresource}", target.resource)
+    destination = await cloud_locations.destination(request, f"{kind}_{target.id}_{subresource}.zip")
+    await web.authorize(
+        request, f"export:{subresource}", cloud_locations.exported_to(target.resource, destination)
+    )
     rq_id = await web.start_request(
         request,
         action="export",
@@ -147,6 +142,7 @@ async def export_dataset(request: Request) -> Response:
             "format": fmt.display_name,
             "save_images": save_images,
             "base_url": web.base_url(request),
+            "destination": destination,
         },
         task_id=target.task_id,
         job_id=target.job_id,
@@ -186,12 +182,14 @@ def _mode(request: Request) -> str:
     return mode
 
 
-async def _start_import(request: Request, target: Target, area: str, filename: str) -> Response:
+async def _start_import(
+    request: Request, target: Target, area: str, filename: str, source: dict[str, Any] | None = None
+) -> Response:
     fmt = _format_param(request, "import")
     mode = _mode(request)
     conv_mask_to_poly = web.query_bool(request, "conv_mask_to_poly")
     if target.kind == "project":
-        return await _start_project_import(request, target, area, filename, fmt, conv_mask_to_poly)
+        return await _start_project_import(request, target, area, filename, fmt, conv_mask_to_poly, source)
     rq_id = await web.start_request(
         request,
         action="import",
@@ -208,6 +206,7 @@ async def _start_import(request: Request, target: Target, area: str, filename: s
             "filename": filename,
             "mode": mode,
             "conv_mask_to_poly": conv_mask_to_poly,
+            "source": source,
         },
         task_id=target.task_id,
         job_id=target.job_id,
@@ -217,8 +216,9 @@ async def _start_import(request: Request, target: Target, area: str, filename: s
 
 
 async def _start_project_import(
-    request: Request, target: Target, area: str, filename: str, fmt: Format, conv_mask_to_poly: bool
-) -> Response:
+    request: Request, target: Target, area: str, filename: str, fmt: Format, conv_mask_to_poly: bool,
+    source: dict[str, Any] | None,
+) -> Response:  # fmt: skip
     rq_id = await web.start_request(
         request,
         action="import",
@@ -234,6 +234,7 @@ async def _start_project_import(
             "filename": filename,
             "user_id": upload.user_id(request),
             "conv_mask_to_poly": conv_mask_to_poly,
+            "source": source,
         },
         project_id=target.id,
     )
@@ -246,11 +247,18 @@ async def _start_project_import(
     response=RqId,
     status=202,
     responses={201: None},
-    query={"format": "exact format name", "filename": "the uploaded file (Upload-Finish)",
-           "import_mode": "replace or append", "conv_mask_to_poly": "true/false"},
+    query={"format": "exact format name", "filename": "the uploaded file (Upload-Finish) or the bucket's",
+           "import_mode": "replace or append", "conv_mask_to_poly": "true/false",
+           "location": "local (uploaded) or cloud_storage",
+           "cloud_storage_id": "with location=cloud_storage: the cloud storage to read from"},
 )  # fmt: skip
 async def import_annotations(request: Request) -> Response:
     target, area = await _import_target(request)
+    source = await cloud_locations.source(request)
+    if source is not None:
+        _format_param(request, "import")
+        await web.state(request).storage.delete_prefix(area)
+        return await _start_import(request, target, area, source["filename"], source)
     project = target.kind == "project"
     endpoint = "dataset" if project else "annotations"
     return await upload.single_file_upload(

@@ -1,6 +1,8 @@
-"""``/api/jobs``: listing, reading and workflow changes (annotation endpoints come with their feature).
+"""``/api/jobs``: listing, reading, workflow changes, and a task's ground-truth job made and removed.
 
-A change is an ``update:job`` event, plus ``update:task`` when it moves the task's status along.
+A change is an ``update:job`` event, plus ``update:task`` when it moves the task's status along; a
+ground-truth job made or removed is a ``create:job`` or ``delete:job`` event. (Annotation endpoints
+come with their feature.)
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from annota.core.db.tables import Job
+from annota.core.access import Resource
+from annota.core.bounds import INT4_MAX
+from annota.core.db.tables import Job, Task
+from annota.core.errors import ValidationError
 from annota.core.schemas.common import Paginated
-from annota.core.schemas.jobs import JobRead, JobUpdate
+from annota.core.schemas.jobs import JobRead, JobUpdate, JobWrite
 from annota.core.services import events as event_service
+from annota.core.services import ground_truth
 from annota.core.services import jobs as service
 from annota.core.services import tasks as task_service
 from annota.runtime import web
@@ -73,8 +79,59 @@ async def update_job(request: Request) -> Response:
     return web.json_response(result)
 
 
+def _ids(task: Task, job_id: int) -> dict[str, int | None]:
+    return {
+        "org_id": task.organization_id,
+        "project_id": task.project_id,
+        "task_id": task.id,
+        "job_id": job_id,
+    }
+
+
+@web.operation("Create a ground-truth job", tags=TAGS, request=JobWrite, response=JobRead, status=201)
+async def create_job(request: Request) -> Response:
+    body = await request_body.read(request)
+    web.require_user(request)
+    async with web.transaction(request) as session:
+        task_id = body.integer("task_id")
+        if task_id is None or not 0 <= task_id <= INT4_MAX:
+            body.decode(JobWrite)  # names what is wrong with task_id
+            raise ValidationError.for_field("task_id", "This field is required.")
+        task = await ground_truth.task_of_request(session, task_id)
+        project = await task_service.project_of(session, task)
+        await web.authorize(
+            request, "create", Resource("jobs", ground_truth.creation_resource(task, project))
+        )
+        data = body.decode(JobWrite)
+        ground_truth.check_request(data)
+        job = await ground_truth.create(session, task, data)
+        (result,) = await service.read_many(session, [job], web.base_url(request))
+        await web.record_event(
+            request, session, "create:job", "job", result, resource_id=job.id, **_ids(task, job.id)
+        )
+    return web.json_response(result, status_code=201)
+
+
+@web.operation("Delete a ground-truth job with its annotations", tags=TAGS, status=204)
+async def delete_job(request: Request) -> Response:
+    async with web.transaction(request) as session:
+        job = await service.get(session, web.path_int(request))
+        await web.authorize(request, "delete", await service.resource(session, job))
+        task = await task_service.get(session, job.task_id)
+        (snapshot,) = await service.read_many(session, [job], web.base_url(request))
+        job_id = job.id
+        leftovers = await ground_truth.remove(session, job)
+        await web.record_event(
+            request, session, "delete:job", "job", snapshot, resource_id=job_id, **_ids(task, job_id)
+        )
+    await web.remove_objects(request, leftovers)
+    return Response(status_code=204)
+
+
 routes = [
     ("/api/jobs", list_jobs, ["GET"]),
+    ("/api/jobs", create_job, ["POST"]),
+    ("/api/jobs/{id:int}", delete_job, ["DELETE"]),
     ("/api/jobs/{id:int}", retrieve_job, ["GET"]),
     ("/api/jobs/{id:int}", update_job, ["PATCH"]),
 ]

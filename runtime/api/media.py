@@ -4,6 +4,11 @@ Every media body carries ``X-Checksum`` (CRC-32 of the complete body, in decimal
 ``X-Updated-Date`` (when the task's chunks were made), a strong ``ETag`` derived from the checksum and
 size (the same on every server, whatever the storage backend), answers ``If-None-Match`` with 304 and
 one ``Range`` with 206. Stored chunks are streamed from storage, never loaded whole.
+
+With ``serve_media_by_redirect = true``, a body that is a whole stored object (a chunk, a preview,
+an image frame in original quality) is answered, once the caller is authorized, with a 307 to the
+storage backend's presigned URL, so the bytes go from the bucket to the client directly; a backend
+that gives no URL (``local``), or a body made on the fly, is served as before.
 """
 
 from __future__ import annotations
@@ -39,7 +44,15 @@ DATA_QUERY = {
     "index": "chunk number from 0 (for a job, counted from the job's first frame; CVAT 2.x clients)",
     "quality": "original | compressed (default)",
 }
-DATA_RESPONSES = {200: "application/octet-stream", 206: "application/octet-stream", 304: None, 416: None}
+DATA_RESPONSES = {
+    200: "application/octet-stream",
+    206: "application/octet-stream",
+    304: None,
+    307: None,
+    416: None,
+}
+#: how long a presigned URL a client is redirected to stays valid
+REDIRECT_EXPIRES = dt.timedelta(minutes=15)
 
 
 # --- request parameters -----------------------------------------------------------------------
@@ -142,6 +155,27 @@ def body_response(
     )
 
 
+async def redirect_response(request: Request, key: str | None) -> Response | None:
+    """A redirect to the object ``key`` in storage, when the server is set to serve media by
+    redirect and the backend can presign a URL; else ``None``."""
+    if key is None or not web.state(request).settings.serve_media_by_redirect:
+        return None
+    storage: StorageBackend = web.state(request).storage
+    url = await storage.presigned_url(key, REDIRECT_EXPIRES)
+    if url is None:
+        return None
+    # the URL is signed for this caller's request only: no shared cache may keep it
+    return Response(status_code=307, headers={"Location": url, "Cache-Control": "private, max-age=60"})
+
+
+async def media_response(
+    request: Request, body: provider.Body, updated: dt.datetime, filename: str | None = None
+) -> Response:
+    """``body`` by redirect to its stored object when that is enabled and possible, else itself."""
+    redirect = await redirect_response(request, body.key)
+    return redirect or body_response(request, body, updated, filename)
+
+
 # --- data -------------------------------------------------------------------------------------
 
 
@@ -187,6 +221,15 @@ async def _data_response(
             if query.kind == "context_image"
             else []
         )
+        original_key = (
+            await provider.original_frame_key(session, media, query.number)
+            if query.kind == "frame" and query.quality == "original"
+            else None
+        )
+    # an image's original is a stored object of its own: redirect before reading anything
+    redirect = await redirect_response(request, original_key)
+    if redirect is not None:
+        return redirect
     storage: StorageBackend = web.state(request).storage
     body: provider.Body
     if query.kind == "chunk" and media.segment_id is not None and not query.by_index:
@@ -198,7 +241,7 @@ async def _data_response(
         body = await provider.frame(storage, media, query.quality, query.number)
     else:
         body = await provider.context_images(storage, media, query.number, names)
-    return body_response(request, body, media.updated_date())
+    return await media_response(request, body, media.updated_date())
 
 
 @web.operation("Get a task's chunk, frame or context images", tags=["tasks"], query=DATA_QUERY,
@@ -271,7 +314,7 @@ async def update_job_meta(request: Request) -> Response:
 
 # --- previews ---------------------------------------------------------------------------------
 
-PREVIEW_RESPONSES = {200: provider.JPEG_MEDIA_TYPE, 304: None}
+PREVIEW_RESPONSES = {200: provider.JPEG_MEDIA_TYPE, 304: None, 307: None}
 
 
 @web.operation("Get a task's preview", tags=["tasks"], responses=PREVIEW_RESPONSES)
@@ -281,7 +324,7 @@ async def task_preview(request: Request) -> Response:
         await web.authorize(request, "view", await task_service.resource(session, task))
         data = await provider.task_preview_data(session, task)
     body = await provider.task_preview(web.state(request).storage, data, f"task {task.id}")
-    return body_response(request, body, data.chunks_updated_date)
+    return await media_response(request, body, data.chunks_updated_date)
 
 
 @web.operation("Get a job's preview", tags=["jobs"], responses=PREVIEW_RESPONSES)
@@ -291,7 +334,7 @@ async def job_preview(request: Request) -> Response:
         await web.authorize(request, "view", await job_service.resource(session, job))
         media = await provider.job_media(session, job)
     body = await provider.job_preview(web.state(request).storage, media)
-    return body_response(request, body, media.updated_date())
+    return await media_response(request, body, media.updated_date())
 
 
 @web.operation("Get a project's preview", tags=["projects"], responses=PREVIEW_RESPONSES)
@@ -301,7 +344,7 @@ async def project_preview(request: Request) -> Response:
         await web.authorize(request, "view", project_service.resource(project))
         data = await provider.project_preview_data(session, project.id)
     body = await provider.task_preview(web.state(request).storage, data, f"project {project.id}")
-    return body_response(request, body, data.chunks_updated_date)
+    return await media_response(request, body, data.chunks_updated_date)
 
 
 routes = [

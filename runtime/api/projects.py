@@ -13,9 +13,11 @@ from annota.core.db.tables import Project
 from annota.core.schemas.common import Paginated
 from annota.core.schemas.projects import ProjectRead, ProjectUpdate, ProjectWrite
 from annota.core.services import projects as service
+from annota.core.services.storages import cloud_storage_ids as storage_refs
 from annota.runtime import web
+from annota.runtime.api import cloud_locations, request_body
 from annota.runtime.api import labels as labels_api
-from annota.runtime.api import request_body
+from annota.runtime.api import workspace_moves as moves
 
 TAGS = ["projects"]
 
@@ -55,6 +57,9 @@ async def create_project(request: Request) -> Response:
     await web.authorize(request, "create", service.resource(None))
     data = body.decode(ProjectWrite)
     async with web.transaction(request) as session:
+        await cloud_locations.check_visible(
+            request, session, storage_refs(data.source_storage, data.target_storage)
+        )
         project = await service.create(session, web.identity(request), data)
         (result,) = await service.read_many(session, [project], web.base_url(request))
         await _event(request, session, "create:project", project, result)
@@ -80,12 +85,22 @@ async def update_project(request: Request) -> Response:
         project = await service.get(session, web.path_int(request))
         for scope in service.update_scopes(body.fields):
             await web.authorize(request, scope, service.resource(project))
+        await moves.authorize_destination(request, session, body, lambda _there: service.resource(None))
         data = body.decode(ProjectUpdate)
+        moving = moves.check_request(body, ProjectUpdate)
+        old_org = project.organization_id
+        await cloud_locations.check_visible(
+            request, session, storage_refs(data.source_storage, data.target_storage)
+        )
         (before,) = await service.read_many(session, [project], web.base_url(request))
         labels_before = await labels_api.snapshot(session, project_id=project.id) if data.labels else {}
-        project = await service.update(session, project, data)
+        project = await service.update(session, project, data, web.identity(request).user_id)
         (result,) = await service.read_many(session, [project], web.base_url(request))
-        await _event(request, session, "update:project", project, result, before)
+        if moving and project.organization_id != old_org:
+            await moves.record(request, session, "project", project.id, before, result, old_org=old_org,
+                               new_org=project.organization_id, project_id=project.id)  # fmt: skip
+        else:
+            await _event(request, session, "update:project", project, result, before)
         if data.labels:
             after = await labels_api.snapshot(session, project_id=project.id)
             await labels_api.record_changes(request, session, labels_before, after, project.organization_id)

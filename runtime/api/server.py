@@ -33,11 +33,12 @@ async def about(request: Request) -> Response:
 
 @web.operation("Loaded plugins and CVAT feature flags", tags=["server"], response=PluginsRead, anonymous=True)
 async def plugins(request: Request) -> Response:
-    manager = web.state(request).plugins
+    state = web.state(request)
+    manager = state.plugins
     infos = [info.as_dict() for info in manager.infos.values()]
     active = {info.name for info in manager.active}
     return web.json_response(
-        PluginsRead(analytics="analytics" in active, models="models" in active, plugins=infos)
+        PluginsRead(analytics="analytics" in active, models=bool(state.models.registry), plugins=infos)
     )
 
 

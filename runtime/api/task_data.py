@@ -20,12 +20,15 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from annota.core.db.tables import CloudStorage
 from annota.core.errors import RequestInProgress, ValidationError
 from annota.core.media import layout
 from annota.core.schemas.common import RqId
 from annota.core.schemas.data import DataRequest
 from annota.core.services import share, upload_data, uploads
 from annota.core.services import tasks as service
+from annota.core.services.cloudstorages import bucket_media
+from annota.core.services.cloudstorages import storages as cloud_storages
 from annota.runtime import web
 from annota.runtime.api import uploads as upload
 
@@ -144,15 +147,34 @@ async def _check_server_files(request: Request, data: DataRequest) -> None:
         )
 
 
+async def _check_cloud_storage(request: Request, task_id: int, cloud_storage_id: int) -> CloudStorage:
+    """The cloud storage exists, the caller may see it (403 otherwise), and it is in the task's
+    organization (or the sandbox, for a sandbox task)."""
+    async with web.transaction(request) as session:
+        row = await bucket_media.usable_storage(session, cloud_storage_id)
+        await web.authorize(request, "view", cloud_storages.resource(row))
+        task = await service.get(session, task_id)
+        bucket_media.check_same_context(row, task.organization_id)
+        session.expunge(row)
+    return row
+
+
 async def _validate(request: Request, task_id: int, data: DataRequest) -> DataRequest:
     """Refuse what cannot work before a job is started; returns the request with its client files."""
-    if data.cloud_storage_id is not None:
-        raise ValidationError.for_field("cloud_storage_id", "Cloud storages are not supported.")
     if data.validation_params is not None:
         raise ValidationError.for_field(
             "validation_params", "Validation frames (ground truth, honeypots) are not supported."
         )
     names = await uploads.uploaded_names(web.state(request).storage, task_id)
+    if data.cloud_storage_id is not None:
+        if names or data.remote_files:
+            raise ValidationError(
+                "Use only one source of media files, not a cloud storage and uploaded or remote files."
+            )
+        row = await _check_cloud_storage(request, task_id, data.cloud_storage_id)
+        data = bucket_media.with_storage_manifest(data, row)
+        bucket_media.check_request(data)
+        return msgspec.structs.replace(data, client_files=[], storage="cloud_storage")
     sources = [
         field
         for field, present in (

@@ -20,9 +20,11 @@ from annota.core.services import events as event_service
 from annota.core.services import jobs as job_service
 from annota.core.services import projects as project_service
 from annota.core.services import tasks as service
+from annota.core.services.storages import cloud_storage_ids as storage_refs
 from annota.runtime import web
+from annota.runtime.api import cloud_locations, request_body
 from annota.runtime.api import labels as labels_api
-from annota.runtime.api import request_body
+from annota.runtime.api import workspace_moves as moves
 
 TAGS = ["tasks"]
 
@@ -76,6 +78,9 @@ async def create_task(request: Request) -> Response:
             request, scope, service.creation_resource(who, project, body.integer("assignee_id"))
         )
         data = body.decode(TaskWrite)
+        await cloud_locations.check_visible(
+            request, session, storage_refs(data.source_storage, data.target_storage)
+        )
         task = await service.create(session, who, data)
         (result,) = await service.read_many(session, [task], web.base_url(request))
         await _event(request, session, "create:task", task, result)
@@ -103,17 +108,28 @@ async def update_task(request: Request) -> Response:
         for scope in service.update_scopes(task, body.fields):
             await web.authorize(request, scope, resource)
         await _target_project(request, session, service.project_move(task, body.fields.get("project_id")))
+        await moves.authorize_destination(
+            request, session, body, lambda there: service.creation_resource(there, None)
+        )
         data = body.decode(TaskUpdate)
+        moving = moves.check_request(body, TaskUpdate, task)
+        old_org = task.organization_id
+        await cloud_locations.check_visible(
+            request, session, storage_refs(data.source_storage, data.target_storage)
+        )
         (before,) = await service.read_many(session, [task], web.base_url(request))
         # the task's own labels change with a new label set or a move into a project (which drops them)
         own_labels = task.project_id is None and bool(
             data.labels or service.project_move(task, data.project_id)
         )
         labels_before = await labels_api.snapshot(session, task_id=task.id) if own_labels else {}
-        task = await service.update(session, task, data)
+        task = await service.update(session, task, data, web.identity(request).user_id)
         (result,) = await service.read_many(session, [task], web.base_url(request))
+        if moving and task.organization_id != old_org:
+            await moves.record(request, session, "task", task.id, before, result, old_org=old_org,
+                               new_org=task.organization_id, task_id=task.id)  # fmt: skip
         # a PATCH that only touched the labels changes nothing of the task itself
-        if event_service.changes(before, result):
+        elif event_service.changes(before, result):
             await _event(request, session, "update:task", task, result, before)
         if own_labels:
             labels_after = await labels_api.snapshot(session, task_id=task.id)

@@ -739,3 +739,80 @@ def test_hook_check_health(annota_plugins: dict[str, Any], annota_client: TestCl
     assert sick.status_code == 503
     assert sick.json()["status"] == "unavailable"
     assert sick.json()["checks"]["gpu"] == "error: no device"
+
+
+# --- register_cloud_providers -----------------------------------------------------------------
+
+
+class CloudPlugin:
+    """Serves AWS_S3_BUCKET cloud storages from in-memory buckets (the s3 plugin is disabled)."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[str, MemoryStorage] = {}
+        self.calls: list[tuple[str, Any, dict[str, str]]] = []
+
+    @hookimpl
+    def register_cloud_providers(self, register: Any) -> None:
+        register("AWS_S3_BUCKET", self.open)
+
+    async def open(
+        self, resource: str, credentials: Any, attributes: Any, settings: Settings
+    ) -> MemoryStorage:
+        self.calls.append((resource, credentials, dict(attributes)))
+        return self.buckets.setdefault(resource, MemoryStorage())
+
+
+def test_hook_register_cloud_providers(annota_settings: Settings) -> None:
+    from annota.core.cloud import CloudCredentials
+
+    plugin = CloudPlugin()
+    # the built-in s3 plugin serves AWS_S3_BUCKET: this one takes its place
+    annota_settings.disabled_plugins = ["s3"]
+    app = create_app(annota_settings, extra_plugins={PLUGIN: plugin})
+    with _as_admin(app) as client:
+        _cloud_provider_served(client, plugin, CloudCredentials)
+
+
+def _cloud_provider_served(client: TestClient, plugin: CloudPlugin, CloudCredentials: Any) -> None:
+    bucket = plugin.buckets["photos"] = MemoryStorage()
+    client.portal.call(bucket.put, "a/one.jpg", b"1")  # type: ignore[union-attr]
+    client.portal.call(bucket.put, "b.jpg", b"2")  # type: ignore[union-attr]
+    body = {
+        "provider_type": "AWS_S3_BUCKET", "resource": "photos", "display_name": "p",
+        "credentials_type": "KEY_SECRET_KEY_PAIR", "key": "id", "secret_key": "secret",
+        "specific_attributes": "region=eu-west-1&prefix=media/",
+    }  # fmt: skip
+    created = client.post("/api/cloudstorages", json=body)
+    assert created.status_code == 201, created.text
+    listed = client.get(f"/api/cloudstorages/{created.json()['id']}/content-v2").json()
+    assert [(e["name"], e["type"]) for e in listed["content"]] == [("a", "DIR"), ("b.jpg", "REG")]
+    resource, credentials, attributes = plugin.calls[-1]
+    assert resource == "photos"
+    assert credentials == CloudCredentials(type="KEY_SECRET_KEY_PAIR", key="id", secret_key="secret")
+    assert attributes == {"region": "eu-west-1", "prefix": "media/"}
+    # a provider type no plugin serves is refused, naming the field
+    body["provider_type"], body["resource"] = "AZURE_CONTAINER", "box"
+    body.update(credentials_type="ANONYMOUS_ACCESS", specific_attributes="")
+    refused = client.post("/api/cloudstorages", json=body)
+    assert refused.status_code == 400 and "provider_type" in refused.json()
+
+
+def test_cloud_provider_types_are_cvat_s_and_unique(annota_settings: Settings) -> None:
+    class Unknown:
+        @hookimpl
+        def register_cloud_providers(self, register: Any) -> None:
+            register("DROPBOX", lambda *args: MemoryStorage())
+
+    with pytest.raises(ConfigError, match="unknown cloud provider type 'DROPBOX'"):
+        start(create_app(annota_settings, extra_plugins={"unknown": Unknown()}))
+
+    class Twin:
+        @hookimpl
+        def register_cloud_providers(self, register: Any) -> None:
+            register("AWS_S3_BUCKET", lambda *args: MemoryStorage())
+
+    with pytest.raises(ConfigError) as error:
+        start(create_app(annota_settings, extra_plugins={"twin": Twin()}))
+    message = str(error.value.detail)
+    assert "cloud provider AWS_S3_BUCKET is already registered" in message
+    assert "plugin s3" in message and "plugin twin" in message

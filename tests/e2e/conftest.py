@@ -110,6 +110,9 @@ def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live
     data_dir = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANNOTA_")}
     env.update(ANNOTA_DATA_DIR=str(data_dir), HOME=str(tmp_path))
+    # @pytest.mark.annota_env(NAME="value"): settings a test's server starts with
+    marker = request.node.get_closest_marker("annota_env")
+    env.update(marker.kwargs if marker else {})
     server = LiveServer(f"http://127.0.0.1:{port}", port, env, tmp_path)
     database_url = None
     if request.param == "postgres+redis":

@@ -87,6 +87,7 @@ ORGANIZATION_VARIANT = {
     "webhook_type": "org_webhook_type",
     "issue": "org_issue",
     "comment": "org_comment",
+    "cloudstorage": "org_cloudstorage",
 }
 
 EXPORT_FORMAT = "CVAT for images 1.1"
@@ -369,7 +370,24 @@ def _other_routes() -> dict[str, tuple[Probe, ...]]:
             listed("/api/requests", ("rq", "backup_rq")),
             listed("/api/requests", ("rq", "backup_rq"), params={"action": "export"}),
         ),
-        "GET /api/requests/{rq_id:path}": (denied("/api/requests/{rq_quoted}"),),
+        "GET /api/requests/{rq_id:path}": (
+            denied("/api/requests/{rq_quoted}"),
+            denied("/api/requests/{lambda_rq_quoted}"),
+        ),
+        # running a model on someone else's task or job
+        "POST /api/lambda/functions/{func_id}": (
+            denied("/api/lambda/functions/faces", json=body({"task": "{task}", "frame": 0})),
+            denied("/api/lambda/functions/faces", json=body({"job": "{job}", "frame": 0})),
+        ),
+        "POST /api/lambda/requests": (
+            denied("/api/lambda/requests", json=body({"function": "faces", "task": "{task}"})),
+            denied(
+                "/api/lambda/requests", json=body({"function": "faces", "task": "{task}", "job": "{job}"})
+            ),
+        ),
+        "GET /api/lambda/requests": (listed("/api/lambda/requests", ("lambda_rq",)),),
+        "GET /api/lambda/requests/{rq_id:path}": (denied("/api/lambda/requests/{lambda_rq_quoted}"),),
+        "DELETE /api/lambda/requests/{rq_id:path}": (denied("/api/lambda/requests/{lambda_rq_quoted}"),),
         "POST /api/requests/{rq_id:path}/cancel": (denied("/api/requests/{rq_quoted}/cancel"),),
         "GET /api/events": (
             listed("/api/events", ("a_user",), field_name="user_id"),
@@ -506,9 +524,33 @@ def _review_routes() -> dict[str, tuple[Probe, ...]]:
     }
 
 
+def _cloud_storage_routes() -> dict[str, tuple[Probe, ...]]:
+    storage = "/api/cloudstorages/{cloudstorage}"
+    own_storage = body({
+        "provider_type": "AWS_S3_BUCKET", "resource": "{bucket}", "display_name": "beta's",
+        "credentials_type": "ANONYMOUS_ACCESS", "specific_attributes": "{bucket_attributes}",
+    })  # fmt: skip
+    return {
+        "GET /api/cloudstorages": (
+            listed("/api/cloudstorages", ("cloudstorage", "org_cloudstorage")),
+            listed("/api/cloudstorages", ("cloudstorage", "org_cloudstorage"), params={"search": "alpha"}),
+        ),
+        "POST /api/cloudstorages": (own("/api/cloudstorages", json=own_storage),),
+        "GET /api/cloudstorages/{id:int}": (denied(storage),),
+        "PATCH /api/cloudstorages/{id:int}": (denied(storage, json=body({"display_name": "beta's now"})),),
+        "DELETE /api/cloudstorages/{id:int}": (denied(storage),),
+        "GET /api/cloudstorages/{id:int}/content-v2": (denied(f"{storage}/content-v2"),),
+        "GET /api/cloudstorages/{id:int}/status": (denied(f"{storage}/status"),),
+        "GET /api/cloudstorages/{id:int}/actions": (denied(f"{storage}/actions"),),
+        "GET /api/cloudstorages/{id:int}/preview": (denied(f"{storage}/preview"),),
+    }
+
+
 PUBLIC["GET /static/logo.svg"] = "annota's logo for the login page, the same for everyone"
 PUBLIC["GET /api/user-agreements"] = "the registration form's agreements, from the settings"
 PUBLIC["GET /api/server/ready"] = "readiness of the database, queue, storage and policy, no user data"
+PUBLIC["GET /api/lambda/functions"] = "the declared models, the same for every signed-in user"
+PUBLIC["GET /api/lambda/functions/{func_id}"] = "one declared model, the same for every signed-in user"
 
 
 BOUNDARY = "walk-boundary"
@@ -586,4 +628,5 @@ PROBES: dict[str, tuple[Probe, ...]] = {
     **_project_routes(),
     **_other_routes(),
     **_review_routes(),
+    **_cloud_storage_routes(),
 }

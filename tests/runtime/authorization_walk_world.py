@@ -21,6 +21,8 @@ from tests.media import make_jpeg, wait_for_request
 
 #: In every name Alpha gives their objects: no answer to anybody else may contain it.
 PRIVATE = "alpha-private"
+#: the model the lambda API routes are walked with
+WALK_MODEL = "faces"
 ALPHA_ORG, BETA_ORG = "alpha-org", "beta-org"
 ALPHA_EMAIL, BETA_EMAIL, GAMMA_EMAIL = f"{PRIVATE}@example.com", "beta@example.com", "gamma@example.com"
 #: webhooks point at a closed loopback port: deliveries fail at once
@@ -98,6 +100,14 @@ def review(
     return issue, comment
 
 
+def cloud_storage(client: TestClient, world: Mapping[str, Any], name: str, headers: Any = None) -> int:
+    """A cloud storage on the walk's bucket (``bucket`` and ``bucket_attributes`` in the world)."""
+    fields = {"provider_type": "AWS_S3_BUCKET", "resource": world["bucket"], "display_name": name,
+              "credentials_type": "KEY_SECRET_KEY_PAIR", "key": "testing", "secret_key": f"{PRIVATE} key",
+              "specific_attributes": world["bucket_attributes"], "description": PRIVATE}  # fmt: skip
+    return int(created(client.post("/api/cloudstorages", json=fields, headers=headers))["id"])
+
+
 def alpha_objects(alpha: TestClient, world: dict[str, Any]) -> None:
     color = {"name": "color", "input_type": "select", "values": ["red", "blue"], "default_value": "red"}
     labels = [{"name": f"{PRIVATE} car", "attributes": [color]}]
@@ -125,6 +135,11 @@ def alpha_objects(alpha: TestClient, world: dict[str, Any]) -> None:
     world["rq"] = finished_export(alpha, f"{task_url}/dataset/export", format="CVAT for images 1.1")
     world["rq_quoted"] = quote(world["rq"], safe="")
     world["backup_rq"] = finished_export(alpha, f"{task_url}/backup/export")
+    call = created(alpha.post("/api/lambda/requests", json={"function": WALK_MODEL, "task": world["task"]}))
+    lambda_request = wait_for_request(alpha, call["id"])
+    assert lambda_request["status"] == "finished", lambda_request["message"]
+    world["lambda_rq"] = call["id"]
+    world["lambda_rq_quoted"] = quote(call["id"], safe="")
     world["upload_task"] = created(alpha.post("/api/tasks", json={"name": f"{PRIVATE} upload"}))["id"]
     world["data_upload"] = tus_upload(alpha, f"/api/tasks/{world['upload_task']}/data")
     world["task_import_upload"] = tus_upload(alpha, f"{task_url}/annotations", format="CVAT 1.1")
@@ -140,6 +155,7 @@ def alpha_objects(alpha: TestClient, world: dict[str, Any]) -> None:
     world["delivery"] = ping(alpha, world["webhook"])
     world["token"] = created(alpha.post("/api/auth/access_tokens", json={"name": f"{PRIVATE} token"}))["id"]
     world["issue"], world["comment"] = review(alpha, world["job"], f"{PRIVATE} issue")
+    world["cloudstorage"] = cloud_storage(alpha, world, f"{PRIVATE} bucket")
 
 
 def alpha_organization(alpha: TestClient, gamma: TestClient, world: dict[str, Any]) -> None:
@@ -152,6 +168,7 @@ def alpha_organization(alpha: TestClient, gamma: TestClient, world: dict[str, An
     world["org_label"] = first_id(alpha, "/api/labels", task_id=world["org_task"])
     world["org_job"] = first_id(alpha, "/api/jobs", task_id=world["org_task"])
     world["org_issue"], world["org_comment"] = review(alpha, world["org_job"], f"{PRIVATE} org issue", in_org)
+    world["org_cloudstorage"] = cloud_storage(alpha, world, f"{PRIVATE} org bucket", in_org)
     world["org_webhook"] = webhook(alpha, f"{PRIVATE}-org", in_org, type="organization")
     world["org_webhook_type"] = "organization"
     world["org_delivery"] = ping(alpha, world["org_webhook"])
@@ -175,9 +192,14 @@ def beta_objects(beta: TestClient, world: dict[str, Any]) -> None:
     world["b_token"] = created(beta.post("/api/auth/access_tokens", json={"name": "beta's"}))["value"]
 
 
-def build_world(alpha: TestClient, beta: TestClient, gamma: TestClient) -> dict[str, Any]:
-    """Everyone's objects, by the names the walk's table fills its templates with."""
+def build_world(
+    alpha: TestClient, beta: TestClient, gamma: TestClient, bucket: tuple[str, str]
+) -> dict[str, Any]:
+    """Everyone's objects, by the names the walk's table fills its templates with; ``bucket`` is
+    the name and endpoint of an S3 bucket the cloud storages are made on."""
     world: dict[str, Any] = {
+        "bucket": bucket[0],
+        "bucket_attributes": f"region=us-east-1&endpoint_url={bucket[1]}",
         "a_user": alpha.user_id,  # type: ignore[attr-defined]
         "b_user": beta.user_id,  # type: ignore[attr-defined]
         "b_email": BETA_EMAIL,
@@ -198,6 +220,7 @@ def alpha_view(alpha: TestClient, world: Mapping[str, Any]) -> dict[str, Any]:
         *(f"/api/jobs/{world[key]}" for key in ("job", "org_job")),
         *(f"/api/labels/{world[key]}" for key in ("label", "org_label")),
         *(f"/api/issues/{world[key]}" for key in ("issue", "org_issue")),
+        *(f"/api/cloudstorages/{world[key]}" for key in ("cloudstorage", "org_cloudstorage")),
         *(f"/api/comments/{world[key]}" for key in ("comment", "org_comment")),
         *(f"/api/webhooks/{world[key]}" for key in ("webhook", "org_webhook")),
         *(f"/api/webhooks/{world[key]}/deliveries" for key in ("webhook", "org_webhook")),
@@ -222,6 +245,7 @@ def alpha_view(alpha: TestClient, world: Mapping[str, Any]) -> dict[str, Any]:
                 "auth/access_tokens",
                 "issues",
                 "comments",
+                "cloudstorages",
             )
         ),
         *(f"/api/{kind}?org={ALPHA_ORG}" for kind in ("projects", "tasks", "webhooks", "memberships")),

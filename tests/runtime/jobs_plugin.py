@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from annota.core import hookimpl, leftovers
 from annota.core.db.tables import Project
+from annota.core.errors import StorageError
 from annota.core.queue import JobContext, JobResult
 from annota.core.services import job_files
 from annota.runtime import web
@@ -68,6 +69,10 @@ async def fail(ctx: JobContext, message: str) -> None:
     raise RuntimeError(message)
 
 
+async def storage_fail(ctx: JobContext, message: str) -> None:
+    raise StorageError(message)
+
+
 async def sleep(ctx: JobContext, seconds: float) -> None:
     await asyncio.sleep(seconds)
 
@@ -93,6 +98,7 @@ def register_jobs(register: Any) -> None:
     register("jobs-test.build", build_project, queue="import", timeout=6 * 3600, max_tries=3)
     register("jobs-test.wait", wait_for_file, queue="import", timeout=60, max_tries=1)
     register("jobs-test.fail", fail, queue="export", timeout=30, max_tries=3)
+    register("jobs-test.storage-fail", storage_fail, queue="export", timeout=30, max_tries=1)
     register("jobs-test.sleep", sleep, queue="annotation", timeout=0.3, max_tries=1)
     register("jobs-test.leave", leave_things, queue="utils", timeout=30, max_tries=2)
 

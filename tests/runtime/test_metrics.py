@@ -227,3 +227,45 @@ def test_processes_sharing_the_multiprocess_dir_add_up(tmp_path: Path) -> None:
     }
     labels = {"queue": "import", "action": "a", "status": "finished"}
     assert value(samples, "annota_background_requests_total", **labels) == 5
+
+
+def test_storage_failures_of_jobs_are_counted(user_client: TestClient, local_client: TestClient) -> None:
+    series = {"backend": "local", "where": "job"}
+    before = value(scrape(local_client), "annota_storage_errors_total", **series)
+    failing = start(user_client, "jobs-test.storage-fail", 1, message="the volume is gone")
+    assert wait_for(user_client, failing, status_is("failed", "finished"))["status"] == "failed"
+    # an ordinary failure is not a storage error
+    other = start(user_client, "jobs-test.fail", 2, message="no such model")
+    assert wait_for(user_client, other, status_is("failed", "finished"))["status"] == "failed"
+    after = value(scrape(local_client), "annota_storage_errors_total", **series)
+    assert after - before == 1
+
+
+def test_storage_failures_of_requests_are_counted(
+    user_client: TestClient,
+    local_client: TestClient,
+    make_media_task: Callable[..., int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from annota.core.errors import StorageError
+    from tests.media import make_jpeg
+
+    task_id = make_media_task(user_client, [("a.jpg", make_jpeg())])
+    storage = user_client.app.state.annota.storage  # type: ignore[attr-defined]
+
+    async def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise StorageError("the volume is not mounted")
+
+    for method in ("get", "get_range", "stat", "read"):
+        monkeypatch.setattr(storage, method, unreachable)
+    series = {"backend": "local", "where": "http"}
+    before = value(scrape(local_client), "annota_storage_errors_total", **series)
+    response = user_client.get(f"/api/tasks/{task_id}/data", params={"type": "frame", "number": 0})
+    assert response.status_code == 500, response.text
+    # a frame that does not exist is the caller's error, not the storage's
+    assert (
+        user_client.get(f"/api/tasks/{task_id}/data", params={"type": "frame", "number": 5}).status_code
+        == 400
+    )
+    after = value(scrape(local_client), "annota_storage_errors_total", **series)
+    assert after - before == 1

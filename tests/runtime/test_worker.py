@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -263,6 +264,34 @@ def test_burst_worker_drains_its_queues_and_returns(
     body = user_client.get(request_path(failing)).json()
     assert body["status"] == "failed"
     assert body["message"] == "drained"
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_worker_logs_carry_the_id_of_the_request_that_started_the_job(
+    user_client: TestClient, workers: Workers
+) -> None:
+    """With ``log_format = "json"``, the worker's lines about a job carry the ``X-Request-ID`` of the
+    HTTP request that started it, on another process."""
+    workers.env["ANNOTA_LOG_FORMAT"] = "json"
+    owner_id = user_client.user_id  # type: ignore[attr-defined]
+    response = user_client.post(
+        jobs_plugin.START_PATH,
+        json={"job": "jobs-test.build", "target_id": 1, "kwargs": {"name": "traced", "owner_id": owner_id}},
+        headers={"X-Request-ID": "import-42"},
+    )
+    assert response.status_code == 202 and response.headers["X-Request-ID"] == "import-42"
+    worker = workers.start()
+    done = wait_for(user_client, response.json()["rq_id"], status_is("finished", "failed"), timeout=30)
+    assert done["status"] == "finished", workers.logs()
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0, workers.logs()
+    entries = [json.loads(line) for line in workers.logs().splitlines() if line.startswith("{")]
+    # every line the worker wrote is JSON
+    assert len(entries) == len(workers.logs().splitlines()), workers.logs()
+    traced = [entry["message"] for entry in entries if entry.get("request_id") == "import-42"]
+    assert any("job jobs-test.build started" in message for message in traced), workers.logs()
+    assert any("finished in" in message for message in traced), workers.logs()
 
 
 # --- requests whose job Redis lost ------------------------------------------------------------

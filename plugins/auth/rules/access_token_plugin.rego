@@ -15,8 +15,10 @@ allow if {
 	startswith(input.scope, "view:")
 }
 
-# an export writes only a result file for the caller, not the exported object
+# an export writes only a result file for the caller, not the exported object; one sent to a
+# cloud storage writes into a bucket, which a read-only token may not
 allow if {
 	is_string(input.scope)
 	startswith(input.scope, "export:")
+	not input.resource.destination == "cloud_storage"
 }

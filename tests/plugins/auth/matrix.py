@@ -320,6 +320,14 @@ def request_row(request: Document) -> Row:
     }
 
 
+def cloud_storage_row(storage: Document) -> Row:
+    return {
+        "id": _ids(storage, "id"),
+        "owner_id": _ids(storage, "owner"),
+        "organization_id": _ids(storage, "organization"),
+    }
+
+
 def issue_row(issue: Document) -> Row:
     return {
         "id": _ids(issue, "id"),
@@ -441,6 +449,13 @@ PACKAGES: dict[str, Package] = {
         unrelated=False,
         admin_always=False,
     ),
+    "cloudstorages": Package(
+        "cloudstorages",
+        lambda org: [{"id": 14, "owner": {"id": 46}, "organization": {"id": org}}],
+        {"owner": person(("owner",))},
+        creation_scopes=frozenset({"create"}),
+        row=cloud_storage_row,
+    ),
     "issues": Package(
         "issues",
         lambda org: [issue_document(org)],
@@ -467,6 +482,8 @@ PACKAGES: dict[str, Package] = {
         organized=False,
     ),
     "server": Package("server", lambda org: [{}], {}, organized=False, list_scopes=frozenset()),
+    # models belong to no organization; who may run one depends on the request's context alone
+    "lambda": Package("lambda", lambda org: [{"id": "face"}], {}, organized=False, list_scopes=frozenset()),
     "events": Package("events", lambda org: [{}], {}, organized=False),
     # one object is decided by the tasks and projects packages: only the list is theirs
     "quality_settings": Package(

@@ -15,6 +15,7 @@ import pytest
 
 from annota.core.policies import PolicyRegistry
 from annota.core.services import jobs, labels, projects, requests, tasks
+from annota.core.services.cloudstorages import storages as cloud_storages
 from annota.core.services.review import comments, issues
 from annota.plugins.auth.config import AuthConfig
 from annota.plugins.auth.embedded import CompiledBundle, defines
@@ -45,6 +46,7 @@ POLICY_FIELDS: Mapping[str, Mapping[str, Any]] = {
     "webhooks": webhook_store.POLICY_FIELDS,
     "requests": requests.POLICY_FIELDS,
     "issues": issues.POLICY_FIELDS,
+    "cloudstorages": cloud_storages.POLICY_FIELDS,
     "comments": comments.POLICY_FIELDS,
 }
 SHOWN = 40

@@ -33,6 +33,13 @@ def make_image(path: Path, width: int = 64, height: int = 48, seed: int = 0) -> 
     return path
 
 
+def block(left: int, top: int, right: int, bottom: int, width: int = 20, height: int = 10) -> np.ndarray:
+    """A ``height x width`` bitmap true in ``[top:bottom, left:right]``."""
+    bitmap = np.zeros((height, width), dtype=bool)
+    bitmap[top:bottom, left:right] = True
+    return bitmap
+
+
 def dataset(
     items: Sequence[Item],
     labels: Sequence[LabelSpec],
@@ -76,8 +83,25 @@ def load(
     return fmt.importer(root, ImportOptions(conv_mask_to_poly=conv_mask_to_poly, labels=labels))
 
 
+def assert_detected(registry: FormatRegistry, format_name: str, exported: Path, elsewhere: Path) -> None:
+    """``exported`` is detected as the format first, ``elsewhere`` (another layout) not at all."""
+    fmt = registry.find(format_name)
+    assert fmt is not None and fmt.detect is not None
+    assert registry.detect(exported)[0][1] is fmt
+    assert fmt.detect(elsewhere) == 0.0
+
+
 def items_by_name(source: Dataset) -> dict[str, Item]:
     return {item.id: item for item in source.items()}
 
 
-__all__ = ["dataset", "export", "installed_formats", "items_by_name", "load", "make_image"]
+__all__ = [
+    "assert_detected",
+    "block",
+    "dataset",
+    "export",
+    "installed_formats",
+    "items_by_name",
+    "load",
+    "make_image",
+]

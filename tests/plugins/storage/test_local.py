@@ -300,7 +300,7 @@ def test_the_storage_setting_defaults_to_local_and_comes_from_the_environment() 
 
 def test_an_unknown_storage_backend_is_a_start_up_error(annota_settings: Settings) -> None:
     annota_settings.storage = "tape"
-    with pytest.raises(ConfigError, match=r"no storage backend named 'tape' .*known: local, s3"):
+    with pytest.raises(ConfigError, match=r"no storage backend named 'tape' .*known: azure, gcs, local, s3"):
         with TestClient(create_app(annota_settings)):
             pass
 

@@ -168,6 +168,8 @@ CORE_EXPORTERS = {
     "Ultralytics YOLO Pose 1.0", "Ultralytics YOLO Classification 1.0",
     "Ultralytics YOLO Detection Track 1.0", "MOT 1.1", "LabelMe 3.0", "ImageNet 1.0",
     "WiderFace 1.0", "VGGFace2 1.0", "Market-1501 1.0", "ICDAR Recognition 1.0", "ICDAR Localization 1.0",
+    "ICDAR Segmentation 1.0", "LFW 1.0", "KITTI 1.0", "CamVid 1.0", "Cityscapes 1.0", "Open Images V6 1.0",
+    "MOTS PNG 1.0",
 }  # fmt: skip
 EXPORT_ONLY = {"CVAT for images 1.1", "CVAT for video 1.1", "Ultralytics YOLO Detection Track 1.0"}
 

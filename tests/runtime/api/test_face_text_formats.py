@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.media import make_jpeg, wait_for_request
+from tests.media import make_jpeg
+from tests.runtime.api.round_trips import round_trip, spec
 
 
 @pytest.fixture
@@ -26,31 +27,6 @@ def task(admin_client: Any, make_media_task: Callable[..., int]) -> tuple[int, d
     return task_id, {label["name"]: label for label in read}
 
 
-def _spec(label: dict[str, Any], name: str) -> int:
-    return next(int(a["id"]) for a in label["attributes"] if a["name"] == name)
-
-
-def _round_trip(client: Any, task_id: int, body: dict[str, Any], format_name: str) -> dict[str, Any]:
-    response = client.put(f"/api/tasks/{task_id}/annotations", json=body)
-    assert response.status_code == 200, response.text
-    path = f"/api/tasks/{task_id}"
-    response = client.post(f"{path}/dataset/export", params={"format": format_name, "location": "local"})
-    assert response.status_code == 202, response.text
-    request = wait_for_request(client, response.json()["rq_id"])
-    assert request["status"] == "finished", request["message"]
-    content = client.get(request["result_url"]).content
-    client.delete(f"{path}/annotations")
-    response = client.post(
-        f"{path}/annotations",
-        params={"format": format_name},
-        files={"annotation_file": ("dataset.zip", content)},
-    )
-    assert response.status_code == 202, response.text
-    request = wait_for_request(client, response.json()["rq_id"])
-    assert request["status"] == "finished", request["message"]
-    return dict(client.get(f"{path}/annotations").json())
-
-
 def _values(entry: dict[str, Any]) -> list[str]:
     return [a["value"] for a in entry["attributes"]]
 
@@ -62,11 +38,11 @@ def test_widerface(admin_client: Any, task: Any) -> None:
         "tags": [{"label_id": labels["icdar"]["id"], "frame": 1}],
         "shapes": [
             {"type": "rectangle", "label_id": face["id"], "frame": 0, "points": [1, 2, 30, 40],
-             "occluded": True, "attributes": [{"spec_id": _spec(face, "blur"), "value": "2"}]},
+             "occluded": True, "attributes": [{"spec_id": spec(face, "blur"), "value": "2"}]},
             {"type": "rectangle", "label_id": labels["icdar"]["id"], "frame": 2, "points": [5, 5, 9, 9]},
         ],
     }  # fmt: skip
-    after = _round_trip(admin_client, task_id, body, "WiderFace 1.0")
+    after = round_trip(admin_client, task_id, body, "WiderFace 1.0")
     shapes = sorted(after["shapes"], key=lambda s: s["frame"])
     assert [(s["frame"], s["label_id"], s["points"], s["occluded"]) for s in shapes] == [
         (0, face["id"], [1, 2, 30, 40], True),
@@ -87,7 +63,7 @@ def test_vggface2(admin_client: Any, task: Any) -> None:
             {"type": "points", "label_id": face, "frame": 0, "points": landmarks},
         ],
     }
-    after = _round_trip(admin_client, task_id, body, "VGGFace2 1.0")
+    after = round_trip(admin_client, task_id, body, "VGGFace2 1.0")
     assert sorted((s["frame"], s["type"], s["points"]) for s in after["shapes"]) == [
         (0, "points", landmarks),
         (0, "rectangle", [1, 2, 30, 40]),
@@ -98,14 +74,14 @@ def test_vggface2(admin_client: Any, task: Any) -> None:
 def test_icdar_recognition_and_localization(admin_client: Any, task: Any) -> None:
     task_id, labels = task
     icdar = labels["icdar"]
-    text = _spec(icdar, "text")
+    text = spec(icdar, "text")
     body = {
         "tags": [
             {"label_id": icdar["id"], "frame": 1, "attributes": [{"spec_id": text, "value": 'a "b", c'}]}
         ],
         "shapes": [],
     }
-    after = _round_trip(admin_client, task_id, body, "ICDAR Recognition 1.0")
+    after = round_trip(admin_client, task_id, body, "ICDAR Recognition 1.0")
     assert [(t["frame"], t["label_id"], _values(t)) for t in after["tags"]] == [
         (1, icdar["id"], ['a "b", c'])
     ]
@@ -119,7 +95,7 @@ def test_icdar_recognition_and_localization(admin_client: Any, task: Any) -> Non
              "attributes": [{"spec_id": text, "value": "two words"}]},
         ],
     }  # fmt: skip
-    after = _round_trip(admin_client, task_id, body, "ICDAR Localization 1.0")
+    after = round_trip(admin_client, task_id, body, "ICDAR Localization 1.0")
     assert sorted((s["frame"], s["type"], s["points"], _values(s)) for s in after["shapes"]) == [
         (0, "rectangle", [1, 2, 3, 4], ["Exit"]),
         (2, "polygon", [0, 0, 4, 0, 4, 4, 0, 4], ["two words"]),

@@ -158,7 +158,7 @@ def test_a_deleted_attribute_needs_an_id(user_client):
         f"/api/labels/{car['id']}", json={"attributes": [{**_attribute("color"), "deleted": True}]}
     )
     assert response.status_code == 400, response.text
-    assert "must have an id" in response.json()["labels"][0]
+    assert "must have an id" in response.json()[0]
     assert _labels(user_client, task_id)[0]["attributes"] == car["attributes"]
 
 

@@ -102,7 +102,7 @@ def test_health_shows_a_missing_bucket(annota_settings: Settings, moto: Moto) ->
     with TestClient(create_app(annota_settings)) as client:
         response = client.get("/api/server/health")
     assert response.status_code == 503
-    assert response.json()["checks"]["storage"] == "error: StorageError"
+    assert response.json()["checks"]["storage"] == "error: BucketNotFound"
     assert response.json()["checks"]["database"] == "ok"
 
 

@@ -289,7 +289,7 @@ def test_finish_without_files_is_accepted(user_client):
         (
             {"cloud_storage_id": 1, "server_files": ["images"]},
             "cloud_storage_id",
-            "Cloud storages are not supported.",
+            "The specified cloud storage 1 does not exist.",
         ),
         ({"validation_params": {"mode": "gt"}}, "validation_params", "not supported"),
         (
