@@ -267,8 +267,9 @@ def test_a_worker_and_an_api_process_killed_under_load(cluster: Cluster) -> None
         thread.start()
 
     time.sleep(WORKER_KILL)
-    rerun = kill_worker_mid_creation(cluster, began + API_KILL - 1)
-    time.sleep(max(0.0, began + API_KILL - time.monotonic()))
+    # on a busy machine the first creations reach the worker late: the API kill waits for it
+    rerun = kill_worker_mid_creation(cluster, began + LOAD - 8)
+    time.sleep(max(1.0, began + API_KILL - time.monotonic()))
     api_killed = time.monotonic()
     cluster.kill(cluster.api[0])
     time.sleep(1)
