@@ -196,7 +196,6 @@ def main() -> int:
     import argparse
     import base64
     import sys
-    import tempfile
 
     import httpx2 as httpx
     from task_creation import PASSWORD, create_task, generate_images, upload_images
@@ -217,14 +216,21 @@ def main() -> int:
         (directory / "images").mkdir()
         images = generate_images(directory / "images", args.frames)
         with serving_process(None) as (host, port):
-            rows.append(("floor: Starlette answering a constant", *_measure(host, port, "/constant", {}, args.requests, CLIENTS)))
+            rows.append(
+                (
+                    "floor: Starlette answering a constant",
+                    *_measure(host, port, "/constant", {}, args.requests, CLIENTS),
+                )
+            )
         with serving_process(settings) as (host, port):
             base_url = f"http://{host}:{port}"
             with httpx.Client(base_url=base_url, auth=("bench", PASSWORD), timeout=600) as client:
                 task_id = create_task(client, "served")
                 upload_images(client, task_id, images)
                 data_id = client.get(f"/api/tasks/{task_id}").json()["data"]
-                login = httpx.post(f"{base_url}/api/auth/login", json={"username": "bench", "password": PASSWORD})
+                login = httpx.post(
+                    f"{base_url}/api/auth/login", json={"username": "bench", "password": PASSWORD}
+                )
                 login.raise_for_status()
             token = {"Authorization": f"Token {login.json()['key']}"}
             basic = {"Authorization": "Basic " + base64.b64encode(f"bench:{PASSWORD}".encode()).decode()}
@@ -252,14 +258,28 @@ def main() -> int:
         started = time.perf_counter()
         with ThreadPoolExecutor(CLIENTS) as pool:
             list(pool.map(lambda _: read(), range(args.requests)))
-        rows.append(("floor: raw read of the same frame", sorted(times)[len(times) // 2], args.requests / (time.perf_counter() - started)))
+        rows.append(
+            (
+                "floor: raw read of the same frame",
+                sorted(times)[len(times) // 2],
+                args.requests / (time.perf_counter() - started),
+            )
+        )
     floor_p50, floor_rate = rows[0][1], rows[0][2]
     out = sys.stdout
-    out.write(f"{args.database}, {args.requests} requests per row; server in its own process, "
-              f"{CLIENTS} clients on keep-alive connections for the last columns\n\n")
-    out.write("| request | p50 ms | / floor | req/s, 1 client | req/s, 4 clients | / floor |\n|---|---|---|---|---|---|\n")
+    out.write(
+        f"{args.database}, {args.requests} requests per row; server in its own process, "
+        f"{CLIENTS} clients on keep-alive connections for the last columns\n\n"
+    )
+    out.write(
+        "| request | p50 ms | / floor | req/s, 1 client | req/s, 4 clients | / floor |\n"
+        "|---|---|---|---|---|---|\n"
+    )
     for label, p50, rate in rows:
-        out.write(f"| {label} | {p50 * 1000:.2f} | {p50 / floor_p50:.1f}x | {1 / p50:.0f} | {rate:.0f} | {floor_rate / rate:.1f}x |\n")
+        out.write(
+            f"| {label} | {p50 * 1000:.2f} | {p50 / floor_p50:.1f}x | {1 / p50:.0f} | {rate:.0f} "
+            f"| {floor_rate / rate:.1f}x |\n"
+        )
     return 0
 
 

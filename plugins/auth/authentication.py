@@ -24,11 +24,11 @@ from starlette.requests import Request
 
 from annota.core.access import Identity, OrganizationContext
 from annota.core.db.tables import Session as LoginSession
+from annota.core.db.types import utcnow
 from annota.core.errors import NotAuthenticated, PermissionDenied
 from annota.core.passwords import token_digest
 from annota.core.services import organization_context
 from annota.core.services import users as user_service
-from annota.core.db.types import utcnow
 from annota.plugins.auth import identity_cache, throttle
 from annota.plugins.auth.config import AuthConfig
 from annota.runtime import web
@@ -38,6 +38,10 @@ SESSION_COOKIE = "sessionid"
 CSRF_COOKIE = "csrftoken"
 CSRF_HEADER = "x-csrftoken"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+#: who presented the credentials, and for how many seconds at most they stay valid (``None``: no
+#: expiry of their own)
+Found = tuple[Identity, float | None]
 
 
 async def authenticate(request: Request) -> Identity | None:
@@ -59,6 +63,7 @@ async def authenticate(request: Request) -> Identity | None:
         loaded_at = identity_cache.generation()
         # one transaction for the credentials and the memberships
         async with web.transaction(request) as session:
+            found: Found | None
             if method == "basic":
                 found = await _by_basic(request, session, username, password)
             else:
@@ -130,9 +135,6 @@ def _cache_key(secret: str, method: str, credentials: str) -> str:
 
 def _seconds_until(moment: dt.datetime | None) -> float | None:
     return None if moment is None else (moment - utcnow()).total_seconds()
-
-
-Found = tuple[Identity, float | None]
 
 
 async def _by_login_token(session: AsyncSession, key: str) -> Found:
