@@ -130,6 +130,21 @@ class PluginManager:
                     continue
                 info.hooks = self._hook_names(ep.name)
 
+    def load_named(self, entries: Mapping[str, str]) -> None:
+        """Load just the plugins ``entries`` names (plugin name -> entry-point value), without
+        scanning the installed distributions: for commands that know which plugins they need.
+        A failing one is recorded and skipped like in ``load_entry_points``."""
+        for name, value in entries.items():
+            info = self.infos[name] = PluginInfo(name, None, "entry point")
+            try:
+                plugin = importlib.metadata.EntryPoint(name, value, ENTRY_POINT_GROUP).load()
+                self.pm.register(plugin, name=name)
+            except Exception as exc:
+                info.status = "error"
+                info.error = "".join(traceback.format_exception_only(exc)).strip()
+                continue
+            info.hooks = self._hook_names(name)
+
     def register(self, plugin: Any, name: str, version: str | None = None) -> None:
         """Register a plugin object given in code (tests, embedding applications)."""
         self.pm.register(plugin, name=name)

@@ -42,7 +42,6 @@ import msgspec
 
 from annota.core import hookimpl
 from annota.core.errors import FormatError
-from annota.core.formats import masks
 from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import DEFAULT_SUBSET, Dataset, Item, LabelSpec, Shape, Track, TrackShape
 from annota.core.formats.output import Output
@@ -154,6 +153,9 @@ def _instance(shape: Shape, item: Item) -> tuple[list[Any] | dict[str, Any], lis
         left, top = min(xs), min(ys)
         return [points], [left, top, max(xs) - left, max(ys) - top], _polygon_area(points), 0
     if kind == "mask":
+        # numpy (behind masks) only when there are masks: it is most of a small conversion's start-up
+        from annota.core.formats import masks
+
         left, top, right, bottom = masks.cvat_bbox(points)
         width = item.width or right + 1
         height = item.height or bottom + 1
@@ -570,6 +572,8 @@ class _Reader:
         ]
 
     def _mask(self, template: Shape, rle: _Rle) -> list[Shape]:
+        from annota.core.formats import masks
+
         if len(rle.size) != 2 or min(rle.size) < 0:
             raise ValueError("size must be [height, width]")
         bitmap = masks.coco_rle_to_bitmap({"size": rle.size, "counts": rle.counts})

@@ -36,12 +36,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
-
 from annota.core import hookimpl
 from annota.core.errors import FormatError
 from annota.core.formats.datasets import StreamedDataset
-from annota.core.formats.masks import bitmap_to_polygons, cvat_to_bitmap
 from annota.core.formats.model import DEFAULT_SUBSET, Dataset, Item, LabelSpec, Shape, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
@@ -391,6 +388,9 @@ def detect_yolo(root: Path) -> float:
 
 def parse_data_yaml(text: str, file: str) -> dict[str, Any]:
     """An Ultralytics ``data.yaml``, parsed safely (no tags, no objects); it must be a mapping."""
+    # imported here: YOLO 1.1 never needs it, and it is a tenth of a conversion's start-up
+    import yaml
+
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
@@ -490,6 +490,8 @@ class _SegmentationWriter(_UltralyticsWriter):
             if shape.type == "polygon":
                 polygons = [shape.points]
             else:
+                from annota.core.formats.masks import bitmap_to_polygons, cvat_to_bitmap
+
                 assert item.width and item.height
                 bitmap = cvat_to_bitmap(shape.points, item.width, item.height)
                 polygons = bitmap_to_polygons(bitmap)
