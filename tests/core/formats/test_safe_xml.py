@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from xml.etree.ElementTree import ParseError
+
 import pytest
 from defusedxml import DefusedXmlException
 
@@ -28,3 +31,19 @@ def test_plain_document_is_parsed() -> None:
 def test_entities_are_refused_in_any_encoding(data: bytes) -> None:
     with pytest.raises(DefusedXmlException):
         safe_xml.fromstring(data)
+
+
+@pytest.mark.parametrize("data", [BOMB.encode(), BOMB.encode("utf-16")])
+def test_streamed_entities_are_refused(data: bytes) -> None:
+    # the declaration past the first chunk the check reads is found too
+    stream = io.BytesIO(b"<!-- " + b" " * (1 << 20) + b" -->" + data if data.isascii() else data)
+    with pytest.raises((DefusedXmlException, ParseError)):
+        list(safe_xml.iterparse(stream, ("start", "end")))
+
+
+def test_streamed_plain_document_is_parsed() -> None:
+    stream = io.BytesIO(b"<annotations><image id='0'/><image id='1'/></annotations>")
+    ids = [
+        element.get("id") for event, element in safe_xml.iterparse(stream, ("end",)) if element.tag == "image"
+    ]
+    assert ids == ["0", "1"]
