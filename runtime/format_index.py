@@ -66,7 +66,9 @@ def lookup(names: Iterable[str], print_: str) -> dict[str, str] | None:
     needed: dict[str, str] = {}
     for name in names:
         plugin = formats.get(_key(name))
-        value = plugins.get(plugin) if isinstance(plugin, str) else None
+        if not isinstance(plugin, str):
+            return None
+        value = plugins.get(plugin)
         if not isinstance(value, str):
             return None
         needed[plugin] = value

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import IO
+from typing import IO, Literal
 from xml.etree import ElementTree as ET
 
 import defusedxml.ElementTree as SafeET
@@ -62,7 +62,9 @@ def fromstring(data: bytes) -> ET.Element:
     return element
 
 
-def iterparse(stream: IO[bytes], events: Sequence[str]) -> Iterator[tuple[str, ET.Element]]:
+def iterparse(
+    stream: IO[bytes], events: Sequence[Literal["start", "end"]]
+) -> Iterator[tuple[str, ET.Element]]:
     """``ElementTree.iterparse`` of a seekable binary stream, refusing DTDs like ``fromstring``."""
     if _plain_stream(stream):
         return ET.iterparse(stream, events=events)

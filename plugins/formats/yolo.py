@@ -174,7 +174,7 @@ def _box_lines(item: Item, index: dict[str, int], with_tracks: bool = False) -> 
             hx, hy = sx * 0.5, sy * 0.5
         label = index.get(shape.label)
         if label is None:
-            _class_of(index, shape, item)
+            label = _class_of(index, shape, item)
         x1, y1, x2, y2 = shape.points
         values += (label, (x1 + x2) * hx, (y1 + y2) * hy, (x2 - x1) * sx, (y2 - y1) * sy)
         if with_tracks:
