@@ -84,8 +84,9 @@ PAGINATION_PARAMETERS: list[dict[str, Any]] = [
     query_parameter("filter", 'A JSON-logic rule, e.g. `{"and":[{"==":[{"var":"name"},"x"]}]}`.'),
 ]
 
-#: a 400's body: ``{"detail": message}``, or DRF's ``{field: [messages]}``
-FieldErrors = dict[str, str | list[str]]
+#: a 400's body: ``{"detail": message}``, DRF's ``{field: [messages]}``, or the bare list of
+#: messages DRF answers for a ``ValidationError`` raised outside a serializer's fields
+FieldErrors = dict[str, str | list[str]] | list[str]
 
 _PATH_PARAMETER = re.compile(r"\{(?P<name>\w+)(?::(?P<convertor>\w+))?\}")
 

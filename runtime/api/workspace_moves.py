@@ -30,7 +30,10 @@ async def authorize_destination(
     if not service.is_move(body.fields):
         return
     target = body.fields["organization_id"]
-    if target is not None and not (isinstance(target, int) and 0 <= target <= INT4_MAX):
+    # JSON's true and false are ints to Python, not ids
+    if target is not None and (
+        isinstance(target, bool) or not isinstance(target, int) or not 0 <= target <= INT4_MAX
+    ):
         return  # not an id: the body's validation says so
     who = web.identity(request)
     context = await service.destination(session, target, who.memberships)

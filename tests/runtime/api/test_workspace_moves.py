@@ -118,6 +118,9 @@ def test_what_a_move_refuses(make_user):
     unknown = move({"organization_id": 99999})
     assert unknown.status_code == 400 and unknown.json() == ["Invalid organization id"]
     assert move({"organization_id": "acme"}).status_code == 400
+    for not_an_id in (False, True):
+        assert move({"organization_id": not_an_id}).status_code == 400
+        assert move({"organization_id": not_an_id}, path=f"/api/projects/{project_id}").status_code == 400
     # the mover must be allowed to create such an object where it goes
     assert move({"organization_id": foreign}).status_code == 403
     assert move({"organization_id": foreign}, path=f"/api/projects/{project_id}").status_code == 403
