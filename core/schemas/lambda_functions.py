@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -92,6 +92,3 @@ class FunctionCall(msgspec.Struct):
     ended: dt.datetime | None
     exc_info: str | None
 
-
-#: one detection of the online call, as CVAT's detector functions answer
-Detection = dict[str, Any]

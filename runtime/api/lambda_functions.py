@@ -1,7 +1,8 @@
 """``/api/lambda/*``: CVAT's lambda API over the declared models (reference §3.3).
 
 A model is a ``detector`` function whose id is its name. ``POST /api/lambda/functions/{id}`` runs
-it on one frame and answers the detections (labels mapped to the task's, by name); ``POST
+it on one frame and answers the detections as the frame's unsaved annotations (``LabeledData``
+with the task's label and attribute ids, labels mapped by name unless a mapping says otherwise); ``POST
 /api/lambda/requests`` runs it over a task or job on the ``annotation`` queue as a background
 request (``autoannotate:task`` in ``/api/requests``), which writes every annotation at its end.
 
@@ -28,9 +29,9 @@ from annota.core.models.host import ModelHost
 from annota.core.models.mapping import labels_v2
 from annota.core.models.registry import DeclaredModel
 from annota.core.models.runner import ModelError
+from annota.core.schemas.annotations import LabeledData
 from annota.core.schemas.common import Detail
 from annota.core.schemas.lambda_functions import (
-    Detection,
     FunctionCall,
     FunctionCallParams,
     FunctionCallRequest,
@@ -118,7 +119,7 @@ async def _authorized_target(
     "Run a model on one frame of a task or job",
     tags=TAGS,
     request=OnlineFunctionCall,
-    response=list[Detection],
+    response=LabeledData,
     responses={400: Detail, 403: Detail, 404: Detail},
 )
 async def call_function(request: Request) -> Response:
