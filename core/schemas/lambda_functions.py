@@ -91,4 +91,3 @@ class FunctionCall(msgspec.Struct):
     started: dt.datetime | None
     ended: dt.datetime | None
     exc_info: str | None
-
