@@ -71,11 +71,12 @@ class User(Base):
 
 
 class AuthToken(Base):
-    """The legacy ``Authorization: Token <key>`` key returned by login; one per user."""
+    """The legacy ``Authorization: Token <key>`` key returned by login; one per login, the newest
+    few of a user kept (``users.MAX_LOGIN_TOKENS``)."""
 
     __tablename__ = "auth_tokens"
     key_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created: Mapped[dt.datetime] = _created()
 
 

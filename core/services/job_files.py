@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,11 @@ async def scratch(ctx: JobContext, prefix: str) -> Path:
     request's retry or end does)."""
     root = Path(ctx.settings.data_dir) / "tmp"
     root.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
-    try:
-        await ctx.leave(leftovers.SCRATCH, path.name)
-    except BaseException:
-        # not noted down (the database connection dropped): nobody else would remove it
-        shutil.rmtree(path, ignore_errors=True)
-        raise
+    # noted down before it exists, so that a worker killed in between leaves nothing unnoted; 128
+    # random bits: no other job's directory can have the name (whose removal it would then be)
+    path = root / f"{prefix}{secrets.token_hex(16)}"
+    await ctx.leave(leftovers.SCRATCH, path.name)
+    path.mkdir(mode=0o700)
     return path
 
 

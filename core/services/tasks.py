@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import String, and_, case, cast, delete, exists, func, null, select
+from sqlalchemy import String, and_, bindparam, case, cast, delete, exists, func, null, select
 from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from annota.core.access import FilterFields, Identity, Resource
 from annota.core.bounds import check_int
@@ -38,6 +39,30 @@ async def get(session: AsyncSession, task_id: int) -> Task:
     if task is None:
         raise NotFound(f"Task {task_id} not found.")
     return task
+
+
+async def get_with_data(session: AsyncSession, task_id: int) -> tuple[Task, Data | None]:
+    """The task and its media row, by one query: reading both (serving a frame, showing the task)
+    costs one round trip to the database, not two. The session finds the row again by its id while
+    the caller holds it (its identity map keeps only weak references)."""
+    row = (
+        await session.execute(
+            select(Task, Data).outerjoin(Data, Data.id == Task.data_id).where(Task.id == task_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"Task {task_id} not found.")
+    return row[0], row[1]
+
+
+def _loaded_data(session: AsyncSession, data_ids: set[int]) -> dict[int, Data]:
+    """The media rows among ``data_ids`` this session has already loaded."""
+    loaded = {}
+    for data_id in data_ids:
+        found = session.identity_map.get(identity_key(Data, data_id))
+        if isinstance(found, Data):
+            loaded[data_id] = found
+    return loaded
 
 
 async def project_of(session: AsyncSession, task: Task) -> Project | None:
@@ -240,19 +265,26 @@ async def remove(session: AsyncSession, task: Task) -> list[str]:
 # --- reading --------------------------------------------------------------------------------
 
 
+# built once: building the CASE expressions took longer than running the query
+_JOBS_SUMMARIES = (
+    select(
+        Job.task_id,
+        func.count(),
+        func.sum(case((and_(Job.stage == "acceptance", Job.state == "completed"), 1), else_=0)),
+        func.sum(case((Job.stage == "validation", 1), else_=0)),
+        func.sum(case((Job.type == "ground_truth", 1), else_=0)),
+    )
+    .where(Job.task_id.in_(bindparam("task_ids", expanding=True)))
+    .group_by(Job.task_id)
+)
+
+
 async def _jobs_summaries(session: AsyncSession, task_ids: list[int]) -> dict[int, tuple[int, int, int, int]]:
     """Per task: (jobs, completed jobs, jobs in validation, ground-truth jobs), counted the way
     CVAT does."""
     if not task_ids:
         return {}
-    completed = case((and_(Job.stage == "acceptance", Job.state == "completed"), 1), else_=0)
-    validation = case((Job.stage == "validation", 1), else_=0)
-    truth = case((Job.type == "ground_truth", 1), else_=0)
-    rows = await session.execute(
-        select(Job.task_id, func.count(), func.sum(completed), func.sum(validation), func.sum(truth))
-        .where(Job.task_id.in_(task_ids))
-        .group_by(Job.task_id)
-    )
+    rows = await session.execute(_JOBS_SUMMARIES, {"task_ids": task_ids})
     return {
         task_id: (count, int(done or 0), int(checking or 0), int(gt or 0))
         for task_id, count, done, checking, gt in rows
@@ -271,11 +303,10 @@ async def read_many(session: AsyncSession, tasks: Sequence[Task], base_url: str)
         rows = await session.execute(select(Project.id, Project.name).where(Project.id.in_(project_ids)))
         project_names = {project_id: name for project_id, name in rows}
     data_ids = {t.data_id for t in tasks if t.data_id is not None}
-    media: dict[int, Data] = {}
-    if data_ids:
-        media = {
-            d.id: d for d in (await session.execute(select(Data).where(Data.id.in_(data_ids)))).scalars()
-        }
+    media = _loaded_data(session, data_ids)
+    if missing := data_ids - media.keys():
+        found = await session.scalars(select(Data).where(Data.id.in_(missing)))
+        media.update((d.id, d) for d in found)
     summaries = await _jobs_summaries(session, ids)
     storages = await storage_service.read_many(
         session, [i for t in tasks for i in (t.source_storage_id, t.target_storage_id)]

@@ -202,19 +202,38 @@ def identity_for(user: User, method: str, token: AccessToken | None = None) -> I
 # --- login token (legacy "Authorization: Token") and cookie sessions ------------------------
 
 
+#: login tokens a user keeps at once (a browser, cvat-cli, a script …); older ones stop working
+MAX_LOGIN_TOKENS = 20
+
+
 async def issue_login_token(session: AsyncSession, user: User) -> str:
-    """A fresh legacy token for the user (the previous one stops working).
+    """A fresh legacy token for the user. Earlier logins' tokens keep working (CVAT hands every
+    login the same token), so signing in from a second client does not sign the first one out;
+    only the newest ``MAX_LOGIN_TOKENS`` are kept.
 
     Forty hex digits, like Django REST framework's tokens: CVAT's clients refuse longer keys.
     """
     key = secrets.token_hex(20)
-    await revoke_login_token(session, user.id)
+    kept = (
+        select(AuthToken.key_digest)
+        .where(AuthToken.user_id == user.id)
+        .order_by(AuthToken.created.desc(), AuthToken.key_digest)
+        .limit(MAX_LOGIN_TOKENS - 1)
+    )
+    await session.execute(
+        delete(AuthToken).where(AuthToken.user_id == user.id, AuthToken.key_digest.not_in(kept))
+    )
     session.add(AuthToken(key_digest=token_digest(key), user_id=user.id, created=utcnow()))
     return key
 
 
 async def revoke_login_token(session: AsyncSession, user_id: int) -> None:
+    """Withdraw every login token of the user (a new password, a deactivated account, a logout)."""
     await session.execute(delete(AuthToken).where(AuthToken.user_id == user_id))
+
+
+async def revoke_one_login_token(session: AsyncSession, key: str) -> None:
+    await session.execute(delete(AuthToken).where(AuthToken.key_digest == token_digest(key)))
 
 
 async def user_for_login_token(session: AsyncSession, key: str) -> User | None:

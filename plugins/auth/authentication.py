@@ -3,132 +3,189 @@
 Cookie sessions are the only ambient credentials, so only they are checked for CSRF: on unsafe
 methods the ``X-CSRFToken`` header must equal the ``csrftoken`` cookie and a present ``Origin``
 must be the server's own.
+
+Who presented which credentials is remembered for a few seconds (``identity_cache``): a client
+sending the same token or password again is not looked up, nor its password hashed, again.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
-import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
-from annota.core.access import Identity
-from annota.core.db.tables import User
+from annota.core.access import Identity, OrganizationContext
+from annota.core.db.tables import Session as LoginSession
+from annota.core.db.types import utcnow
 from annota.core.errors import NotAuthenticated, PermissionDenied
+from annota.core.passwords import token_digest
 from annota.core.services import organization_context
 from annota.core.services import users as user_service
-from annota.plugins.auth import throttle
+from annota.plugins.auth import identity_cache, throttle
+from annota.plugins.auth.config import AuthConfig
 from annota.runtime import web
 
+PLUGIN = "auth"
 SESSION_COOKIE = "sessionid"
 CSRF_COOKIE = "csrftoken"
 CSRF_HEADER = "x-csrftoken"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
-#: Basic auth re-sends the password on every request; a verified (user, password) pair is
-#: remembered briefly so that each request does not pay for a memory-hard hash.
-BASIC_CACHE_SECONDS = 60.0
-_basic_cache: dict[str, tuple[float, int]] = {}
+#: who presented the credentials, and for how many seconds at most they stay valid (``None``: no
+#: expiry of their own)
+Found = tuple[Identity, float | None]
 
 
 async def authenticate(request: Request) -> Identity | None:
     """The caller with the organization context the request names (and their memberships)."""
-    # one transaction for the credentials and the organization context
-    async with web.transaction(request) as session:
-        identity = await _caller(request, session)
-        if identity is None:
-            return None
-        return await with_organization(request, session, identity)
+    presented = _presented(request)
+    if presented is None:
+        return None
+    method, credentials = presented
+    state = web.state(request)
+    config: AuthConfig = state.plugins.config(PLUGIN)
+    cache = identity_cache.for_app(state, config.identity_cache_seconds)
+    username = password = ""
+    if method == "basic":
+        username, password = _basic_pair(credentials)
+        credentials = f"{username}\0{password}"
+    key = _cache_key(state.settings.secret_key, method, credentials)
+    identity = cache.get(key)
+    if identity is None:
+        loaded_at = identity_cache.generation()
+        # one transaction for the credentials and the memberships
+        async with web.transaction(request) as session:
+            found: Found | None
+            if method == "basic":
+                found = await _by_basic(request, session, username, password)
+            else:
+                found = await _LOADERS[method](session, credentials)
+            if found is None:
+                return None
+            identity, valid_for = found
+            assert identity.user_id is not None
+            memberships = await organization_context.memberships_of(session, identity.user_id)
+        identity = replace(identity, memberships=memberships)
+        cache.put(key, identity, loaded_at, valid_for)
+    if method == "session" and request.method not in SAFE_METHODS:
+        check_csrf(request)
+    return await with_organization(request, identity)
 
 
-async def with_organization(request: Request, session: AsyncSession, identity: Identity) -> Identity:
-    assert identity.user_id is not None
+async def with_organization(request: Request, identity: Identity) -> Identity:
+    """``identity`` acting in the organization the request names: one of the caller's own is known
+    already; any other is looked up (and refused to outsiders other than administrators)."""
     specified, slug, org_id = organization_context.requested(request.headers, request.query_params)
-    memberships = await organization_context.memberships_of(session, identity.user_id)
     organization = None
     if slug is not None or org_id is not None:
-        organization = await organization_context.resolve(
-            session, slug=slug, org_id=org_id, memberships=memberships, is_admin=identity.is_admin
-        )
-    return replace(
-        identity, organization=organization, organization_specified=specified, memberships=memberships
-    )
+        organization = _among_memberships(identity, slug, org_id)
+        if organization is None:
+            async with web.transaction(request) as session:
+                organization = await organization_context.resolve(
+                    session,
+                    slug=slug,
+                    org_id=org_id,
+                    memberships=identity.memberships,
+                    is_admin=identity.is_admin,
+                )
+    return replace(identity, organization=organization, organization_specified=specified)
 
 
-async def _caller(request: Request, session: AsyncSession) -> Identity | None:
+def _among_memberships(
+    identity: Identity, slug: str | None, org_id: int | None
+) -> OrganizationContext | None:
+    """The caller's membership the request names by slug alone or by id alone, if any (naming both
+    is checked against the database, which tells which one is wrong)."""
+    if slug is not None and org_id is None:
+        return next((m for m in identity.memberships.values() if m.slug == slug), None)
+    if org_id is not None and slug is None:
+        return identity.memberships.get(org_id)
+    return None
+
+
+def _presented(request: Request) -> tuple[str, str] | None:
+    """``(method, credentials)`` the request carries, if any."""
     # credentials are looked up as text: one no database can store is refused before any query
     header = web.check_text(request.headers.get("authorization", ""), "Authorization")
     if header:
         scheme, _, credentials = header.partition(" ")
-        scheme = scheme.lower()
-        credentials = credentials.strip()
-        if scheme == "token":
-            return await _by_login_token(request, session, credentials)
-        if scheme == "bearer":
-            return await _by_access_token(request, session, credentials)
-        if scheme == "basic":
-            return await _by_basic(request, session, credentials)
+        method = _SCHEMES.get(scheme.lower())
+        if method is not None:
+            return method, credentials.strip()
     session_key = web.check_text(request.cookies.get(SESSION_COOKIE, ""), SESSION_COOKIE)
     if session_key:
-        return await _by_session(request, session, session_key)
+        return "session", session_key
     return None
 
 
-async def _by_login_token(request: Request, session: AsyncSession, key: str) -> Identity:
+def _cache_key(secret: str, method: str, credentials: str) -> str:
+    """A digest of the credentials keyed by the server's secret: what a cache entry is found by,
+    and of no use to whoever reads the process's memory for passwords or tokens."""
+    message = f"{method}\0{credentials}".encode(errors="surrogatepass")
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _seconds_until(moment: dt.datetime | None) -> float | None:
+    return None if moment is None else (moment - utcnow()).total_seconds()
+
+
+async def _by_login_token(session: AsyncSession, key: str) -> Found:
     user = await user_service.user_for_login_token(session, key)
     if user is None or not user.is_active:
         raise NotAuthenticated("Invalid token.")
-    return user_service.identity_for(user, "token")
+    return user_service.identity_for(user, "token"), None
 
 
-async def _by_access_token(request: Request, session: AsyncSession, secret: str) -> Identity:
+async def _by_access_token(session: AsyncSession, secret: str) -> Found:
     found = await user_service.user_for_access_token(session, secret)
     if found is None or not found[0].is_active:
         raise NotAuthenticated("Invalid or expired access token.")
     user, token = found
-    return user_service.identity_for(user, "access_token", token)
+    return user_service.identity_for(user, "access_token", token), _seconds_until(token.expiry_date)
 
 
-def _cache_key(username: str, password: str, secret: str) -> str:
-    return hmac.new(secret.encode(), f"{username}\0{password}".encode(), hashlib.sha256).hexdigest()
+async def _by_session(session: AsyncSession, key: str) -> Found | None:
+    user = await user_service.user_for_session(session, key)
+    if user is None or not user.is_active:
+        # a stale cookie is not an error: the caller is simply anonymous (and may log in again)
+        return None
+    # the row user_for_session has just read, from the session's identity map
+    row = await session.get(LoginSession, token_digest(key))
+    return user_service.identity_for(user, "session"), _seconds_until(row.expires if row else None)
 
 
-async def _by_basic(request: Request, session: AsyncSession, credentials: str) -> Identity:
+def _basic_pair(credentials: str) -> tuple[str, str]:
     try:
         username, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise NotAuthenticated("Invalid basic header. Credentials not correctly base64 encoded.") from None
     web.check_text(username, "Authorization")
-    key = _cache_key(username, password, web.state(request).settings.secret_key)
-    cached = _basic_cache.get(key)
-    if cached is not None and cached[0] > time.monotonic():
-        user = await session.get(User, cached[1])
-        if user is not None and user.is_active and user.username == username:
-            return user_service.identity_for(user, "basic")
+    return username, password
+
+
+async def _by_basic(request: Request, session: AsyncSession, username: str, password: str) -> Found:
+    # only a password not verified lately gets here, and every check is counted against guessing
     attempt = await throttle.admit(request, username)
     user = await user_service.check_credentials(session, username, password)
     if attempt is not None:
         await attempt.succeeded()
-    if len(_basic_cache) > 10_000:
-        _basic_cache.clear()
-    _basic_cache[key] = (time.monotonic() + BASIC_CACHE_SECONDS, user.id)
-    return user_service.identity_for(user, "basic")
+    return user_service.identity_for(user, "basic"), None
 
 
-async def _by_session(request: Request, session: AsyncSession, key: str) -> Identity | None:
-    user = await user_service.user_for_session(session, key)
-    if user is None or not user.is_active:
-        # a stale cookie is not an error: the caller is simply anonymous (and may log in again)
-        return None
-    if request.method not in SAFE_METHODS:
-        check_csrf(request)
-    return user_service.identity_for(user, "session")
+_SCHEMES = {"token": "token", "bearer": "access_token", "basic": "basic"}
+_LOADERS: dict[str, Callable[[AsyncSession, str], Awaitable[Found | None]]] = {
+    "token": _by_login_token,
+    "access_token": _by_access_token,
+    "session": _by_session,
+}
 
 
 def check_csrf(request: Request) -> None:

@@ -32,3 +32,7 @@ class AuthConfig(msgspec.Struct, forbid_unknown_fields=True):
     #: while an account is over its limit, each client address may still try it once this often
     #: (in seconds): its owner is delayed, never locked out
     throttled_account_retry_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    #: seconds a verified token, session or password is remembered (0: never): this process
+    #: forgets at once whatever a logout, revocation or user change voids; other processes'
+    #: changes are seen after at most this long
+    identity_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0

@@ -113,8 +113,12 @@ async def logout(request: Request) -> Response:
     async with web.transaction(request) as session:
         if session_key:
             await service.close_session(session, session_key)
-        if who.user_id is not None and who.method in ("session", "token"):
-            # as CVAT does: logging out also withdraws the key that login handed out
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if who.user_id is not None and who.method == "token" and scheme.lower() == "token":
+            # a client signing out with its token withdraws that token, not other clients' ones
+            await service.revoke_one_login_token(session, presented.strip())
+        elif who.user_id is not None and who.method == "session":
+            # as CVAT does: a browser logging out also withdraws the key that login handed out
             await service.revoke_login_token(session, who.user_id)
     response = web.json_response(Detail(detail=LOGGED_OUT))
     secure = web.base_url(request).startswith("https://")

@@ -218,21 +218,31 @@ class LocalStorage(StorageBackend):
             remaining -= len(data)
             yield data
 
-    async def _open_stream(self, key: str, start: int, end: int | None) -> ObjectStream:
-        path = self._path(key)
-        handle, info = await asyncio.to_thread(self._open_read, key, path)
+    def _open_at(
+        self, key: str, path: Path, start: int, end: int | None
+    ) -> tuple[BinaryIO, ObjectInfo, int, bytes | None]:
+        """The open file at ``start``, its info, the range's end, and the range's bytes when it
+        fits in one chunk: a frame is then read by the same trip to the thread pool that opens it."""
+        handle, info = self._open_read(key, path)
         try:
             stop = check_range(key, start, end, info.size)
             if start:
-                await asyncio.to_thread(handle.seek, start)
+                handle.seek(start)
+            content = handle.read(stop - start) if stop - start <= CHUNK_SIZE else None
         except BaseException:
             handle.close()
             raise
+        return handle, info, stop, content
+
+    async def _open_stream(self, key: str, start: int, end: int | None) -> ObjectStream:
+        path = self._path(key)
+        handle, info, stop, content = await asyncio.to_thread(self._open_at, key, path, start, end)
 
         async def close() -> None:
             handle.close()
 
-        return ObjectStream(info, self._chunks(handle, stop - start), close)
+        chunks = _already_read(content) if content is not None else self._chunks(handle, stop - start)
+        return ObjectStream(info, chunks, close)
 
     async def get(self, key: str) -> ObjectStream:
         return await self._open_stream(key, 0, None)
@@ -414,3 +424,8 @@ def register_config(register: Any) -> None:
 @hookimpl
 def register_storage_backends(register: Any) -> None:
     register("local", create)
+
+
+async def _already_read(content: bytes) -> AsyncIterator[bytes]:
+    if content:
+        yield content

@@ -248,7 +248,7 @@ async def _data_response(
                responses=DATA_RESPONSES)  # fmt: skip
 async def task_data(request: Request) -> Response:
     async def load(session: AsyncSession) -> provider.Media:
-        task = await task_service.get(session, web.path_int(request))
+        task, _data = await task_service.get_with_data(session, web.path_int(request))
         await web.authorize(request, "view:data", await task_service.resource(session, task))
         return await provider.task_media(session, task)
 

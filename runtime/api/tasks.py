@@ -93,7 +93,7 @@ async def create_task(request: Request) -> Response:
 @web.operation("Get a task", tags=TAGS, response=TaskRead)
 async def retrieve_task(request: Request) -> Response:
     async with web.transaction(request) as session:
-        task = await service.get(session, web.path_int(request))
+        task, _data = await service.get_with_data(session, web.path_int(request))
         await web.authorize(request, "view", await service.resource(session, task))
         (result,) = await service.read_many(session, [task], web.base_url(request))
     return web.json_response(result)

@@ -146,6 +146,43 @@ def test_a_second_login_replaces_the_presented_session(make_user, anonymous, ann
     assert with_session(annota_client, first).get("/api/users/self").status_code == 401
 
 
+def fresh_login(client: TestClient, username: str) -> str:
+    """A login as a new client would make it: no cookies of an earlier one."""
+    client.cookies.clear()
+    response = login(client, username)
+    client.cookies.clear()
+    assert response.status_code == 200, response.text
+    key: str = response.json()["key"]
+    return key
+
+
+def test_two_clients_of_one_user_keep_their_tokens_until_each_logs_out(make_user, annota_client):
+    make_user("alice")
+    keys = [fresh_login(annota_client, "alice") for _ in range(2)]
+
+    def as_token(key: str) -> int:
+        return annota_client.get("/api/users/self", headers={"Authorization": f"Token {key}"}).status_code
+
+    # a second login (cvat-cli beside a script) does not sign the first client out
+    assert [as_token(key) for key in keys] == [200, 200]
+    # a client logging out with its token withdraws that token only
+    logout = annota_client.post("/api/auth/logout", headers={"Authorization": f"Token {keys[0]}"})
+    assert logout.status_code == 200
+    assert [as_token(key) for key in keys] == [401, 200]
+
+
+def test_only_the_newest_login_tokens_are_kept(make_user, annota_client):
+    make_user("alice")
+    keys = [fresh_login(annota_client, "alice") for _ in range(user_service.MAX_LOGIN_TOKENS + 1)]
+    oldest, newest = keys[0], keys[-1]
+    assert (
+        annota_client.get("/api/users/self", headers={"Authorization": f"Token {oldest}"}).status_code == 401
+    )
+    assert (
+        annota_client.get("/api/users/self", headers={"Authorization": f"Token {newest}"}).status_code == 200
+    )
+
+
 # --- registration -----------------------------------------------------------------------------
 
 
