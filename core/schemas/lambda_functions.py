@@ -55,6 +55,8 @@ class OnlineFunctionCall(msgspec.Struct, kw_only=True):
     mapping: dict[str, LabelMappingEntry] | None = None
     conv_mask_to_poly: bool = False
     cleanup: bool = False
+    #: CVAT's ``[xtl, ytl, xbr, ybr]``; read only to refuse it (models run on whole frames)
+    roi: list[Int32] | None = None
 
 
 class FunctionCallRequest(msgspec.Struct, kw_only=True):

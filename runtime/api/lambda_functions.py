@@ -115,6 +115,14 @@ async def _authorized_target(
     return await annotate.target(session, task_id, job_id)
 
 
+def _refuse_roi(roi: list[int] | None) -> None:
+    # answering whole-frame detections to a region's request would put shapes where none was asked
+    if roi is not None:
+        raise ValidationError.for_field(
+            "roi", "A region of interest is not supported: annotate whole frames."
+        )
+
+
 @web.operation(
     "Run a model on one frame of a task or job",
     tags=TAGS,
@@ -125,6 +133,7 @@ async def _authorized_target(
 async def call_function(request: Request) -> Response:
     name = request.path_params["func_id"]
     data = await web.read_json(request, OnlineFunctionCall)
+    _refuse_roi(data.roi)
     host = _host(request)
     host.registry.get(name)
     await web.authorize(request, "call:online", _resource(name))
@@ -168,10 +177,7 @@ def _call(row: BackgroundRequest) -> FunctionCall:
 )
 async def create_request(request: Request) -> Response:
     data = await web.read_json(request, FunctionCallRequest)
-    if data.roi is not None:
-        raise ValidationError.for_field(
-            "roi", "A region of interest is not supported: annotate whole frames."
-        )
+    _refuse_roi(data.roi)
     host = _host(request)
     if data.function not in host.registry.models:
         raise ValidationError.for_field("function", f"There is no model named {data.function!r}.")

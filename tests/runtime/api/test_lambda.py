@@ -145,6 +145,10 @@ def test_online_call_finds_the_face_on_one_frame(user_client: TestClient, task_i
     assert unmapped.json()["shapes"] == []
     missing = user_client.post("/api/lambda/functions/faces", json={**body, "frame": 9})
     assert missing.status_code == 400 and "Frame 9" in missing.text
+    # the AI tools' "Region of interest" ([xtl, ytl, xbr, ybr]) is refused, not silently widened to
+    # the whole frame (the face lies outside this region)
+    region = user_client.post("/api/lambda/functions/faces", json={**body, "roi": [0, 0, 100, 100]})
+    assert region.status_code == 400 and "roi" in region.json()
 
 
 def _label_id(client: TestClient, task_id: int, name: str) -> int:
