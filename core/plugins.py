@@ -8,7 +8,7 @@ third-party package's.
 
 from __future__ import annotations
 
-import importlib.metadata
+import importlib
 import inspect
 import logging
 import os
@@ -106,6 +106,8 @@ class PluginManager:
 
     def load_entry_points(self, disabled: Iterable[str] = ()) -> None:
         """Load every plugin of the ``annota`` entry-point group; a failing one is recorded and skipped."""
+        import importlib.metadata
+
         disabled = set(disabled)
         seen: set[str] = set()
         for dist in importlib.metadata.distributions():
@@ -129,6 +131,26 @@ class PluginManager:
                     logger.error("plugin %s failed to load: %s", ep.name, info.error)
                     continue
                 info.hooks = self._hook_names(ep.name)
+
+    def load_named(self, entries: Mapping[str, str]) -> None:
+        """Load just the plugins ``entries`` names (plugin name -> entry-point value), without
+        scanning the installed distributions: for commands that know which plugins they need.
+        A failing one is recorded and skipped like in ``load_entry_points``."""
+        for name, value in entries.items():
+            info = self.infos[name] = PluginInfo(name, None, "entry point")
+            try:
+                # ``module`` or ``module:attribute.path``, resolved as importlib.metadata does
+                # (without importing it: it is a tenth of a small conversion's start-up)
+                module, _, attribute = value.partition(":")
+                plugin = importlib.import_module(module.strip())
+                for part in filter(None, attribute.strip().split(".")):
+                    plugin = getattr(plugin, part)
+                self.pm.register(plugin, name=name)
+            except Exception as exc:
+                info.status = "error"
+                info.error = "".join(traceback.format_exception_only(exc)).strip()
+                continue
+            info.hooks = self._hook_names(name)
 
     def register(self, plugin: Any, name: str, version: str | None = None) -> None:
         """Register a plugin object given in code (tests, embedding applications)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
@@ -28,6 +27,9 @@ class Context:
 
 
 def run(coro: Any) -> Any:
+    # imported here: ``annota convert`` and the other offline commands never need it
+    import asyncio
+
     try:
         return asyncio.run(coro)
     except AnnotaError as exc:

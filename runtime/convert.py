@@ -25,6 +25,7 @@ from annota.core.errors import AnnotaError, ConfigError, FormatError
 if TYPE_CHECKING:
     from annota.core.formats.model import Dataset, Item, LabelSpec, Track
     from annota.core.formats.registry import Format, FormatRegistry
+    from annota.core.plugins import PluginManager
 
 #: ``-if`` may be left out when the best detected format is at least this confident...
 DETECT_THRESHOLD = 0.5
@@ -43,8 +44,19 @@ def _config_path() -> str | None:
     return getattr(ctx.obj, "config", None) if ctx is not None else None
 
 
-def _disabled_plugins(config: str | None) -> list[str]:
-    """The plugins ``annota.toml`` disables, plus the built-in ones that register no formats.
+def _settings_disabled(config: str | None) -> list[str]:
+    """The plugins ``annota.toml`` disables."""
+    from annota.runtime.settings import load_settings
+
+    try:
+        return list(load_settings(config).disabled_plugins)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc.detail)) from exc
+
+
+def _entry_points(disabled: list[str]) -> dict[str, str]:
+    """Every plugin's entry-point value by name; adds to ``disabled`` the built-in plugins that
+    register no formats.
 
     The built-in plugins outside ``annota.plugins.formats`` serve the HTTP API (authentication,
     storage) and import the database layer: loading them would double a small conversion's
@@ -54,31 +66,73 @@ def _disabled_plugins(config: str | None) -> list[str]:
 
     from annota.core import PROJECT_NAME
     from annota.core.plugins import ENTRY_POINT_GROUP
-    from annota.runtime.settings import load_settings
 
-    try:
-        disabled = list(load_settings(config).disabled_plugins)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc.detail)) from exc
+    values: dict[str, str] = {}
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        values.setdefault(ep.name, ep.value)
         dist = ep.dist.metadata["Name"] if ep.dist is not None else None
         if dist == PROJECT_NAME and not ep.value.startswith(BUILTIN_FORMATS_PACKAGE):
             disabled.append(ep.name)
-    return disabled
+    return values
 
 
-def load_formats(config: str | None = None) -> FormatRegistry:
-    """Every format of the installed (and enabled) plugins."""
+def _collect(manager: PluginManager) -> FormatRegistry:
     from annota.core.formats.registry import FormatRegistry
-    from annota.core.plugins import PluginManager
 
-    manager = PluginManager()
-    manager.load_entry_points(disabled=_disabled_plugins(config))
     registry = FormatRegistry()
+    manager.collect("register_formats", registry.register)
+    return registry
+
+
+def _load_named(needs: Sequence[tuple[str, str]], disabled: list[str], print_: str) -> FormatRegistry | None:
+    """The formats of just the plugins the index says provide ``needs`` (format name, direction),
+    or None when the index cannot tell or was wrong (the caller then loads every plugin, so that
+    errors list every format)."""
+    from annota.core.plugins import PluginManager
+    from annota.runtime import format_index
+
+    needed = format_index.lookup([name for name, _ in needs], print_)
+    if needed is None or set(needed) & set(disabled):
+        return None
+    manager = PluginManager()
+    manager.load_named(needed)
     try:
-        manager.collect("register_formats", registry.register)
+        registry = _collect(manager)
+    except ConfigError:
+        return None
+    for name, direction in needs:
+        fmt = registry.find(name)
+        if fmt is None or (fmt.exporter if direction == "export" else fmt.importer) is None:
+            return None
+    return registry
+
+
+def load_formats(config: str | None = None, needs: Sequence[tuple[str, str]] = ()) -> FormatRegistry:
+    """The formats of the installed (and enabled) plugins; with ``needs`` (format name,
+    ``import``/``export``), possibly only those of the plugins that provide them (``format_index``)."""
+    from annota.core.plugins import PluginManager
+    from annota.runtime import format_index
+
+    disabled = _settings_disabled(config)
+    print_ = format_index.fingerprint()
+    if needs:
+        found = _load_named(needs, disabled, print_)
+        if found is not None:
+            return found
+    values = _entry_points(disabled)
+    manager = PluginManager()
+    manager.load_entry_points(disabled=disabled)
+    try:
+        registry = _collect(manager)
     except ConfigError as exc:
         raise click.ClickException(str(exc.detail)) from exc
+    provided = {
+        name: fmt.plugin
+        for fmt in registry.formats.values()
+        if fmt.plugin in values
+        for name in (fmt.display_name, *fmt.aliases)
+    }
+    format_index.store(print_, provided, {plugin: values[plugin] for plugin in set(provided.values())})
     return registry
 
 
@@ -314,7 +368,9 @@ def convert(
     from annota.core.formats.registry import ExportOptions, ImportOptions
     from annota.core.formats.source import prepare_input
 
-    registry = load_formats(_config_path())
+    # only the plugins of the formats named (the input's detection needs them all)
+    needs = [(output_format, "export"), (input_format, "import")] if input_format else []
+    registry = load_formats(_config_path(), needs)
     target = _find(registry, output_format, "export", "-f/--format")
     reader = _find(registry, input_format, "import", "-if/--input-format") if input_format else None
     if source.is_dir() and output.resolve().is_relative_to(source.resolve()):

@@ -24,25 +24,24 @@ def _runs(flat: NDArray[np.bool_]) -> list[int]:
         return [0]
     changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     bounds = np.concatenate(([0], changes, [flat.size]))
-    runs = np.diff(bounds).tolist()
+    runs: list[int] = np.diff(bounds).tolist()
     if flat[0]:
         runs.insert(0, 0)
-    return [int(run) for run in runs]
+    return runs
 
 
 def _from_runs(runs: Sequence[int], size: int) -> NDArray[np.bool_]:
-    flat = np.zeros(size, dtype=np.bool_)
-    position = 0
-    value = False
-    for run in runs:
-        run = int(run)
-        if value and run:
-            flat[position : position + run] = True
-        position += run
-        value = not value
+    try:
+        lengths = np.asarray(runs, dtype=np.int64)
+    except (OverflowError, TypeError):
+        raise ValueError("a run length is not a pixel count") from None
+    if lengths.size and (lengths.min() < 0 or lengths.max() > size):
+        raise ValueError(f"a run length is negative or longer than the mask's {size} pixels")
+    position = int(lengths.sum())
     if position != size:
         raise ValueError(f"the runs cover {position} pixels, the mask has {size}")
-    return flat
+    # one repeat over alternating background/foreground values instead of a loop over the runs
+    return np.repeat(np.arange(lengths.size) % 2 == 1, lengths)
 
 
 # --- CVAT --------------------------------------------------------------------------------------

@@ -23,6 +23,17 @@ _STORED_SUFFIXES = frozenset(
 
 
 def _safe(path: str) -> str:
+    if (
+        path
+        and path[0] != "/"
+        and path[-1] != "/"
+        and "\\" not in path
+        and "//" not in path
+        and "/." not in "/" + path
+    ):
+        # already normal and inside (no absolute path, no dot component): the common case,
+        # without PurePosixPath's parsing on every file of an export
+        return path
     pure = PurePosixPath(path)
     if not path or pure.is_absolute() or ".." in pure.parts or "\\" in path:
         raise ValidationError(f"An exporter tried to write outside its output: {path!r}")
@@ -107,15 +118,39 @@ class ZipOutput(_Base):
 
 
 class DirectoryOutput(_Base):
-    """Writes files under a directory (created as needed)."""
+    """Writes files under a directory (created as needed).
+
+    Exports write thousands of small files (an image and a label file per item): ``write`` goes
+    straight to ``os.open``/``os.write`` and each folder is created once, so a file costs about
+    three system calls and no Python file object."""
+
+    #: open(2) flags: create or replace, like ``open(path, "wb")``
+    _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self._base = os.fspath(self.root)
+        self._folders: set[str] = set()
+
+    def _target(self, path: str) -> str:
+        name = _safe(path)
+        folder, _, _ = name.rpartition("/")
+        if folder not in self._folders:
+            os.makedirs(os.path.join(self._base, folder), exist_ok=True)
+            self._folders.add(folder)
+        return os.path.join(self._base, name)
 
     def open(self, path: str) -> IO[bytes]:
-        target = self.root / _safe(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return open(target, "wb")
+        return open(self._target(path), "wb")
+
+    def write(self, path: str, data: bytes) -> None:
+        handle = os.open(self._target(path), self._FLAGS, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view) :]
+        finally:
+            os.close(handle)
 
     def close(self) -> None:
         pass

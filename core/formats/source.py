@@ -55,9 +55,19 @@ def inside(root: Path, path: Path) -> bool:
 
 def first_file(root: Path, candidates: Iterable[Path]) -> Path | None:
     """The first candidate that is a file inside ``root`` (resolved), or ``None``."""
+    # each path resolved once (importers ask this for every item, and resolving is a system call
+    # per path component)
+    base: Path | None = None
     for candidate in candidates:
-        if inside(root, candidate) and candidate.is_file():
-            return candidate.resolve()
+        try:
+            resolved = candidate.resolve()
+            if base is None:
+                base = root.resolve()
+            resolved.relative_to(base)
+        except (ValueError, OSError):
+            continue
+        if resolved.is_file():
+            return resolved
     return None
 
 

@@ -30,6 +30,7 @@ dataset is opened; tracks take one more pass over the files).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -42,7 +43,6 @@ import msgspec
 
 from annota.core import hookimpl
 from annota.core.errors import FormatError
-from annota.core.formats import masks
 from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import DEFAULT_SUBSET, Dataset, Item, LabelSpec, Shape, Track, TrackShape
 from annota.core.formats.output import Output
@@ -154,6 +154,9 @@ def _instance(shape: Shape, item: Item) -> tuple[list[Any] | dict[str, Any], lis
         left, top = min(xs), min(ys)
         return [points], [left, top, max(xs) - left, max(ys) - top], _polygon_area(points), 0
     if kind == "mask":
+        # numpy (behind masks) only when there are masks: it is most of a small conversion's start-up
+        from annota.core.formats import masks
+
         left, top, right, bottom = masks.cvat_bbox(points)
         width = item.width or right + 1
         height = item.height or bottom + 1
@@ -570,6 +573,8 @@ class _Reader:
         ]
 
     def _mask(self, template: Shape, rle: _Rle) -> list[Shape]:
+        from annota.core.formats import masks
+
         if len(rle.size) != 2 or min(rle.size) < 0:
             raise ValueError("size must be [height, width]")
         bitmap = masks.coco_rle_to_bitmap({"size": rle.size, "counts": rle.counts})
@@ -602,14 +607,20 @@ def _drawn_polygons(
     return [polygon for polygon in segmentation if len(polygon) >= 6]
 
 
-def _image_path(annotation_file: Path, subset: str, file_name: str) -> str | None:
-    """The image of an item, under ``images/`` next to the ``annotations/`` folder of its file."""
+def _images_dir(annotation_file: Path) -> str:
+    """The ``images/`` folder next to the ``annotations/`` folder of a file."""
     base = annotation_file.parent
     if base.name == "annotations":
         base = base.parent
-    for candidate in (base / "images" / subset / file_name, base / "images" / file_name):
-        if candidate.is_file():
-            return str(candidate)
+    return os.path.join(base, "images")
+
+
+def _image_path(images: str, subset: str, file_name: str) -> str | None:
+    """The image of an item, under ``images/<subset>/`` or ``images/`` (strings, not ``Path``: this
+    runs for every item)."""
+    for candidate in (os.path.join(images, subset, file_name), os.path.join(images, file_name)):
+        if os.path.isfile(candidate):
+            return candidate
     return None
 
 
@@ -639,7 +650,8 @@ class _Source:
         annotations = self.data.annotations
         for index in indices:
             ann = annotations[index]
-            if ("track_id" in ann.attributes) != tracked:
+            attributes = ann.attributes
+            if ("track_id" in attributes) != tracked:
                 continue
             category = self.categories.get(ann.category_id)
             if category is None:
@@ -649,6 +661,20 @@ class _Source:
                     pointer=f"/annotations/{index}/category_id",
                     annotation=index,
                 )
+            bbox = ann.bbox
+            if (
+                not attributes
+                and not ann.segmentation
+                and not ann.keypoints
+                and len(bbox) == 4
+                and bbox[2] >= 0
+                and bbox[3] >= 0
+            ):
+                # a plain box, most of what detection datasets hold: what ``_Reader.shapes``
+                # makes of it, without its checks and attribute parsing
+                x, y, w, h = bbox
+                shapes.append(Shape(type="rectangle", label=category.name, points=[x, y, x + w, y + h]))
+                continue
             shapes.extend(reader.shapes(ann, index, self.file, category))
         return shapes
 
@@ -674,6 +700,7 @@ def _read(root: Path, options: ImportOptions, kind: str, sources: _Sources) -> I
     frame = 0
     for path, subset in annotation_files(root, kind):
         source = sources.get(path)
+        images = _images_dir(path)
         for image in source.data.images:
             yield Item(
                 name=image.file_name,
@@ -682,7 +709,7 @@ def _read(root: Path, options: ImportOptions, kind: str, sources: _Sources) -> I
                 width=image.width,
                 height=image.height,
                 shapes=source.shapes(reader, source.by_image[image.id], tracked=False),
-                image=_image_path(path, subset, image.file_name),
+                image=_image_path(images, subset, image.file_name),
             )
             frame += 1
 

@@ -43,10 +43,10 @@ from xml.sax.saxutils import escape, quoteattr
 
 import defusedxml
 import msgspec
-from defusedxml import ElementTree as SafeET
 
 from annota.core import hookimpl
 from annota.core.errors import FormatError
+from annota.core.formats import safe_xml
 from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.masks import bitmap_to_polygons, cvat_bbox, cvat_crop
 from annota.core.formats.model import (
@@ -513,7 +513,7 @@ def _iterparse(path: Path, display: str) -> Iterator[tuple[str, Element]]:
     """``(event, element)`` pairs of ``start`` and ``end`` events; XML errors become ``FormatError``."""
     try:
         with open(path, "rb") as stream:
-            yield from SafeET.iterparse(stream, events=("start", "end"), forbid_dtd=True)
+            yield from safe_xml.iterparse(stream, ("start", "end"))
     except ParseError as exc:
         line, column = getattr(exc, "position", (None, None))
         message = re.sub(r": line \d+, column \d+$", "", str(exc))

@@ -28,11 +28,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from xml.etree import ElementTree as ET
 
-import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from annota.core import hookimpl
 from annota.core.errors import FormatError
+from annota.core.formats import safe_xml
 from annota.core.formats.datasets import StreamedDataset
 from annota.core.formats.model import DEFAULT_SUBSET, Dataset, Item, Shape, Tag
 from annota.core.formats.output import Output
@@ -205,7 +205,7 @@ def _text(element: ET.Element, tag: str) -> str | None:
 def _parse_xml(path: Path, root: Path) -> ET.Element:
     name = path.relative_to(root).as_posix()
     try:
-        tree = SafeET.parse(path)
+        element = safe_xml.fromstring(path.read_bytes())
     except ET.ParseError as exc:
         line, column = exc.position
         # expat appends its own 0-based "line N, column M"; the location is given 1-based instead
@@ -213,7 +213,6 @@ def _parse_xml(path: Path, root: Path) -> ET.Element:
         raise FormatError(f"malformed XML: {reason}", file=name, line=line, column=column + 1) from None
     except DefusedXmlException as exc:
         raise FormatError(f"forbidden XML construct: {exc}", file=name) from None
-    element: ET.Element = tree.getroot()
     if element.tag != "annotation":
         raise FormatError(f"not a PASCAL VOC annotation: the root element is <{element.tag}>", file=name)
     return element

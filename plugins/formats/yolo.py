@@ -36,12 +36,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
-
 from annota.core import hookimpl
 from annota.core.errors import FormatError
 from annota.core.formats.datasets import StreamedDataset
-from annota.core.formats.masks import bitmap_to_polygons, cvat_to_bitmap
 from annota.core.formats.model import DEFAULT_SUBSET, Dataset, Item, LabelSpec, Shape, Tag
 from annota.core.formats.output import Output
 from annota.core.formats.registry import ExportOptions, Format, ImportOptions
@@ -165,8 +162,9 @@ _BOX_LINE = "%d %.6f %.6f %.6f %.6f\n"
 
 
 def _box_lines(item: Item, index: dict[str, int], with_tracks: bool = False) -> str:
-    # the hot path of YOLO exports: one dict lookup and one format per box
-    lines: list[str] = []
+    # the hot path of YOLO exports: one dict lookup per box and one format call per item
+    values: list[float] = []
+    track_ids: list[int | None] = []
     hx = hy = sx = sy = 0.0
     for shape in item.shapes:
         if shape.type != "rectangle" or shape.outside:
@@ -176,12 +174,17 @@ def _box_lines(item: Item, index: dict[str, int], with_tracks: bool = False) -> 
             hx, hy = sx * 0.5, sy * 0.5
         label = index.get(shape.label)
         if label is None:
-            _class_of(index, shape, item)
+            label = _class_of(index, shape, item)
         x1, y1, x2, y2 = shape.points
-        line = _BOX_LINE % (label, (x1 + x2) * hx, (y1 + y2) * hy, (x2 - x1) * sx, (y2 - y1) * sy)
-        if with_tracks and shape.track_id is not None:
-            line = f"{line[:-1]} {shape.track_id}\n"
-        lines.append(line)
+        values += (label, (x1 + x2) * hx, (y1 + y2) * hy, (x2 - x1) * sx, (y2 - y1) * sy)
+        if with_tracks:
+            track_ids.append(shape.track_id)
+    if not with_tracks:
+        return (_BOX_LINE * (len(values) // 5)) % tuple(values)
+    lines = []
+    for position, track_id in enumerate(track_ids):
+        line = _BOX_LINE % tuple(values[5 * position : 5 * position + 5])
+        lines.append(line if track_id is None else f"{line[:-1]} {track_id}\n")
     return "".join(lines)
 
 
@@ -391,6 +394,9 @@ def detect_yolo(root: Path) -> float:
 
 def parse_data_yaml(text: str, file: str) -> dict[str, Any]:
     """An Ultralytics ``data.yaml``, parsed safely (no tags, no objects); it must be a mapping."""
+    # imported here: YOLO 1.1 never needs it, and it is a tenth of a conversion's start-up
+    import yaml
+
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
@@ -490,6 +496,8 @@ class _SegmentationWriter(_UltralyticsWriter):
             if shape.type == "polygon":
                 polygons = [shape.points]
             else:
+                from annota.core.formats.masks import bitmap_to_polygons, cvat_to_bitmap
+
                 assert item.width and item.height
                 bitmap = cvat_to_bitmap(shape.points, item.width, item.height)
                 polygons = bitmap_to_polygons(bitmap)

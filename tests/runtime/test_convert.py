@@ -272,7 +272,7 @@ def use_formats(monkeypatch: pytest.MonkeyPatch, *formats: Format) -> None:
     registry = FormatRegistry()
     for fmt in formats:
         registry.register("tests", fmt)
-    monkeypatch.setattr(convert_module, "load_formats", lambda config=None: registry)
+    monkeypatch.setattr(convert_module, "load_formats", lambda config=None, needs=(): registry)
 
 
 def test_detected_format_is_used_when_clearly_ahead(
