@@ -152,15 +152,18 @@ async def online(
     threshold: float | None,
     mapping: dict[str, LabelMappingEntry] | None,
     conv_mask_to_poly: bool,
-) -> list[dict[str, object]]:
-    """One frame through the model, as CVAT's online detector call answers."""
+) -> LabeledData:
+    """One frame through the model, as CVAT's online detector call answers: the frame's new
+    annotations (``tags`` and ``shapes`` with the task's ``label_id`` and ``spec_id``), not saved.
+    CVAT's AI tools add them to the job themselves; the detector's list of labels by name is only
+    what a function answers CVAT's server, never what the server answers its web UI."""
     labels = await label_map(host, model, where, mapping, conv_mask_to_poly)
     frame_service.check_frame(where.media, frame, "frame")
     options = DetectOptions(conf_threshold=threshold, conv_mask_to_poly=conv_mask_to_poly)
     (detections,) = await run_on(host, storage, model, where, [frame], options)
     data = LabeledData()
     labels.apply(detections, frame, (await host.load(model)).threshold(options), data)
-    return labels.describe(data)
+    return data
 
 
 # --- the request ------------------------------------------------------------------------------

@@ -240,42 +240,6 @@ class LabelMap:
             group += 1
             data.shapes.extend(self._shapes(detection, target, frame, group))
 
-    def describe(self, data: LabeledData) -> list[dict[str, object]]:
-        """``data`` as a lambda detector answers the online call (CVAT's UI reads labels by name)."""
-        names = self.catalog.names
-        attribute_names = self.catalog.attribute_names
-
-        def attributes(values: list[AttributeVal]) -> list[dict[str, str]]:
-            return [{"name": attribute_names[v.spec_id], "value": v.value} for v in values]
-
-        answer: list[dict[str, object]] = [
-            {"label": names[tag.label_id], "type": "tag", "attributes": attributes(tag.attributes)}
-            for tag in data.tags
-        ]
-        for shape in data.shapes:
-            item: dict[str, object] = {
-                "label": names[shape.label_id],
-                "type": shape.type,
-                "points": shape.points,
-                "confidence": f"{shape.score:.6g}",
-                "attributes": attributes(shape.attributes),
-                "rotation": shape.rotation,
-                "group_id": shape.group or 0,
-            }
-            if shape.elements:
-                item["elements"] = [
-                    {
-                        "label": names[element.label_id],
-                        "type": "points",
-                        "points": element.points,
-                        "outside": element.outside,
-                        "attributes": attributes(element.attributes),
-                    }
-                    for element in shape.elements
-                ]
-            answer.append(item)
-        return answer
-
 
 def labels_v2(labels: Sequence[LabelSpec]) -> list[dict[str, object]]:
     """A model's labels as CVAT's lambda API lists them (``labels_v2``)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -55,6 +55,8 @@ class OnlineFunctionCall(msgspec.Struct, kw_only=True):
     mapping: dict[str, LabelMappingEntry] | None = None
     conv_mask_to_poly: bool = False
     cleanup: bool = False
+    #: CVAT's ``[xtl, ytl, xbr, ybr]``; read only to refuse it (models run on whole frames)
+    roi: list[Int32] | None = None
 
 
 class FunctionCallRequest(msgspec.Struct, kw_only=True):
@@ -91,7 +93,3 @@ class FunctionCall(msgspec.Struct):
     started: dt.datetime | None
     ended: dt.datetime | None
     exc_info: str | None
-
-
-#: one detection of the online call, as CVAT's detector functions answer
-Detection = dict[str, Any]

@@ -383,7 +383,8 @@ def thumbnail(image: bytes, name: str) -> bytes:
     import cv2
     import numpy as np
 
-    decoded = cv2.imdecode(np.frombuffer(image, dtype=np.uint8), cv2.IMREAD_COLOR)
+    # OpenCV asserts on an empty buffer (an error, not the None it gives for other junk)
+    decoded = cv2.imdecode(np.frombuffer(image, dtype=np.uint8), cv2.IMREAD_COLOR) if image else None
     if decoded is None:
         raise MediaError(f"The image of {name} cannot be decoded.")
     height, width = decoded.shape[:2]

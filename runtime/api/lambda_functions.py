@@ -1,7 +1,8 @@
 """``/api/lambda/*``: CVAT's lambda API over the declared models (reference §3.3).
 
 A model is a ``detector`` function whose id is its name. ``POST /api/lambda/functions/{id}`` runs
-it on one frame and answers the detections (labels mapped to the task's, by name); ``POST
+it on one frame and answers the detections as the frame's unsaved annotations (``LabeledData``
+with the task's label and attribute ids, labels mapped by name unless a mapping says otherwise); ``POST
 /api/lambda/requests`` runs it over a task or job on the ``annotation`` queue as a background
 request (``autoannotate:task`` in ``/api/requests``), which writes every annotation at its end.
 
@@ -28,9 +29,9 @@ from annota.core.models.host import ModelHost
 from annota.core.models.mapping import labels_v2
 from annota.core.models.registry import DeclaredModel
 from annota.core.models.runner import ModelError
+from annota.core.schemas.annotations import LabeledData
 from annota.core.schemas.common import Detail
 from annota.core.schemas.lambda_functions import (
-    Detection,
     FunctionCall,
     FunctionCallParams,
     FunctionCallRequest,
@@ -114,16 +115,25 @@ async def _authorized_target(
     return await annotate.target(session, task_id, job_id)
 
 
+def _refuse_roi(roi: list[int] | None) -> None:
+    # answering whole-frame detections to a region's request would put shapes where none was asked
+    if roi is not None:
+        raise ValidationError.for_field(
+            "roi", "A region of interest is not supported: annotate whole frames."
+        )
+
+
 @web.operation(
     "Run a model on one frame of a task or job",
     tags=TAGS,
     request=OnlineFunctionCall,
-    response=list[Detection],
+    response=LabeledData,
     responses={400: Detail, 403: Detail, 404: Detail},
 )
 async def call_function(request: Request) -> Response:
     name = request.path_params["func_id"]
     data = await web.read_json(request, OnlineFunctionCall)
+    _refuse_roi(data.roi)
     host = _host(request)
     host.registry.get(name)
     await web.authorize(request, "call:online", _resource(name))
@@ -167,10 +177,7 @@ def _call(row: BackgroundRequest) -> FunctionCall:
 )
 async def create_request(request: Request) -> Response:
     data = await web.read_json(request, FunctionCallRequest)
-    if data.roi is not None:
-        raise ValidationError.for_field(
-            "roi", "A region of interest is not supported: annotate whole frames."
-        )
+    _refuse_roi(data.roi)
     host = _host(request)
     if data.function not in host.registry.models:
         raise ValidationError.for_field("function", f"There is no model named {data.function!r}.")

@@ -75,9 +75,6 @@ def test_detections_are_renamed_to_the_tasks_labels() -> None:
     (skeleton,) = [shape for shape in data.shapes if shape.type == "skeleton"]
     assert skeleton.label_id == 2 and [(e.label_id, e.points) for e in skeleton.elements] == [(3, [4.0, 5.0])]
     assert [(tag.label_id, tag.frame) for tag in data.tags] == [(4, 3)]
-    described = mapped.describe(data)
-    assert {item["label"] for item in described} == {"animal", "body", "scene"}
-    assert described[1]["attributes"] == [{"name": "coat", "value": "long"}]
 
 
 @pytest.mark.parametrize(

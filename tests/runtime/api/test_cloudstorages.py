@@ -262,6 +262,20 @@ def test_preview_is_a_thumbnail_of_the_first_image(user_client: Any, moto: Moto,
     assert user_client.get(f"/api/cloudstorages/{empty}/preview").status_code == 404
 
 
+def test_preview_of_an_empty_or_broken_first_image_is_refused_naming_it(
+    user_client: Any, moto: Moto, bucket: str
+) -> None:
+    # the Cloud Storages page of CVAT's UI asks every listed storage for its preview
+    put_object(moto, bucket, "images/a.png", b"")
+    storage_id = create_storage(user_client, moto, bucket)["id"]
+    response = user_client.get(f"/api/cloudstorages/{storage_id}/preview", params={"org": ""})
+    assert response.status_code == 400, response.text
+    assert "images/a.png" in response.text and "cannot be decoded" in response.text
+    put_object(moto, bucket, "images/a.png", b"not an image")
+    broken = user_client.get(f"/api/cloudstorages/{storage_id}/preview", params={"org": ""})
+    assert broken.status_code == 400 and "images/a.png" in broken.text
+
+
 def test_anonymous_access_needs_no_credentials(user_client: Any, moto: Moto, bucket: str) -> None:
     put_object(moto, bucket, "a.jpg", b"x")
     created = create_storage(

@@ -44,7 +44,13 @@ def test_manual_ground_truth_job_serves_its_frames_and_keeps_its_annotations(ali
 
     meta = alice.get(f"/api/jobs/{job_id}/data/meta").json()
     assert meta["size"] == 3 and meta["included_frames"] == [2, 5, 7]
-    assert [frame["name"] for frame in meta["frames"]] == ["f2.jpg", "f5.jpg", "f7.jpg"]
+    # as CVAT: the job's span (the whole task) with placeholders, so CVAT's UI, which finds a
+    # frame's entry at its offset from start_frame and numbers the job's frames from the job's
+    # start_frame, shows f2.jpg as frame 2 (not as frame 0)
+    assert (meta["start_frame"], meta["stop_frame"]) == (job["start_frame"], job["stop_frame"])
+    names = [frame["name"] for frame in meta["frames"]]
+    assert len(names) == 10 and [names[i] for i in (2, 5, 7)] == ["f2.jpg", "f5.jpg", "f7.jpg"]
+    assert {name for i, name in enumerate(names) if i not in (2, 5, 7)} == {"placeholder.jpg"}
     # the job's chunk 0 holds its three frames, taken from three task chunks
     chunk = alice.get(f"/api/jobs/{job_id}/data", params={"type": "chunk", "index": 0, "quality": "original"})
     assert chunk.status_code == 200, chunk.text

@@ -115,18 +115,45 @@ def test_functions_are_listed_and_described(user_client: TestClient) -> None:
 
 
 def test_online_call_finds_the_face_on_one_frame(user_client: TestClient, task_id: int) -> None:
-    body = {"task": task_id, "frame": 0, "mapping": {"face": {"name": "person"}}, "threshold": 0.5}
+    (job,) = user_client.get("/api/jobs", params={"task_id": task_id}).json()["results"]
+    person = _label_id(user_client, task_id, "person")
+    # the body CVAT 2.73's AI tools send (tools-control.tsx: the runner's body less cleanup, plus
+    # type/frame/job; cvat-core adds task); they read result.tags and result.shapes by label_id
+    body = {
+        "mapping": {"face": {"name": "person", "attributes": {}}},
+        "conv_mask_to_poly": False,
+        "threshold": 0.5,
+        "type": "annotate_frame",
+        "frame": 0,
+        "job": job["id"],
+        "task": task_id,
+    }
     response = user_client.post("/api/lambda/functions/faces", json=body)
     assert response.status_code == 200, response.text
-    (found,) = response.json()
-    assert found["label"] == "person" and found["type"] == "rectangle"
+    answer = response.json()
+    assert answer["tags"] == [] and answer["tracks"] == []
+    (found,) = answer["shapes"]
+    assert found["label_id"] == person and found["type"] == "rectangle" and found["frame"] == 0
+    assert found["source"] == "auto" and found["attributes"] == [] and found["id"] is None
     assert iou(found["points"], FACE) > 0.5
-    assert 0.5 <= float(found["confidence"]) <= 1
+    assert 0.5 <= found["score"] <= 1
+    # nothing is saved: the UI adds the shapes to the job itself
+    assert user_client.get(f"/api/jobs/{job['id']}/annotations").json()["shapes"] == []
     # nothing on the blank frame; an unmapped model label finds nothing
-    assert user_client.post("/api/lambda/functions/faces", json={**body, "frame": 1}).json() == []
-    assert user_client.post("/api/lambda/functions/faces", json={"task": task_id, "frame": 0}).json() == []
+    assert user_client.post("/api/lambda/functions/faces", json={**body, "frame": 1}).json()["shapes"] == []
+    unmapped = user_client.post("/api/lambda/functions/faces", json={"task": task_id, "frame": 0})
+    assert unmapped.json()["shapes"] == []
     missing = user_client.post("/api/lambda/functions/faces", json={**body, "frame": 9})
     assert missing.status_code == 400 and "Frame 9" in missing.text
+    # the AI tools' "Region of interest" ([xtl, ytl, xbr, ybr]) is refused, not silently widened to
+    # the whole frame (the face lies outside this region)
+    region = user_client.post("/api/lambda/functions/faces", json={**body, "roi": [0, 0, 100, 100]})
+    assert region.status_code == 400 and "roi" in region.json()
+
+
+def _label_id(client: TestClient, task_id: int, name: str) -> int:
+    labels = client.get("/api/labels", params={"task_id": task_id}).json()["results"]
+    return next(int(label["id"]) for label in labels if label["name"] == name)
 
 
 def test_a_request_annotates_every_frame_once(user_client: TestClient, task_id: int) -> None:
@@ -247,7 +274,9 @@ def test_a_job_is_annotated_on_its_own(user_client: TestClient, task_id: int) ->
     online = user_client.post(
         "/api/lambda/functions/faces", json={"job": job["id"], "frame": 2, "mapping": mapping}
     )
-    assert online.status_code == 200 and [found["label"] for found in online.json()] == ["person"]
+    assert online.status_code == 200
+    person = _label_id(user_client, task_id, "person")
+    assert [(found["label_id"], found["frame"]) for found in online.json()["shapes"]] == [(person, 2)]
     body = {"function": "faces", "task": task_id, "job": job["id"], "mapping": mapping}
     call = user_client.post("/api/lambda/requests", json=body).json()
     assert call["function"]["job"] == job["id"]
