@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import annota.core.services.annotations as annotation_service
 from annota.core.db.tables import BackgroundRequest, Frame, Job, Task
 from annota.core.errors import AnnotaError, NotFound, ValidationError
+from annota.core.formats.model import Shape
 from annota.core.models.host import ModelHost
 from annota.core.models.mapping import LabelMap, LabelMappingEntry
 from annota.core.models.runner import DetectOptions, Image, ModelError
@@ -107,6 +108,32 @@ def decode_frame(model: str, frame: str, content: bytes) -> Image:
     return np.asarray(image, dtype=np.uint8)
 
 
+def crop(image: Image, roi: Sequence[int], frame: str) -> tuple[Image, int, int]:
+    """The part of ``image`` inside CVAT's region of interest ``[xtl, ytl, xbr, ybr]`` (clipped to
+    the image), and where it starts; a region with nothing of the image in it is a 400 on ``roi``."""
+    if len(roi) != 4:
+        raise ValidationError.for_field("roi", "A region of interest is [xtl, ytl, xbr, ybr].")
+    height, width = image.shape[:2]
+    left, top = max(0, min(roi[0], roi[2])), max(0, min(roi[1], roi[3]))
+    right, bottom = min(width, max(roi[0], roi[2])), min(height, max(roi[1], roi[3]))
+    if right - left < 1 or bottom - top < 1:
+        raise ValidationError.for_field(
+            "roi", f"The region {list(roi)} holds no pixel of frame {frame} ({width}x{height})."
+        )
+    return image[top:bottom, left:right], left, top
+
+
+def shift(shape: Shape, dx: float, dy: float) -> None:
+    """Move a shape found in a region back to the frame's coordinates."""
+    if shape.type == "mask":
+        # runs, then the crop's left, top, right, bottom
+        shape.points[-4:] = [v + (dx if i % 2 == 0 else dy) for i, v in enumerate(shape.points[-4:])]
+    else:
+        shape.points = [v + (dx if i % 2 == 0 else dy) for i, v in enumerate(shape.points)]
+    for element in shape.elements:
+        shift(element, dx, dy)
+
+
 async def run_on(
     host: ModelHost,
     storage: StorageBackend,
@@ -114,14 +141,24 @@ async def run_on(
     where: Target,
     numbers: Sequence[int],
     options: DetectOptions,
+    roi: Sequence[int] | None = None,
 ) -> list[list[Any]]:
-    """The model's detections on ``numbers`` (original quality), one list per frame."""
+    """The model's detections on ``numbers`` (original quality), one list per frame; with a region
+    of interest, on that part of each frame only, in the frame's coordinates."""
     contents = await frame_service.frames_content(storage, where.media, "original", numbers)
     names = [f"{number} ({where.paths.get(number, name)})" for number, name, _ in contents]
     images = [
         decode_frame(model, name, content) for name, (_, _, content) in zip(names, contents, strict=True)
     ]
-    return await host.detect(model, images, options, names)
+    if roi is None:
+        return await host.detect(model, images, options, names)
+    crops = [crop(image, roi, name) for image, name in zip(images, names, strict=True)]
+    found = await host.detect(model, [image for image, _, _ in crops], options, names)
+    for detections, (_, left, top) in zip(found, crops, strict=True):
+        for detection in detections:
+            if isinstance(detection, Shape):
+                shift(detection, left, top)
+    return found
 
 
 async def label_map(
@@ -152,15 +189,17 @@ async def online(
     threshold: float | None,
     mapping: dict[str, LabelMappingEntry] | None,
     conv_mask_to_poly: bool,
+    roi: Sequence[int] | None = None,
 ) -> LabeledData:
-    """One frame through the model, as CVAT's online detector call answers: the frame's new
+    """One frame (or its region of interest) through the model, as CVAT's online detector call
+    answers: the frame's new
     annotations (``tags`` and ``shapes`` with the task's ``label_id`` and ``spec_id``), not saved.
     CVAT's AI tools add them to the job themselves; the detector's list of labels by name is only
     what a function answers CVAT's server, never what the server answers its web UI."""
     labels = await label_map(host, model, where, mapping, conv_mask_to_poly)
     frame_service.check_frame(where.media, frame, "frame")
     options = DetectOptions(conf_threshold=threshold, conv_mask_to_poly=conv_mask_to_poly)
-    (detections,) = await run_on(host, storage, model, where, [frame], options)
+    (detections,) = await run_on(host, storage, model, where, [frame], options, roi)
     data = LabeledData()
     labels.apply(detections, frame, (await host.load(model)).threshold(options), data)
     return data

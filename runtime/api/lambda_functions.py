@@ -119,7 +119,7 @@ def _refuse_roi(roi: list[int] | None) -> None:
     # answering whole-frame detections to a region's request would put shapes where none was asked
     if roi is not None:
         raise ValidationError.for_field(
-            "roi", "A region of interest is not supported: annotate whole frames."
+            "roi", "A region of interest is supported on one frame (the online call) only."
         )
 
 
@@ -133,7 +133,6 @@ def _refuse_roi(roi: list[int] | None) -> None:
 async def call_function(request: Request) -> Response:
     name = request.path_params["func_id"]
     data = await web.read_json(request, OnlineFunctionCall)
-    _refuse_roi(data.roi)
     host = _host(request)
     host.registry.get(name)
     await web.authorize(request, "call:online", _resource(name))
@@ -141,7 +140,7 @@ async def call_function(request: Request) -> Response:
         where = await _authorized_target(request, session, data.task, data.job)
     detections = await annotate.online(
         host, web.state(request).storage, model=name, where=where, frame=data.frame, threshold=data.threshold,
-        mapping=data.mapping, conv_mask_to_poly=data.conv_mask_to_poly,
+        mapping=data.mapping, conv_mask_to_poly=data.conv_mask_to_poly, roi=data.roi,
     )  # fmt: skip
     return web.json_response(detections)
 

@@ -145,10 +145,17 @@ def test_online_call_finds_the_face_on_one_frame(user_client: TestClient, task_i
     assert unmapped.json()["shapes"] == []
     missing = user_client.post("/api/lambda/functions/faces", json={**body, "frame": 9})
     assert missing.status_code == 400 and "Frame 9" in missing.text
-    # the AI tools' "Region of interest" ([xtl, ytl, xbr, ybr]) is refused, not silently widened to
-    # the whole frame (the face lies outside this region)
-    region = user_client.post("/api/lambda/functions/faces", json={**body, "roi": [0, 0, 100, 100]})
-    assert region.status_code == 400 and "roi" in region.json()
+    # the AI tools' "Region of interest" ([xtl, ytl, xbr, ybr]): the model sees that part of the
+    # frame only, and its shapes come back in the frame's coordinates
+    around = user_client.post("/api/lambda/functions/faces", json={**body, "roi": [120, 20, 330, 240]})
+    assert around.status_code == 200, around.text
+    (inside,) = around.json()["shapes"]
+    assert iou(inside["points"], FACE) > 0.5
+    elsewhere = user_client.post("/api/lambda/functions/faces", json={**body, "roi": [0, 250, 200, 500]})
+    assert elsewhere.status_code == 200 and elsewhere.json()["shapes"] == []
+    for roi in ([5000, 5000, 6000, 6000], [0, 0, 10]):
+        refused = user_client.post("/api/lambda/functions/faces", json={**body, "roi": roi})
+        assert refused.status_code == 400 and "roi" in refused.json(), refused.text
 
 
 def _label_id(client: TestClient, task_id: int, name: str) -> int:
