@@ -361,9 +361,13 @@ class GCSStorage(StorageBackend):
                 )
             )
         except self.exceptions.NotFound as exc:
-            raise BucketNotFound(f"gcs bucket {self.bucket_name!r} does not exist: {exc}") from exc
+            raise BucketNotFound(
+                f"gcs bucket {self.bucket_name!r} is not reachable: it does not exist ({exc})"
+            ) from exc
         except (self.exceptions.Forbidden, self.exceptions.Unauthorized) as exc:
-            raise BucketForbidden(f"gcs bucket {self.bucket_name!r} refused the credentials: {exc}") from exc
+            raise BucketForbidden(
+                f"gcs bucket {self.bucket_name!r} is not reachable: the credentials are refused ({exc})"
+            ) from exc
         except self.exceptions.GoogleAPIError as exc:
             raise StorageError(f"gcs bucket {self.bucket_name!r} is not reachable: {exc}") from exc
         except Exception as exc:  # the transport's own errors: connection refused, timeouts

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from annota.core.cloud import BucketNotFound
 from annota.core.errors import ConfigError
 from annota.core.plugins import PluginManager
 from annota.core.storage import StorageError
@@ -139,7 +140,7 @@ def test_a_missing_bucket_fails_check_and_writes(fake_gcs: FakeGcs) -> None:
     storage = create(Config(**fake_gcs.settings("no-such-bucket")), None)
 
     async def scenario() -> None:
-        with pytest.raises(StorageError, match="gcs bucket 'no-such-bucket' is not reachable"):
+        with pytest.raises(BucketNotFound, match="gcs bucket 'no-such-bucket' is not reachable"):
             await storage.check()
         with pytest.raises(StorageError, match="no-such-bucket"):
             await storage.put("a", b"x")
