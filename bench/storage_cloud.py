@@ -3,8 +3,8 @@
 Each backend runs against its emulator on 127.0.0.1 (moto in this process, Azurite from npm,
 fake-gcs-server from its wheel; the launchers are the tests'). The same objects are put and then
 read back, with the same number of requests in flight, through the backend (key validation,
-content type, the ``stat`` that gives ``put`` its result and ``get`` its ``ObjectInfo`` before the
-first byte, re-chunking) and through the raw client the backend is built on: obstore's
+content type, ``put``'s result built from the upload's answer, ``get``'s ``ObjectInfo`` before
+the first byte, re-chunking) and through the raw client the backend is built on: obstore's
 ``put_async`` / ``get_async`` for s3 and azure, google-cloud-storage's ``upload_from_string`` /
 ``download_as_bytes`` on as many threads as requests in flight for gcs. The two alternate for
 ``--rounds`` rounds, in turn first, so that an emulator warming up or slowing down counts

@@ -193,7 +193,12 @@ class StorageBackend(abc.ABC):
     ) -> ObjectInfo:
         """Store ``data`` (bytes, or an async iterable of chunks streamed without buffering the
         whole object) under ``key``, replacing any object there. If the iterable raises, nothing
-        is stored and the previous object, if any, stays."""
+        is stored and the previous object, if any, stays.
+
+        The result describes the version written: its size and etag are those ``stat`` gives, its
+        content type the one given (or guessed); its ``last_modified`` may be the writer's clock
+        at completion (a remote store answers a put without one), within a small skew of
+        ``stat``'s rather than equal to it."""
 
     @abc.abstractmethod
     async def get(self, key: str) -> ObjectStream:

@@ -111,7 +111,7 @@ class ObjectStoreStorage(StorageBackend):
         source = _Source(data) if not isinstance(data, bytes | bytearray | memoryview) else None
         body: Any = bytes(data) if source is None else source  # type: ignore[arg-type]
         try:
-            await self.obstore.put_async(
+            result = await self.obstore.put_async(
                 self.store, key, body, attributes=attributes, chunk_size=5 * CHUNK_SIZE
             )
         except self.failures as exc:
@@ -119,8 +119,16 @@ class ObjectStoreStorage(StorageBackend):
                 # the caller's data failed, not the service: let the caller see its own error
                 raise source.error from None
             raise self._error(exc, key, "store") from exc
-        info = await self.stat(key)
-        return ObjectInfo(info.key, info.size, info.last_modified, info.etag, content_type)
+        etag = (result.get("e_tag") or "").strip('"')
+        if not etag:
+            # a service that answers a put without an ETag: only a stat names the version written
+            info = await self.stat(key)
+            return ObjectInfo(info.key, info.size, info.last_modified, info.etag, content_type)
+        # the put's answer names the version written (a later stat might see another writer's);
+        # it carries no modification time, so the writer's clock stands in for it, rather than
+        # a second request per object
+        size = len(body) if source is None else source.size
+        return ObjectInfo(key, size, dt.datetime.now(dt.UTC), etag, content_type)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -251,15 +259,19 @@ class ObjectStoreStorage(StorageBackend):
 
 
 class _Source:
-    """The data of a put, remembering an error it raised (obstore wraps it in its own)."""
+    """The data of a put, counting its bytes and remembering an error it raised (obstore wraps
+    it in its own)."""
 
     def __init__(self, data: AsyncIterable[bytes]) -> None:
         self.data = data
         self.error: BaseException | None = None
+        #: bytes handed to obstore so far: the size of the object once the put succeeds
+        self.size = 0
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self.data:
+                self.size += memoryview(chunk).nbytes
                 yield chunk
         except BaseException as exc:
             self.error = exc

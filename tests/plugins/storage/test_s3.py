@@ -83,6 +83,8 @@ def test_large_streamed_uploads_go_in_parts_and_arrive_whole(storage: S3Storage)
     async def scenario() -> bytes:
         info = await storage.put("video.mp4", parts())
         assert info.size == len(data) and info.content_type == "video/mp4"
+        # a multipart upload's ETag ("<md5 of the parts' md5s>-<parts>"), as the put answered it
+        assert "-" in info.etag and info.etag == (await storage.stat("video.mp4")).etag
         return await storage.read("video.mp4")
 
     assert run(scenario) == data
