@@ -766,8 +766,9 @@ def test_hook_register_cloud_providers(annota_settings: Settings) -> None:
     from annota.core.cloud import CloudCredentials
 
     plugin = CloudPlugin()
-    # the built-in s3 plugin serves AWS_S3_BUCKET: this one takes its place
-    annota_settings.disabled_plugins = ["s3"]
+    # the built-in s3 plugin serves AWS_S3_BUCKET: this one takes its place; with azure off, no
+    # plugin serves AZURE_CONTAINER
+    annota_settings.disabled_plugins = ["s3", "azure"]
     app = create_app(annota_settings, extra_plugins={PLUGIN: plugin})
     with _as_admin(app) as client:
         _cloud_provider_served(client, plugin, CloudCredentials)
